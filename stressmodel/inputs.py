@@ -1,0 +1,323 @@
+"""Loading the inputs folder: read every file, validate everything, one error listing all.
+
+:func:`load_inputs` is the single entry point. It returns an immutable :class:`Inputs`;
+:meth:`Inputs.as_of` drops every observation dated after a quarter (no look-ahead).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from stressmodel.assumptions import Sector, parse_sector
+from stressmodel.errors import InputError, Problem
+from stressmodel.periods import month_index, quarter_end_date
+from stressmodel.readers import RawTable, read_csv, read_toml, read_xlsx
+from stressmodel.scenarios import ScenarioSet, parse_scenarios
+from stressmodel.validation import (
+    PRICE_COLUMNS,
+    TRADE_COLUMNS,
+    TICKER_RE,
+    check_prices,
+    check_register,
+    check_statements,
+    check_trade,
+    parse_number,
+)
+from stressmodel.vocabulary import REGISTER_COLUMNS, STATEMENT_COLUMNS
+
+REGISTER_FILE = "firms.csv"
+STATEMENTS_DIR = "statements"
+PRICES_FILE = "prices.csv"
+TRADE_FILE = "trade.csv"
+SECTOR_FILE = "sector.toml"
+SCENARIOS_FILE = "scenarios.toml"
+PRIORS_FILE = "consolidation_priors.csv"
+PRIORS_COLUMNS = ("parameter", "value", "unit", "rationale", "source")
+PRIOR_PARAMETERS = (
+    "base_rate",
+    "base_rate_low",
+    "base_rate_high",
+    "horizon_years",
+    "w_distress",
+    "w_size",
+    "w_roa_gap",
+    "w_export",
+    "w_private",
+    "w_upstream",
+    "w_runway",
+)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the model reads, validated. Rows are plain dicts of typed values."""
+
+    root: Path
+    register: tuple[dict[str, Any], ...]
+    statements: dict[str, tuple[dict[str, Any], ...]]
+    prices: tuple[dict[str, Any], ...]
+    trade: tuple[dict[str, Any], ...]
+    sector: Sector
+    scenarios: ScenarioSet
+    priors: dict[str, float]
+    priors_table: tuple[dict[str, str], ...]
+    file_hashes: dict[str, str] = field(default_factory=dict)
+    statement_files: dict[str, str] = field(default_factory=dict)
+    as_of_quarter: int | None = None
+
+    @property
+    def tickers(self) -> list[str]:
+        return [r["ticker"] for r in self.register]
+
+    def firm(self, ticker: str) -> dict[str, Any]:
+        for r in self.register:
+            if r["ticker"] == ticker:
+                return r
+        raise KeyError(ticker)
+
+    def as_of(self, quarter: int) -> Inputs:
+        """A copy holding only data dated on or before the end of ``quarter``:
+        statement periods ending by then, prices dated by then, trade months by then."""
+        end = quarter_end_date(quarter)
+        last_month = month_index(end.year, end.month)
+        return replace(
+            self,
+            statements={t: tuple(r for r in rows if r["end"] <= quarter) for t, rows in self.statements.items()},
+            prices=tuple(r for r in self.prices if r["date"] <= end),
+            trade=tuple(r for r in self.trade if r["last"] <= last_month),
+            as_of_quarter=quarter,
+        )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _rel(root: Path, path: Path) -> str:
+    return f"{root.name}/{path.relative_to(root).as_posix()}"
+
+
+def load_inputs(root: Path) -> Inputs:
+    """Read and validate the inputs folder. Raises :class:`InputError` with every problem."""
+    root = Path(root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise InputError(Problem(str(root), None, None, "an inputs folder", "no such folder"))
+
+    def attempt(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    def need(name: str) -> Path | None:
+        path = root / name
+        if not path.is_file():
+            problems.append(Problem(_rel(root, path), None, None, "the file to exist", "no such file"))
+            return None
+        return path
+
+    file_hashes: dict[str, str] = {}
+
+    # register
+    register: list[dict[str, Any]] = []
+    reg_path = need(REGISTER_FILE)
+    reg_table: RawTable | None = None
+    if reg_path:
+        reg_table = attempt(read_csv, reg_path, _rel(root, reg_path), tuple(REGISTER_COLUMNS))
+        file_hashes[_rel(root, reg_path)] = sha256_file(reg_path)
+    if reg_table is not None:
+        problems.extend(check_register(reg_table))
+        for line, r in reg_table.records():
+            rec: dict[str, Any] = dict(r)
+            rec["line"] = line
+            rec["shares_outstanding"] = parse_number(r["shares_outstanding"])
+            rec["share_price"] = parse_number(r["share_price"]) if r["share_price"] else None
+            rec["export_share"] = parse_number(r["export_share"]) if r["export_share"] else None
+            rec["equity_volatility"] = parse_number(r["equity_volatility"]) if r["equity_volatility"] else None
+            rec["upstream_tie"] = int(r["upstream_tie"]) if r["upstream_tie"] in ("0", "1") else None
+            for k in ("shares_date", "price_date"):
+                try:
+                    rec[k] = dt.date.fromisoformat(r[k]) if r[k] else None
+                except ValueError:
+                    rec[k] = None
+            register.append(rec)
+    tickers = [r["ticker"] for r in register]
+
+    # statements: one file per firm, csv or xlsx
+    statements: dict[str, tuple[dict[str, Any], ...]] = {}
+    statement_files: dict[str, str] = {}
+    sdir = root / STATEMENTS_DIR
+    if not sdir.is_dir():
+        problems.append(Problem(_rel(root, sdir), None, None, "a statements folder", "no such folder"))
+    else:
+        found: dict[str, Path] = {}
+        for path in sorted(sdir.iterdir()):
+            if path.name.startswith(".") or path.is_dir():
+                continue
+            stem, suffix = path.stem, path.suffix.lower()
+            name = _rel(root, path)
+            if suffix not in (".csv", ".xlsx"):
+                problems.append(Problem(name, None, None, "a .csv or .xlsx statements file", f"a {suffix or 'file without extension'}"))
+                continue
+            if not TICKER_RE.match(stem):
+                problems.append(Problem(name, None, None, "a file named after a ticker, e.g. 603072.SH.csv", repr(path.name)))
+                continue
+            if stem in found:
+                problems.append(Problem(name, None, None, "one statements file per firm", f"also {found[stem].name}"))
+                continue
+            found[stem] = path
+        for t in tickers:
+            if t not in found and TICKER_RE.match(t):
+                problems.append(Problem(_rel(root, sdir / f"{t}.csv"), None, None, f"a statements file for {t} (firms.csv)", "no such file"))
+        for stem, path in found.items():
+            name = _rel(root, path)
+            if stem not in tickers:
+                problems.append(Problem(name, None, None, "a ticker listed in firms.csv", f"{stem} is not in firms.csv"))
+                continue
+            reader = read_xlsx if path.suffix.lower() == ".xlsx" else read_csv
+            table = attempt(reader, path, name, STATEMENT_COLUMNS)
+            file_hashes[name] = sha256_file(path)
+            if table is None:
+                continue
+            probs, rows = check_statements(table)
+            problems.extend(probs)
+            statements[stem] = tuple(rows)
+            statement_files[stem] = name
+
+    # register export shares must agree with the statements history
+    for r in register:
+        t = r["ticker"]
+        if r["export_share"] is None or t not in statements:
+            continue
+        for row in statements[t]:
+            if row["item"] == "overseas_revenue_share" and row["period"] == r["export_share_period"]:
+                if abs(row["value"] - r["export_share"]) > 1e-9:
+                    problems.append(
+                        Problem(_rel(root, root / REGISTER_FILE), r["line"], "export_share",
+                                f"{row['value']} as in {statement_files[t]} row {row['line']}", str(r["export_share"]))
+                    )
+
+    # prices
+    prices: list[dict[str, Any]] = []
+    ppath = need(PRICES_FILE)
+    if ppath:
+        ptable = attempt(read_csv, ppath, _rel(root, ppath), PRICE_COLUMNS)
+        file_hashes[_rel(root, ppath)] = sha256_file(ppath)
+        if ptable is not None:
+            probs, prices = check_prices(ptable, tickers)
+            problems.extend(probs)
+            closes = {(p["ticker"], p["date"]): p["value"] for p in prices if p["item"] == "close"}
+            for r in register:
+                if r["share_price"] is None or r["price_date"] is None:
+                    continue
+                v = closes.get((r["ticker"], r["price_date"]))
+                if v is None or abs(v - r["share_price"]) > 1e-9:
+                    problems.append(
+                        Problem(_rel(root, root / REGISTER_FILE), r["line"], "share_price",
+                                f"the close of {r['price_date']} in {PRICES_FILE}", f"{r['share_price']} (prices.csv: {v})")
+                    )
+
+    # trade
+    trade: list[dict[str, Any]] = []
+    tpath = need(TRADE_FILE)
+    if tpath:
+        ttable = attempt(read_csv, tpath, _rel(root, tpath), TRADE_COLUMNS)
+        file_hashes[_rel(root, tpath)] = sha256_file(tpath)
+        if ttable is not None:
+            probs, trade = check_trade(ttable)
+            problems.extend(probs)
+
+    # sector and scenarios
+    sector: Sector | None = None
+    spath = need(SECTOR_FILE)
+    if spath:
+        doc = attempt(read_toml, spath, _rel(root, spath))
+        file_hashes[_rel(root, spath)] = sha256_file(spath)
+        if doc is not None:
+            sector, probs = parse_sector(doc, _rel(root, spath))
+            problems.extend(probs)
+    scenarios: ScenarioSet | None = None
+    cpath = need(SCENARIOS_FILE)
+    if cpath:
+        doc = attempt(read_toml, cpath, _rel(root, cpath))
+        file_hashes[_rel(root, cpath)] = sha256_file(cpath)
+        if doc is not None:
+            scenarios, probs = parse_scenarios(doc, _rel(root, cpath), sector)
+            problems.extend(probs)
+
+    # consolidation priors
+    priors: dict[str, float] = {}
+    priors_table: list[dict[str, str]] = []
+    qpath = need(PRIORS_FILE)
+    if qpath:
+        name = _rel(root, qpath)
+        qtable = attempt(read_csv, qpath, name, PRIORS_COLUMNS)
+        file_hashes[name] = sha256_file(qpath)
+        if qtable is not None:
+            priors, priors_table, probs = _check_priors(qtable)
+            problems.extend(probs)
+
+    if problems:
+        raise InputError(problems)
+    assert sector is not None and scenarios is not None
+    return Inputs(
+        root=root,
+        register=tuple(register),
+        statements=statements,
+        prices=tuple(sorted(prices, key=lambda p: (p["ticker"], p["date"], p["item"]))),
+        trade=tuple(trade),
+        sector=sector,
+        scenarios=scenarios,
+        priors=priors,
+        priors_table=tuple(priors_table),
+        file_hashes=dict(sorted(file_hashes.items())),
+        statement_files=statement_files,
+    )
+
+
+def _check_priors(table: RawTable) -> tuple[dict[str, float], list[dict[str, str]], list[Problem]]:
+    p: list[Problem] = []
+    f = table.file
+    values: dict[str, float] = {}
+    rows: list[dict[str, str]] = []
+    for line, r in table.records():
+        name = r["parameter"]
+        if name not in PRIOR_PARAMETERS:
+            p.append(Problem(f, line, "parameter", "one of " + ", ".join(PRIOR_PARAMETERS), repr(name)))
+            continue
+        if name in values:
+            p.append(Problem(f, line, "parameter", "each parameter once", f"{name} again"))
+            continue
+        v = parse_number(r["value"])
+        if v is None:
+            p.append(Problem(f, line, "value", "a number", repr(r["value"])))
+            continue
+        if name.startswith("base_rate") and not 0 < v < 1:
+            p.append(Problem(f, line, "value", "a probability in (0, 1)", r["value"]))
+            continue
+        if name == "horizon_years" and not 0 < v <= 30:
+            p.append(Problem(f, line, "value", "a horizon in (0, 30] years", r["value"]))
+            continue
+        if name.startswith("w_") and abs(v) > 10:
+            p.append(Problem(f, line, "value", "a weight within [-10, 10] log-odds", r["value"]))
+            continue
+        if not r["rationale"]:
+            p.append(Problem(f, line, "rationale", "the reasoning behind the value", "an empty cell"))
+        values[name] = v
+        rows.append(dict(r))
+    for name in PRIOR_PARAMETERS:
+        if name not in values and not any(x.field == "parameter" and name in x.found for x in p):
+            p.append(Problem(f, None, "parameter", f"a row for {name}", "nothing"))
+    if not p and not values["base_rate_low"] <= values["base_rate"] <= values["base_rate_high"]:
+        p.append(Problem(f, None, "base_rate", "base_rate_low <= base_rate <= base_rate_high", str(values["base_rate"])))
+    return values, rows, p

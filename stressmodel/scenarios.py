@@ -1,0 +1,264 @@
+"""Scenarios: definitions from scenarios.toml, the sensitivity grid, and intensity paths.
+
+A scenario is a set of shock parameters plus a path. Every shock is scaled by an
+intensity i(t) in [0, 1] for projected quarter t (see :func:`intensity`), except the
+storage cost rate (a rate on inventory built above the as-of level) and the raw-material
+price change (a level from the start quarter on).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from stressmodel.assumptions import Sector
+from stressmodel.errors import Problem
+from stressmodel.periods import is_quarter_label, parse_quarter
+
+NAMED_SCENARIOS: tuple[str, ...] = ("baseline", "seed", "deal_normalises", "structural", "trade_implied")
+
+#: parameter -> (low, high, integer?) admissible range
+PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
+    "export_shock": (0.0, 1.0, False),
+    "duration_quarters": (0, 40, True),
+    "recovery_quarters": (0, 40, True),
+    "permanent_share": (0.0, 1.0, False),
+    "output_cut": (0.0, 0.95, False),
+    "domestic_shock": (0.0, 1.0, False),
+    "storage_cost_rate": (0.0, 1.0, False),
+    "licence_delay_days": (0.0, 125.0, False),
+    "raw_material_price_change": (-0.9, 5.0, False),
+    "price_pass_through": (0.0, 1.0, False),
+    "st_debt_not_rolled": (0.0, 1.0, False),
+}
+TEXT_PARAMS = ("start", "path", "description")
+#: a scenario parameter given as "sector" takes this sector.toml parameter
+SECTOR_LINKS = {
+    "export_shock": "export_shock_ceiling",
+    "output_cut": "output_cut",
+    "storage_cost_rate": "storage_cost_rate",
+    "licence_delay_days": "licence_review_business_days",
+}
+_START_RE = re.compile(r"^(next|\+\d{1,2}|\d{4}Q[1-4])$")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    export_shock: float
+    start: str
+    duration_quarters: int
+    recovery_quarters: int
+    permanent_share: float
+    output_cut: float
+    domestic_shock: float
+    storage_cost_rate: float
+    licence_delay_days: float
+    raw_material_price_change: float
+    price_pass_through: float
+    st_debt_not_rolled: float
+    path: str
+    kind: str = "named"  # named | grid | reverse | montecarlo
+
+    def params(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("description")
+        return d
+
+    def start_index(self, as_of: int) -> int:
+        """Absolute quarter index where the shock starts, for a run as of ``as_of``."""
+        if self.start == "next":
+            return as_of + 1
+        if self.start.startswith("+"):
+            return as_of + 1 + int(self.start[1:])
+        return parse_quarter(self.start)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    base: str
+    export_shocks: tuple[float, ...]
+    output_cuts: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    named: dict[str, Scenario]
+    grid: GridSpec
+    reverse_base: str
+
+    def grid_scenarios(self) -> list[Scenario]:
+        base = self.named[self.grid.base]
+        out = []
+        for e in self.grid.export_shocks:
+            for c in self.grid.output_cuts:
+                out.append(
+                    replace(base, name=grid_name(e, c), export_shock=e, output_cut=c, kind="grid",
+                            description=f"grid: export shock {e:.2f}, output cut {c:.2f}, other parameters as in {base.name}")
+                )
+        return out
+
+    def reverse_scenario(self, shock: float, horizon: int, name: str = "reverse") -> Scenario:
+        """A permanent export shock from the next quarter, other parameters as the base."""
+        base = self.named[self.reverse_base]
+        return replace(
+            base, name=name, export_shock=shock, start="next", duration_quarters=horizon + 1,
+            recovery_quarters=0, permanent_share=1.0, path="parametric", kind="reverse",
+            description=f"permanent export shock {shock:.4f} from the next quarter, otherwise {base.name}",
+        )
+
+
+def grid_name(export_shock: float, output_cut: float) -> str:
+    return f"grid_e{export_shock:.2f}_c{output_cut:.2f}"
+
+
+def _frange(spec: Any, field: str, file: str, problems: list[Problem]) -> tuple[float, ...]:
+    if not (isinstance(spec, dict) and set(spec) == {"from", "to", "step"} and all(_is_num(spec[k]) for k in spec)):
+        problems.append(Problem(file, None, f"grid.{field}", "{ from = number, to = number, step = number }", repr(spec)))
+        return ()
+    a, b, s = float(spec["from"]), float(spec["to"]), float(spec["step"])
+    lo, hi, _ = PARAM_RANGES[field]
+    if s <= 0 or b < a or a < lo or b > hi or (b - a) / s > 1000:
+        problems.append(Problem(file, None, f"grid.{field}", f"from <= to within [{lo:g}, {hi:g}], step > 0", repr(spec)))
+        return ()
+    n = int(math.floor((b - a) / s + 1e-9)) + 1
+    return tuple(round(a + i * s, 10) for i in range(n))
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def parse_scenarios(doc: dict[str, Any], file: str, sector: Sector | None) -> tuple[ScenarioSet | None, list[Problem]]:
+    """Validate scenarios.toml (parsed) and resolve "sector" references."""
+    p: list[Problem] = []
+    for key in doc:
+        if key not in ("defaults", "scenarios", "grid", "reverse_stress"):
+            p.append(Problem(file, None, key, "only [defaults], [scenarios.*], [grid], [reverse_stress]", f"unknown table {key!r}"))
+    defaults = doc.get("defaults")
+    if not isinstance(defaults, dict):
+        p.append(Problem(file, None, "defaults", "a [defaults] table with every parameter", "nothing"))
+        defaults = {}
+    required = (*PARAM_RANGES, "start", "path")
+    for k in required:
+        if k not in defaults:
+            p.append(Problem(file, None, f"defaults.{k}", "a default value", "nothing"))
+    scen_tables = doc.get("scenarios")
+    if not isinstance(scen_tables, dict) or not scen_tables:
+        p.append(Problem(file, None, "scenarios", "[scenarios.<name>] tables", "nothing"))
+        scen_tables = {}
+    named: dict[str, Scenario] = {}
+    for name in NAMED_SCENARIOS:
+        if name not in scen_tables:
+            p.append(Problem(file, None, f"scenarios.{name}", f"the named scenario {name}", "nothing"))
+    for name, table in scen_tables.items():
+        if not re.match(r"^[a-z][a-z0-9_]{0,30}$", name):
+            p.append(Problem(file, None, f"scenarios.{name}", "a name of lower-case letters, digits and _ (max 31)", repr(name)))
+            continue
+        if not isinstance(table, dict):
+            p.append(Problem(file, None, f"scenarios.{name}", "a table", repr(table)))
+            continue
+        merged = {**defaults, **table}
+        values: dict[str, Any] = {}
+        for k, v in merged.items():
+            where = f"scenarios.{name}.{k}" if k in table else f"defaults.{k}"
+            if k in PARAM_RANGES:
+                lo, hi, integer = PARAM_RANGES[k]
+                if v == "sector" and k in SECTOR_LINKS:
+                    if sector is None:
+                        continue
+                    v = sector[SECTOR_LINKS[k]]
+                if not _is_num(v) or (integer and not isinstance(v, int)):
+                    what = "a whole number" if integer else "a number"
+                    hint = ' or "sector"' if k in SECTOR_LINKS else ""
+                    p.append(Problem(file, None, where, f"{what}{hint}", repr(v)))
+                    continue
+                if not lo <= float(v) <= hi:
+                    p.append(Problem(file, None, where, f"a value in [{lo:g}, {hi:g}]", repr(v)))
+                    continue
+                values[k] = int(v) if integer else float(v)
+            elif k == "start":
+                if not isinstance(v, str) or not _START_RE.match(v) or (v[0].isdigit() and not is_quarter_label(v)):
+                    p.append(Problem(file, None, where, '"next", "+N" or a quarter like "2025Q2"', repr(v)))
+                    continue
+                values[k] = v
+            elif k == "path":
+                if v not in ("parametric", "trade"):
+                    p.append(Problem(file, None, where, '"parametric" or "trade"', repr(v)))
+                    continue
+                values[k] = v
+            elif k == "description":
+                if not isinstance(v, str):
+                    p.append(Problem(file, None, where, "text", repr(v)))
+                    continue
+                values[k] = v
+            else:
+                p.append(Problem(file, None, where, "a known scenario parameter (see scenarios.toml)", f"unknown parameter {k!r}"))
+        if all(k in values for k in required):
+            named[name] = Scenario(name=name, description=values.get("description", ""), **{k: values[k] for k in required})
+    grid_doc = doc.get("grid")
+    grid = GridSpec("seed", (), ())
+    if not isinstance(grid_doc, dict):
+        p.append(Problem(file, None, "grid", "a [grid] table", "nothing"))
+    else:
+        for k in grid_doc:
+            if k not in ("base", "export_shock", "output_cut"):
+                p.append(Problem(file, None, f"grid.{k}", "only base, export_shock, output_cut", f"unknown key {k!r}"))
+        base = grid_doc.get("base")
+        if base not in scen_tables:
+            p.append(Problem(file, None, "grid.base", "the name of a scenario", repr(base)))
+        grid = GridSpec(str(base), _frange(grid_doc.get("export_shock"), "export_shock", file, p),
+                        _frange(grid_doc.get("output_cut"), "output_cut", file, p))
+    rs = doc.get("reverse_stress")
+    reverse_base = "baseline"
+    if not isinstance(rs, dict) or set(rs) != {"base"} or rs.get("base") not in scen_tables:
+        p.append(Problem(file, None, "reverse_stress", '[reverse_stress] with base = "<scenario>"', repr(rs)))
+    else:
+        reverse_base = rs["base"]
+    if p:
+        return None, p
+    return ScenarioSet(named, grid, reverse_base), p
+
+
+# --- intensity paths ---------------------------------------------------------------------------
+
+
+def intensity(quarter: int, start: int, duration: int, recovery: int, permanent: float) -> float:
+    """Shock intensity in absolute quarter ``quarter`` for a shock starting in ``start``.
+
+    0 before the start; 1 for ``duration`` quarters; then a linear fall over ``recovery``
+    quarters to ``permanent`` (reached in the last recovery quarter), kept thereafter.
+    """
+    k = quarter - start
+    if k < 0:
+        return 0.0
+    if k < duration:
+        return 1.0
+    if recovery <= 0:
+        return permanent
+    j = k - duration
+    if j < recovery:
+        return 1.0 - (1.0 - permanent) * (j + 1) / recovery
+    return permanent
+
+
+def scenario_paths(
+    scenario: Scenario, as_of: int, horizon: int, trade_loss: dict[int, float] | None = None
+) -> tuple[list[float], list[float]]:
+    """(intensity, raw-material level) for projected quarters as_of+1 .. as_of+horizon."""
+    start = scenario.start_index(as_of)
+    quarters = range(as_of + 1, as_of + horizon + 1)
+    if scenario.path == "trade":
+        if trade_loss is None:
+            raise ValueError("the trade path needs the trade-implied export loss by quarter")
+        inten = [float(trade_loss[q]) for q in quarters]
+    else:
+        inten = [
+            intensity(q, start, scenario.duration_quarters, scenario.recovery_quarters, scenario.permanent_share)
+            for q in quarters
+        ]
+    rm = [scenario.raw_material_price_change if q >= start else 0.0 for q in quarters]
+    return inten, rm
