@@ -1,0 +1,159 @@
+"""Reverse-stress root finding (methods.md section 8.2).
+
+For a metric M(s) that falls as the shock s grows, and a threshold tau, the breaking point
+is s* = the first s in [0, s_max] where M(s) - tau changes sign from >= 0 to < 0.
+
+- :func:`first_crossing` solves one scalar problem: grid scan (also a monotonicity
+  check), bracket the FIRST sign change, refine with ``scipy.optimize.brentq``. It never
+  extrapolates beyond ``s_max``.
+- :func:`bisect_vectorised` solves many independent bracketed problems at once (one shock
+  per firm), evaluating the model once per iteration on the whole vector of candidates.
+
+Both are pure; shocks are fractions (0.25 = 25%).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+STATUS_BREACHED = "breached at s*"
+STATUS_BREACHED_AT_ZERO = "breached at s = 0 (already below threshold)"
+STATUS_NOT_BREACHED_PREFIX = "not breached within [0, "
+STATUS_NOT_FINITE_PREFIX = "n/a: metric not finite at s = "
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Result of :func:`first_crossing`.
+
+    ``shock``: s* (fraction) when breached (0.0 when already breached at s = 0), else None.
+    ``status``: :data:`STATUS_BREACHED` (``"breached at s*"``),
+    :data:`STATUS_BREACHED_AT_ZERO`, ``"not breached within [0, <s_max>]"`` (starts with
+    :data:`STATUS_NOT_BREACHED_PREFIX`), or ``"n/a: metric not finite at s = <s>"`` when the
+    metric returned NaN/inf on the grid (nothing is solved then).
+    ``headroom``: M(s_max) - threshold when not breached (>= 0), else None.
+    ``monotone``: whether M was non-increasing on the evaluation grid (a check, not a
+    guarantee between grid points); a False value should be reported as a warning.
+    """
+
+    shock: float | None
+    status: str
+    headroom: float | None
+    monotone: bool
+
+    @property
+    def breached(self) -> bool:
+        return self.shock is not None
+
+
+def shock_grid(s_max: float, grid_step: float) -> np.ndarray:
+    """The evaluation grid 0, step, 2*step, ..., with s_max always the last point.
+
+    Points are i*step (not accumulated sums); a point within 1e-9*step of s_max is merged
+    into s_max.
+    """
+    if not (math.isfinite(s_max) and s_max > 0):
+        raise ValueError("s_max must be a positive finite number")
+    if not (math.isfinite(grid_step) and grid_step > 0):
+        raise ValueError("grid_step must be a positive finite number")
+    n = math.floor(s_max / grid_step + 1e-9)
+    pts = np.arange(n + 1, dtype=float) * grid_step
+    pts = pts[pts < s_max - 1e-9 * grid_step]
+    return np.append(pts, s_max)
+
+
+def first_crossing(
+    f: Callable[[float], float],
+    threshold: float,
+    s_max: float = 1.0,
+    grid_step: float = 0.05,
+    xtol: float = 1e-10,
+) -> Crossing:
+    """First shock s* in [0, s_max] at which the metric f falls below ``threshold``.
+
+    Algorithm (methods.md 8.2): evaluate g(s) = f(s) - threshold on :func:`shock_grid`;
+    if g(0) < 0 the threshold is already breached (s* = 0); otherwise take the first grid
+    interval [s_{i-1}, s_i] with g(s_{i-1}) >= 0 > g(s_i) and solve g = 0 on it with
+    ``brentq(xtol=xtol)``. If g stays >= 0 on the grid, report "not breached" with the
+    headroom g(s_max); nothing is extrapolated. A crossing that starts and ends between two
+    grid points (a dip that recovers) is not seen: use a finer grid for non-monotone
+    metrics, and read ``monotone``.
+
+    Units: s as a fraction; f and threshold in the metric's own unit (ICR times, CNY mn,
+    ...). Zero/NaN policy: a non-finite f on the grid gives a status
+    ``"n/a: metric not finite at s = ..."`` with shock and headroom None.
+    """
+    grid = shock_grid(s_max, grid_step)
+    values = np.empty_like(grid)
+    for k, s in enumerate(grid):
+        values[k] = float(f(float(s)))
+        if not math.isfinite(values[k]):
+            return Crossing(None, f"{STATUS_NOT_FINITE_PREFIX}{float(s):g}", None, False)
+    g = values - threshold
+    scale = max(1.0, float(np.max(np.abs(values))))
+    monotone = bool(np.all(np.diff(values) <= 1e-12 * scale))
+    if g[0] < 0:
+        return Crossing(0.0, STATUS_BREACHED_AT_ZERO, None, monotone)
+    below = np.flatnonzero(g < 0)
+    if below.size == 0:
+        return Crossing(
+            None, f"{STATUS_NOT_BREACHED_PREFIX}{s_max:g}]", float(g[-1]), monotone
+        )
+    i = int(below[0])
+    lo, hi = float(grid[i - 1]), float(grid[i])
+    if g[i - 1] == 0:
+        root = lo
+    else:
+        root = float(brentq(lambda s: float(f(s)) - threshold, lo, hi, xtol=xtol))
+    return Crossing(root, STATUS_BREACHED, None, monotone)
+
+
+def bisect_vectorised(
+    g: Callable[[np.ndarray], np.ndarray],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    xtol: float = 1e-10,
+    max_iter: int = 100,
+) -> np.ndarray:
+    """Bracketed bisection for many independent roots at once.
+
+    Element k solves g(s)_k = 0 on [lo_k, hi_k], assuming g(lo)_k >= 0 > g(hi)_k (the
+    metric-minus-threshold convention of :func:`first_crossing`; the bracket is NOT
+    re-checked, which would cost two extra model evaluations). Each iteration evaluates
+    ``g`` once on the whole vector of midpoints, so a vectorised model (one projection per
+    firm, all firms at once) is run ``ceil(log2(max width / xtol))`` times, at most
+    ``max_iter``. Keeps lo where g(mid) >= 0, so the result converges to the first point
+    where g turns negative inside a bracket.
+
+    Returns the bracket midpoints (float array of the broadcast shape of lo and hi), each
+    within xtol/2 of a sign change when the iteration limit was not reached.
+    Zero/NaN policy: elements whose bracket has a non-finite end, or where g returns a
+    non-finite value at any midpoint, come back as NaN (the caller turns them into a null
+    with a status). lo > hi raises ValueError.
+    """
+    lo_a, hi_a = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+    lo_a, hi_a = lo_a.copy(), hi_a.copy()
+    if np.any(lo_a > hi_a):
+        raise ValueError("every lo must be <= its hi")
+    bad = ~(np.isfinite(lo_a) & np.isfinite(hi_a))
+    lo_a[bad] = 0.0
+    hi_a[bad] = 0.0
+    for _ in range(max_iter):
+        if not np.any(hi_a - lo_a > xtol):
+            break
+        mid = 0.5 * (lo_a + hi_a)
+        gm = np.asarray(g(mid), dtype=float)
+        if gm.shape != mid.shape:
+            gm = np.broadcast_to(gm, mid.shape)
+        bad |= ~np.isfinite(gm)
+        keep_lo = gm >= 0
+        lo_a = np.where(keep_lo, mid, lo_a)
+        hi_a = np.where(keep_lo, hi_a, mid)
+    out: np.ndarray = np.asarray(0.5 * (lo_a + hi_a), dtype=float)
+    out[bad] = np.nan
+    return out
