@@ -1,0 +1,207 @@
+"""Value per share under each scenario, and the price-implied export shock.
+
+Discounted cash flow (methods.md section 8): unlevered free cash flow of every projected
+quarter, discounted at ``(1 + k) ** (-t / 4)``, plus, at the horizon H, the cash released
+as working capital returns to normal and a Gordon terminal value on the normalised
+post-recovery quarter (:func:`stressmodel.model.terminal`):
+
+    EV = sum_t FCF_t (1+k)^(-t/4) + (1+k)^(-H/4) [WC_release + max(0, 4 FCF_norm (1+g) / (k - g))]
+    value per share = max(0, EV - (debt_0 - cash_0)) / shares
+
+The terminal value is floored at zero (a business with negative normalised cash flow is
+abandoned rather than run at a loss forever) and so is equity value (limited liability);
+both floors are reported in ``value_status``.
+
+Net debt and the share count are those of the as-of quarter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import polars as pl
+
+from stressmodel.engine import KEYS, PolarsOps
+from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS, terminal
+
+TERMINAL_INPUTS = (
+    "intensity",
+    "demand_export",
+    "demand_domestic",
+    "price_export",
+    "price_domestic",
+    "unit_variable_cost",
+    "held_fraction",
+    "inventory_tonnes",
+    "receivables",
+    "payables",
+)
+
+
+def discount_factor(k: float, step: int | pl.Expr) -> float | pl.Expr:
+    """(1 + k) ** (-step / 4): the discount factor of projected quarter ``step``."""
+    if isinstance(step, pl.Expr):
+        return pl.lit(1.0 + k).pow(-step.cast(pl.Float64) / 4.0)
+    return (1.0 + k) ** (-step / 4.0)
+
+
+def dcf(
+    projection: pl.DataFrame,
+    cases: pl.DataFrame,
+    firm_values: pl.DataFrame,
+    discount_rate: float,
+    growth: float,
+    horizon: int,
+) -> pl.DataFrame:
+    """Enterprise and equity value per case.
+
+    ``projection``: engine output; ``cases``: the case frame (f_ and s_ columns);
+    ``firm_values``: ``ticker, shares, net_debt0`` (million shares, CNY mn).
+    Returns ``ticker, scenario, pv_fcf, tv_fcf, tv_working_capital_release, terminal_value,
+    enterprise_value, equity_value, value_per_share`` (null with ``value_status`` when the
+    share count is unknown or not positive).
+    """
+    k, g = discount_rate, growth
+    pv = projection.group_by(KEYS).agg(
+        (pl.col("fcf") * discount_factor(k, pl.col("step"))).sum().alias("pv_fcf")
+    )
+    last = projection.filter(pl.col("step") == horizon).select(*KEYS, *[pl.col(c).alias(f"last_{c}") for c in TERMINAL_INPUTS])
+    params = cases.select(*KEYS, *[f"f_{p}" for p in ALL_FIRM_PARAMS], *[f"s_{p}" for p in SCENARIO_PARAMS])
+    frame = last.join(params, on=list(KEYS), how="left")
+    ops = PolarsOps()
+    terminal(
+        ops,
+        {p: pl.col(f"f_{p}") for p in ALL_FIRM_PARAMS},
+        {p: pl.col(f"s_{p}") for p in SCENARIO_PARAMS},
+        {c: pl.col(f"last_{c}") for c in TERMINAL_INPUTS},
+    )
+    for group in ops.levels():
+        frame = frame.with_columns(group)
+    d_h = discount_factor(k, horizon)
+    out = (
+        frame.select(*KEYS, "tv_fcf", "tv_working_capital_release")
+        .join(pv, on=list(KEYS), how="left")
+        .join(firm_values, on="ticker", how="left")
+        .with_columns(pl.max_horizontal(4.0 * pl.col("tv_fcf") * (1 + g) / (k - g), pl.lit(0.0)).alias("terminal_value"))
+        .with_columns(
+            (pl.col("pv_fcf") + d_h * (pl.col("tv_working_capital_release") + pl.col("terminal_value"))).alias("enterprise_value")
+        )
+        .with_columns((pl.col("enterprise_value") - pl.col("net_debt0")).alias("equity_value"))
+        .with_columns(
+            pl.when(pl.col("shares").is_not_null() & (pl.col("shares") > 0))
+            .then(pl.max_horizontal(pl.col("equity_value"), pl.lit(0.0)) / pl.col("shares"))
+            .otherwise(None)
+            .alias("value_per_share"),
+            pl.when(pl.col("shares").is_null() | (pl.col("shares") <= 0))
+            .then(pl.lit("n/a: no share count on or before the as-of date"))
+            .when(pl.col("equity_value") < 0)
+            .then(pl.lit("floored at 0: modelled equity value is negative (limited liability)"))
+            .when(4.0 * pl.col("tv_fcf") * (1 + g) / (k - g) < 0)
+            .then(pl.lit("terminal value floored at 0: normalised free cash flow is negative"))
+            .otherwise(pl.lit("ok"))
+            .alias("value_status"),
+        )
+    )
+    return out.select(
+        *KEYS, "pv_fcf", "tv_fcf", "tv_working_capital_release", "terminal_value", "enterprise_value",
+        "equity_value", "value_per_share", "value_status",
+    )
+
+
+# --- the closed-form reverse DCF of methods.md section 8.3 ---------------------------------
+
+
+def annuity_factor(rate: float, years: int) -> float:
+    """Present value of 1 a year for ``years`` years at ``rate``: (1 - (1+r)^-n) / r."""
+    if rate == 0:
+        return float(years)
+    return (1 - (1 + rate) ** (-years)) / rate
+
+
+def perpetuity_value(fcf1: float, rate: float, growth: float) -> float:
+    """Gordon growth value FCF1 / (r - g); requires r > g."""
+    if rate <= growth:
+        raise ValueError("the discount rate must exceed the growth rate")
+    return fcf1 / (rate - growth)
+
+
+def shocked_ev_sum(fcf1: float, rate: float, growth: float, loss: float, shock: float, years: int, horizon: int = 400) -> float:
+    """EV as an explicit sum over ``horizon`` years: FCF_t = FCF1 (1+g)^(t-1) minus
+    ``loss * shock`` in each of the first ``years`` years (the brute-force check of the
+    closed form)."""
+    t = np.arange(1, horizon + 1, dtype=float)
+    fcf = fcf1 * (1 + growth) ** (t - 1) - np.where(t <= years, loss * shock, 0.0)
+    return float(np.sum(fcf * (1 + rate) ** (-t)))
+
+
+def implied_shock_closed_form(fcf1: float, rate: float, growth: float, loss: float, years: int, market_ev: float) -> float:
+    """s* with EV(s*) = market EV for EV(s) = FCF1/(r - g) - loss s annuity(r, years)."""
+    return (perpetuity_value(fcf1, rate, growth) - market_ev) / (loss * annuity_factor(rate, years))
+
+
+def implied_growth(fcf1: float, rate: float, market_ev: float) -> float:
+    """Perpetual growth the market EV implies at zero shock: g* = r - FCF1 / EV."""
+    return rate - fcf1 / market_ev
+
+
+def solve_bracketed(f: Callable[[float], float], lo: float, hi: float, xtol: float = 1e-10) -> float:
+    """Root of f on [lo, hi] with brentq (f(lo) and f(hi) of opposite signs)."""
+    from scipy.optimize import brentq
+
+    return float(brentq(f, lo, hi, xtol=xtol))
+
+
+# --- peer multiples and a cross-sectional regression ----------------------------------------
+
+
+def peer_multiples(rows: Sequence[dict[str, float | str | None]]) -> pl.DataFrame:
+    """EV/EBITDA, P/E and P/B per firm from ``ticker, market_cap, net_debt, ebitda,
+    net_income, book_equity``; a multiple is null with a status where its denominator is
+    not positive."""
+    out = []
+    for r in rows:
+        mc, nd, ebitda, ni, be = (r.get(k) for k in ("market_cap", "net_debt", "ebitda", "net_income", "book_equity"))
+
+        def ratio(num: float | None, den: float | None, what: str) -> tuple[float | None, str]:
+            if num is None or den is None:
+                return None, f"n/a: {what} missing"
+            if den <= 0:
+                return None, f"n/a: non-positive {what}"
+            return float(num) / float(den), "ok"
+
+        ev = None if mc is None or nd is None else float(mc) + float(nd)  # type: ignore[arg-type]
+        ev_ebitda, s1 = ratio(ev, ebitda, "EBITDA")  # type: ignore[arg-type]
+        pe, s2 = ratio(mc, ni, "net income")  # type: ignore[arg-type]
+        pb, s3 = ratio(mc, be, "book equity")  # type: ignore[arg-type]
+        roe = None if be is None or ni is None or float(be) <= 0 else float(ni) / float(be)  # type: ignore[arg-type]
+        out.append({"ticker": r["ticker"], "ev_ebitda": ev_ebitda, "ev_ebitda_status": s1, "pe": pe, "pe_status": s2,
+                    "pb": pb, "pb_status": s3, "roe": roe})
+    return pl.DataFrame(out, schema={"ticker": pl.String, "ev_ebitda": pl.Float64, "ev_ebitda_status": pl.String,
+                                     "pe": pl.Float64, "pe_status": pl.String, "pb": pl.Float64, "pb_status": pl.String,
+                                     "roe": pl.Float64})
+
+
+def pb_roe_regression(multiples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """OLS of P/B on ROE across peers with HC3 robust errors: warranted P/B per firm and
+    the firm's residual (actual - warranted). Needs at least 4 firms with both figures."""
+    import statsmodels.api as sm
+
+    data = multiples.filter(pl.col("pb").is_not_null() & pl.col("roe").is_not_null())
+    if data.height < 4:
+        return multiples.with_columns(pl.lit(None, pl.Float64).alias("pb_warranted"), pl.lit(None, pl.Float64).alias("pb_residual")), (
+            f"n/a: P/B on ROE needs at least 4 firms with both figures, {data.height} have them"
+        )
+    x = sm.add_constant(data["roe"].to_numpy())
+    y = data["pb"].to_numpy()
+    res = sm.OLS(y, x).fit(cov_type="HC3")
+    a, b = float(res.params[0]), float(res.params[1])
+    se_b = float(res.bse[1])
+    out = multiples.with_columns(
+        pl.when(pl.col("roe").is_not_null()).then(a + b * pl.col("roe")).otherwise(None).alias("pb_warranted")
+    ).with_columns((pl.col("pb") - pl.col("pb_warranted")).alias("pb_residual"))
+    note = f"P/B = {a:.3f} + {b:.3f} x ROE (HC3 s.e. of slope {se_b:.3f}, n = {data.height}, R2 = {res.rsquared:.3f})"
+    if not math.isfinite(se_b):
+        note += "; standard error not finite"
+    return out, note
