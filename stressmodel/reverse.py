@@ -120,9 +120,11 @@ def reverse_stress(
         shock, status = _classify(m, at0[i], at1[i], roots[i], solvable[i], prices.get(t), base_vals[i])
         r[_column(m)] = shock
         r[_column(m) + "_status"] = status
+    growth_at_price = implied_growth(firms, firm_values, prices, scenarios, as_of, horizon, rate, growth)
     out = []
     for t in tickers:
         r = result[t]
+        r["implied_growth"], r["implied_growth_status"] = growth_at_price.get(t, (None, "n/a"))
         r["share_price"] = prices.get(t)
         r["price_date"] = price_dates.get(t)
         r["status"] = r.pop("implied_export_shock_status")
@@ -133,6 +135,7 @@ def reverse_stress(
         "status": pl.String, "shock_cash_breaks_status": pl.String, "shock_icr_below_1_status": pl.String,
         "implied_shock_low_rate": pl.Float64, "implied_shock_low_rate_status": pl.String,
         "implied_shock_high_rate": pl.Float64, "implied_shock_high_rate_status": pl.String,
+        "implied_growth": pl.Float64, "implied_growth_status": pl.String,
     }
     return pl.DataFrame(out, schema=schema).select(list(schema))
 
@@ -191,3 +194,36 @@ def plug_back(
     proj = project(cases, horizon, [f"q{k}" for k in range(1, horizon + 1)], as_of + 1)
     val = dcf(proj, cases, firm_values, rate, growth, horizon)
     return {r["ticker"]: r["value_per_share"] for r in val.iter_rows(named=True)}
+
+
+def implied_growth(
+    firms: pl.DataFrame, firm_values: pl.DataFrame, prices: dict[str, float | None], scenarios: ScenarioSet,
+    as_of: int, horizon: int, rate: float, growth: float,
+) -> dict[str, tuple[float | None, str]]:
+    """Perpetual growth of normalised free cash flow after the horizon at which the
+    no-shock value equals the price (methods.md 8.3 step 4), in closed form:
+    with A = price x shares + net debt - PV(FCF) - d_H WC_release and
+    B = A / (4 FCF_norm d_H), the Gordon term 4 FCF_norm (1+g)/(k-g) = A/d_H gives
+    g* = (B k - 1) / (1 + B)."""
+    tick = firms["ticker"].to_list()
+    sc = [replace(scenarios.reverse_scenario(0.0, horizon), name=f"g{i}") for i in range(len(tick))]
+    cases = per_firm_case_frame(firms, scenario_frame(sc, as_of, horizon, None))
+    proj = project(cases, horizon, [f"q{k}" for k in range(1, horizon + 1)], as_of + 1)
+    val = dcf(proj, cases, firm_values, rate, growth, horizon).join(firm_values, on="ticker", how="left")
+    d_h = (1 + rate) ** (-horizon / 4)
+    out: dict[str, tuple[float | None, str]] = {}
+    for r in val.iter_rows(named=True):
+        t, price, shares = r["ticker"], prices.get(r["ticker"]), r["shares"]
+        if price is None or shares is None:
+            out[t] = (None, "n/a: no price or share count")
+            continue
+        if r["tv_fcf"] <= 0:
+            out[t] = (None, "n/a: normalised free cash flow is not positive, no growth rate reproduces the price")
+            continue
+        a = price * shares + r["net_debt0"] - r["pv_fcf"] - d_h * r["tv_working_capital_release"]
+        if a <= 0:
+            out[t] = (None, "n/a: the price is below the value of the horizon cash flows alone")
+            continue
+        b = a / (4 * r["tv_fcf"] * d_h)
+        out[t] = ((b * rate - 1) / (1 + b), "solved: no-shock value equals the price")
+    return out

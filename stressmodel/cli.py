@@ -1,0 +1,214 @@
+"""Command-line interface. It only translates: parse options, call one library function
+in :mod:`stressmodel.app`, print, and map errors to exit codes (0 ok, 2 bad input or
+usage, 1 unexpected)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stressmodel import __version__
+from stressmodel.errors import StressModelError
+
+DEFAULT_INPUTS = Path("inputs")
+DEFAULT_OUTPUTS = Path("outputs")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Map the package's errors to a clean message and exit code; anything else is an
+    internal error (exit 1), with a traceback only under --debug."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        try:
+            return fn(*args, **kwargs)
+        except StressModelError as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; no partial outputs were left", 130)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as exc:  # an internal error: no traceback unless asked
+            if debug:
+                traceback.print_exc()
+            _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", 1)
+
+    return wrapper
+
+
+class Progress:
+    """A one-line stage indicator on stderr, shown only on a terminal and not with --quiet."""
+
+    def __init__(self, enabled: bool, total: int = 8):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.total, self.n, self.t0 = total, 0, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        logging.getLogger("stressmodel").info(message)
+        if not self.enabled:
+            return
+        self.n = min(self.n + 1, self.total)
+        width = 24
+        filled = int(width * self.n / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\r[{bar}] {time.perf_counter() - self.t0:5.1f}s {message[:60]:60}", err=True, nl=False)
+
+    def done(self) -> None:
+        if self.enabled:
+            click.echo("\r" + " " * 100 + "\r", err=True, nl=False)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stressmodel")
+def main() -> None:
+    """Stress tests for China's listed rare-earth magnet producers under export controls.
+
+    Projects each firm quarter by quarter under export, output, storage, licence and price
+    shocks; computes distress metrics, a consolidation index and value per share against
+    the market price; writes scenario workbooks with live formulas.
+    """
+
+
+def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True,
+                     help="Folder with firms.csv, statements/, prices.csv, trade.csv, sector.toml, scenarios.toml."),
+        click.option("--outputs", "outputs_dir", type=click.Path(path_type=Path), default=DEFAULT_OUTPUTS, show_default=True,
+                     help="Folder that receives <as_of>/ with tables and workbooks."),
+        click.option("--firms", default=None, help="Comma-separated tickers (default: every firm with default_run = yes)."),
+        click.option("--force", is_flag=True, help="Replace an existing outputs/<as_of>/ folder."),
+        click.option("--quiet", is_flag=True, help="No progress indicator and no summary table."),
+        click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."),
+        click.option("--horizon", type=click.IntRange(1, 40), default=None, help="Projected quarters (default: sector.toml)."),
+        click.option("--no-workbooks", is_flag=True, help="Write only the tables (parquet/CSV)."),
+        click.option("--verbose", is_flag=True, help="Log each stage to stderr."),
+        click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+@main.command()
+@click.option("--as-of", "as_of", default=None, help="Quarter like 2025Q3 (default: the latest quarter for which every selected firm has actuals).")
+@click.option("--paths", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
+              help="Monte Carlo paths of export shock size and duration (0 = none).")
+@run_options
+@handle_errors
+def run(as_of: str | None, paths: int, inputs_dir: Path, outputs_dir: Path, firms: str | None, force: bool, quiet: bool,
+        as_json: bool, horizon: int | None, no_workbooks: bool, verbose: bool, debug: bool) -> None:
+    """Run every scenario as of one quarter and write outputs/<as_of>/."""
+    from stressmodel.app import parse_as_of, parse_firms, run_and_write
+    from stressmodel.pipeline import RunOptions
+    from stressmodel.results import summary_text
+
+    _logging(verbose)
+    progress = Progress(not quiet and not as_json)
+    report = run_and_write(
+        inputs_dir, outputs_dir, RunOptions(as_of=parse_as_of(as_of), firms=parse_firms(firms), horizon=horizon, paths=paths),
+        force=force, workbooks=not no_workbooks, progress=progress,
+    )
+    progress.done()
+    if as_json:
+        click.echo(json.dumps(_json_summary(report), indent=2, default=str))
+    elif not quiet:
+        click.echo(summary_text(report.result))
+        click.echo(f"\nwrote {len(report.files)} files to {report.folder}")
+
+
+def _json_summary(report: Any) -> dict[str, Any]:
+    r = report.result
+    named = r.summary.filter(r.summary["scenario_kind"] == "named")
+    return {
+        "as_of": r.as_of_label,
+        "folder": str(report.folder),
+        "files": list(report.files),
+        "firms": list(r.tickers),
+        "firms_with_later_data": r.later_data,
+        "summary": named.to_dicts(),
+        "reverse_stress": r.extras["reverse_stress"].to_dicts(),
+        "timings": r.timings,
+    }
+
+
+@main.command()
+@click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True)
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@handle_errors
+def validate(inputs_dir: Path, debug: bool) -> None:
+    """Check every input file and report ALL problems (file, row, field); exit 2 if any.
+
+    When the inputs are valid, print per firm how the figures the model needs are
+    obtained: reported, derived, estimated (peer median or another period) or missing.
+    """
+    from stressmodel.app import coverage
+    from stressmodel.inputs import load_inputs
+
+    inputs = load_inputs(inputs_dir)
+    as_of, table = coverage(inputs)
+    click.echo(f"inputs valid: {len(inputs.tickers)} firms, {sum(len(v) for v in inputs.statements.values())} statement figures, "
+               f"{len(inputs.prices)} price observations, {len(inputs.trade)} trade rows, {len(inputs.scenarios.named)} scenarios")
+    click.echo(f"coverage of the figures the model needs at the default as-of quarter {as_of}:")
+    click.echo(f"{'ticker':10} {'reported':>8} {'derived':>8} {'estimated':>9} {'missing':>8}  missing figures")
+    for r in table.iter_rows(named=True):
+        click.echo(f"{r['ticker']:10} {r['reported']:>8} {r['derived']:>8} {r['estimated']:>9} {r['missing']:>8}  {r['missing_figures']}{'  ' + r['note'] if r['note'] else ''}")
+
+
+@main.command()
+@click.argument("ticker")
+@click.option("--xlsx", "xlsx_path", type=click.Path(path_type=Path), default=None, help="Write an .xlsx template here instead of CSV on stdout.")
+@click.option("--debug", is_flag=True)
+@handle_errors
+def template(ticker: str, xlsx_path: Path | None, debug: bool) -> None:
+    """Print a statements file for TICKER with every item, its unit and empty values."""
+    from stressmodel.app import template_csv, write_template_xlsx
+
+    if xlsx_path is None:
+        click.echo(template_csv(ticker), nl=False)
+    else:
+        write_template_xlsx(ticker, xlsx_path)
+        click.echo(f"wrote {xlsx_path}", err=True)
+
+
+@main.command()
+@click.option("--events", "events_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
+              help="Labelled firm-year events CSV (format: inputs/README.md).")
+@click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True)
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("outputs/calibrated_priors.csv"), show_default=True,
+              help="Fitted weights in the priors format (fit statistics in a .json beside it).")
+@click.option("--debug", is_flag=True)
+@handle_errors
+def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) -> None:
+    """Fit the consolidation index on labelled events with statsmodels."""
+    from stressmodel.app import calibrate_file
+
+    stats = calibrate_file(events_path, inputs_dir, out_path)
+    click.echo(f"{stats['method']} fit on {stats['n']} firm-years ({stats['events']} events): {stats['status']}")
+    click.echo(f"wrote {out_path} and {out_path.with_suffix('.json')}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
