@@ -17,11 +17,9 @@ import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
 
-from stressmodel.assumptions import Sector
 from stressmodel.inputs import Inputs
 from stressmodel.model import ALL_FIRM_PARAMS, DAYS_PER_QUARTER
 from stressmodel.periods import quarter_end_date, quarter_label
@@ -32,7 +30,10 @@ RATIO_LOOKBACK = 8
 FLOW_LOOKBACK = 12
 RATE_BOUNDS = (0.01, 0.12)
 DAYS_PER_YEAR = 365.0
-RETURN_WINDOW_DAYS = (270, 455)  # a close 9-15 months before the as-of date for the past-year return
+RETURN_WINDOW_DAYS = (
+    270,
+    455,
+)  # a close 9-15 months before the as-of date for the past-year return
 
 
 class FirmNotRunnable(Exception):
@@ -58,7 +59,13 @@ class FirmBase:
 # --- the firm's own ratios (first pass) ----------------------------------------------------
 
 
-def _ttm_ratio(fs: FirmStatements, num: str, den: str, q: int, transform: Callable[[float, float], float] | None = None) -> Figure | None:
+def _ttm_ratio(
+    fs: FirmStatements,
+    num: str,
+    den: str,
+    q: int,
+    transform: Callable[[float, float], float] | None = None,
+) -> Figure | None:
     """Ratio of two TTM flows at the latest quarter <= q where both exist."""
     for k in range(FLOW_LOOKBACK + 1):
         a, b = fs.ttm(num, q - k), fs.ttm(den, q - k)
@@ -88,49 +95,152 @@ def own_ratios(fs: FirmStatements, q: int) -> dict[str, Figure]:
     da = _ttm_ratio(fs, "depreciation_amortization", "revenue", q)
     if da is None:
         for k in range(FLOW_LOOKBACK + 1):
-            e, o, r = fs.ttm("ebitda", q - k), fs.ttm("operating_income", q - k), fs.ttm("revenue", q - k)
+            e, o, r = (
+                fs.ttm("ebitda", q - k),
+                fs.ttm("operating_income", q - k),
+                fs.ttm("revenue", q - k),
+            )
             if e and o and r and r.value > 0 and e.value >= o.value:
-                da = Figure((e.value - o.value) / r.value, "derived", f"(ebitda - operating_income)/revenue, TTM {quarter_label(q - k)}", e.sources + o.sources, q - k)
+                da = Figure(
+                    (e.value - o.value) / r.value,
+                    "derived",
+                    f"(ebitda - operating_income)/revenue, TTM {quarter_label(q - k)}",
+                    e.sources + o.sources,
+                    q - k,
+                )
                 break
     put("da_ratio", da)
     put("ni_margin", _ttm_ratio(fs, "net_income", "revenue", q))
     put("cfo_ratio", _ttm_ratio(fs, "operating_cash_flow", "revenue", q))
-    for item, name in (("inventory_days", "dio"), ("receivable_days", "dso"), ("liabilities_to_assets", "liabilities_to_assets"),
-                       ("overseas_revenue_share", "export_share"), ("current_ratio", "current_ratio"), ("inventory_turnover", "inventory_turnover")):
+    for item, name in (
+        ("inventory_days", "dio"),
+        ("receivable_days", "dso"),
+        ("liabilities_to_assets", "liabilities_to_assets"),
+        ("overseas_revenue_share", "export_share"),
+        ("current_ratio", "current_ratio"),
+        ("inventory_turnover", "inventory_turnover"),
+    ):
         fig = fs.latest_point(item, q, RATIO_LOOKBACK)
         if fig is not None:
             put(name, fig)
-    gm_x, gm_d = fs.latest_point("gross_margin_overseas", q, RATIO_LOOKBACK * 2), fs.latest_point("gross_margin_domestic", q, RATIO_LOOKBACK * 2)
+    gm_x, gm_d = (
+        fs.latest_point("gross_margin_overseas", q, RATIO_LOOKBACK * 2),
+        fs.latest_point("gross_margin_domestic", q, RATIO_LOOKBACK * 2),
+    )
     if gm_x is not None and gm_d is not None and gm_x.value < 1 and gm_d.value < 1:
-        put("price_ratio", Figure((1 - gm_d.value) / (1 - gm_x.value), "derived",
-                                  f"export/domestic price = (1 - domestic margin {gm_d.value:.4f}) / (1 - overseas margin {gm_x.value:.4f}) at equal unit cost",
-                                  gm_x.sources + gm_d.sources, gm_x.quarter))
+        put(
+            "price_ratio",
+            Figure(
+                (1 - gm_d.value) / (1 - gm_x.value),
+                "derived",
+                f"export/domestic price = (1 - domestic margin {gm_d.value:.4f}) / "
+                f"(1 - overseas margin {gm_x.value:.4f}) at equal unit cost",
+                gm_x.sources + gm_d.sources,
+                gm_x.quarter,
+            ),
+        )
     asp = fs.latest_point("avg_selling_price", q, RATIO_LOOKBACK * 2)
     if asp is not None:
-        put("asp", Figure(asp.value / 1e6, asp.basis, asp.how + " (CNY/tonne -> CNY mn/tonne)", asp.sources, asp.quarter))
+        put(
+            "asp",
+            Figure(
+                asp.value / 1e6,
+                asp.basis,
+                asp.how + " (CNY/tonne -> CNY mn/tonne)",
+                asp.sources,
+                asp.quarter,
+            ),
+        )
     else:
         for k in range(RATIO_LOOKBACK * 2 + 1):
             rev, vol = fs.ttm("revenue", q - k), fs.ttm("sales_volume", q - k)
             if rev and vol and vol.value > 0:
-                put("asp", Figure(rev.value / vol.value, "derived", f"revenue/sales_volume, TTM {quarter_label(q - k)}", rev.sources + vol.sources, q - k))
+                put(
+                    "asp",
+                    Figure(
+                        rev.value / vol.value,
+                        "derived",
+                        f"revenue/sales_volume, TTM {quarter_label(q - k)}",
+                        rev.sources + vol.sources,
+                        q - k,
+                    ),
+                )
                 break
     # balance-sheet ratios from reported balances
-    bs = {n: fs.latest_point(n, q, BALANCE_LOOKBACK) for n in ("cash_and_equivalents", "receivables", "inventory", "total_assets", "total_liabilities", "total_debt")}
+    bs = {
+        n: fs.latest_point(n, q, BALANCE_LOOKBACK)
+        for n in (
+            "cash_and_equivalents",
+            "receivables",
+            "inventory",
+            "total_assets",
+            "total_liabilities",
+            "total_debt",
+        )
+    }
     rev = fs.latest_ttm("revenue", q)
     cogs_v = rev.value * cogs.value if (rev and cogs) else None
     if rev and rev.value > 0:
         if bs["cash_and_equivalents"]:
-            put("cash_to_revenue", Figure(bs["cash_and_equivalents"].value / rev.value, "derived", "cash / TTM revenue", bs["cash_and_equivalents"].sources))
+            put(
+                "cash_to_revenue",
+                Figure(
+                    bs["cash_and_equivalents"].value / rev.value,
+                    "derived",
+                    "cash / TTM revenue",
+                    bs["cash_and_equivalents"].sources,
+                ),
+            )
         if bs["receivables"] and "dso" not in out:
-            put("dso", Figure(bs["receivables"].value / rev.value * DAYS_PER_YEAR, "derived", "receivables / TTM revenue x 365", bs["receivables"].sources))
+            put(
+                "dso",
+                Figure(
+                    bs["receivables"].value / rev.value * DAYS_PER_YEAR,
+                    "derived",
+                    "receivables / TTM revenue x 365",
+                    bs["receivables"].sources,
+                ),
+            )
         if bs["total_assets"]:
-            put("asset_turnover", Figure(rev.value / bs["total_assets"].value, "derived", "TTM revenue / total assets", bs["total_assets"].sources))
+            put(
+                "asset_turnover",
+                Figure(
+                    rev.value / bs["total_assets"].value,
+                    "derived",
+                    "TTM revenue / total assets",
+                    bs["total_assets"].sources,
+                ),
+            )
     if bs["inventory"] and cogs_v and "dio" not in out:
-        put("dio", Figure(bs["inventory"].value / cogs_v * DAYS_PER_YEAR, "derived", "inventory / TTM cost of revenue x 365", bs["inventory"].sources))
+        put(
+            "dio",
+            Figure(
+                bs["inventory"].value / cogs_v * DAYS_PER_YEAR,
+                "derived",
+                "inventory / TTM cost of revenue x 365",
+                bs["inventory"].sources,
+            ),
+        )
     if bs["total_assets"] and bs["total_liabilities"] and "liabilities_to_assets" not in out:
-        put("liabilities_to_assets", Figure(bs["total_liabilities"].value / bs["total_assets"].value, "derived", "total liabilities / total assets", bs["total_assets"].sources))
+        put(
+            "liabilities_to_assets",
+            Figure(
+                bs["total_liabilities"].value / bs["total_assets"].value,
+                "derived",
+                "total liabilities / total assets",
+                bs["total_assets"].sources,
+            ),
+        )
     if bs["total_assets"] and bs["total_debt"]:
-        put("debt_to_assets", Figure(bs["total_debt"].value / bs["total_assets"].value, "derived", "total debt / total assets", bs["total_debt"].sources))
+        put(
+            "debt_to_assets",
+            Figure(
+                bs["total_debt"].value / bs["total_assets"].value,
+                "derived",
+                "total debt / total assets",
+                bs["total_debt"].sources,
+            ),
+        )
     return out
 
 
@@ -147,7 +257,14 @@ def peer_medians(ratios: Iterable[dict[str, Figure]]) -> dict[str, tuple[float, 
 
 
 class _Builder:
-    def __init__(self, ticker: str, fs: FirmStatements, q: int, own: dict[str, Figure], peers: dict[str, tuple[float, int]]):
+    def __init__(
+        self,
+        ticker: str,
+        fs: FirmStatements,
+        q: int,
+        own: dict[str, Figure],
+        peers: dict[str, tuple[float, int]],
+    ):
         self.t, self.fs, self.q, self.own, self.peers = ticker, fs, q, own, peers
         self.figures: dict[str, Figure] = {}
         self.notes: list[str] = []
@@ -171,14 +288,25 @@ class _Builder:
             return fig
         fig = self.fs.latest_ttm(item, self.q, FLOW_LOOKBACK)
         if fig is not None and fig.quarter is not None:
-            return Figure(fig.value, "derived" if fig.basis != "estimated" else "estimated",
-                          f"latest TTM on or before the as-of: {fig.how} (TTM {quarter_label(fig.quarter)})", fig.sources, fig.quarter)
+            return Figure(
+                fig.value,
+                "derived" if fig.basis != "estimated" else "estimated",
+                f"latest TTM on or before the as-of: {fig.how} (TTM {quarter_label(fig.quarter)})",
+                fig.sources,
+                fig.quarter,
+            )
         return None
 
     def balance(self, item: str) -> Figure | None:
         fig = self.fs.latest_point(item, self.q, BALANCE_LOOKBACK)
         if fig is not None and fig.quarter is not None and fig.quarter != self.q:
-            return Figure(fig.value, fig.basis, f"{fig.how} (latest balance on or before the as-of: {quarter_label(fig.quarter)})", fig.sources, fig.quarter)
+            return Figure(
+                fig.value,
+                fig.basis,
+                f"{fig.how} (latest balance on or before the as-of: {quarter_label(fig.quarter)})",
+                fig.sources,
+                fig.quarter,
+            )
         return fig
 
 
@@ -190,7 +318,14 @@ def _est(value: float, how: str, *parts: Figure) -> Figure:
     return Figure(value, basis, how, tuple(sources))
 
 
-def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict[str, Figure], peers: dict[str, tuple[float, int]]) -> FirmBase:
+def firm_base(
+    inputs: Inputs,
+    ticker: str,
+    q: int,
+    fs: FirmStatements,
+    own: dict[str, Figure],
+    peers: dict[str, tuple[float, int]],
+) -> FirmBase:
     """Base figures and model parameters of one firm (inputs already filtered to ``q``)."""
     sector = inputs.sector
     b = _Builder(ticker, fs, q, own, peers)
@@ -204,7 +339,10 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
     if cogs_fig is not None and cogs_fig.quarter in (None, rev.quarter):
         C = b.set("cogs_ttm", cogs_fig)
     else:
-        C = b.set("cogs_ttm", _est(R * cogs_r.value, f"TTM revenue x cost ratio ({cogs_r.how})", rev, cogs_r))
+        C = b.set(
+            "cogs_ttm",
+            _est(R * cogs_r.value, f"TTM revenue x cost ratio ({cogs_r.how})", rev, cogs_r),
+        )
     ebit_fig = b.flow_ttm("operating_income")
     if ebit_fig is not None and ebit_fig.quarter in (None, rev.quarter):
         E = b.set("ebit_ttm", ebit_fig)
@@ -222,12 +360,22 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
         NI = b.set("net_income_ttm", ni_fig)
     else:
         m = b.ratio("ni_margin")
-        NI = b.set("net_income_ttm", _est(R * m.value, f"TTM revenue x net margin ({m.how})", rev, m))
+        NI = b.set(
+            "net_income_ttm", _est(R * m.value, f"TTM revenue x net margin ({m.how})", rev, m)
+        )
     cfo_fig = b.flow_ttm("operating_cash_flow")
     if cfo_fig is not None:
         b.set("cfo_ttm", cfo_fig)
     else:
-        b.set("cfo_ttm", _est(NI + DA, "net income + D&A (no cash-flow statement)", b.figures["net_income_ttm"], b.figures["da_ttm"]))
+        b.set(
+            "cfo_ttm",
+            _est(
+                NI + DA,
+                "net income + D&A (no cash-flow statement)",
+                b.figures["net_income_ttm"],
+                b.figures["da_ttm"],
+            ),
+        )
     interest_fig = b.flow_ttm("interest_expense")
     # a year earlier, for Ohlson's change in net income and two-year loss flag
     ni_prev = fs.ttm("net_income", q - 4) or fs.latest_ttm("net_income", q - 4, 4)
@@ -239,7 +387,9 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
     debt_fig = b.balance("total_debt")
     net_debt_fig = b.balance("net_debt")
     if cash_fig is None and debt_fig is not None and net_debt_fig is not None:
-        cash_fig = _est(debt_fig.value - net_debt_fig.value, "total debt - net debt", debt_fig, net_debt_fig)
+        cash_fig = _est(
+            debt_fig.value - net_debt_fig.value, "total debt - net debt", debt_fig, net_debt_fig
+        )
     if cash_fig is None:
         r = b.ratio("cash_to_revenue")
         cash_fig = _est(R * r.value, f"TTM revenue x cash/revenue ({r.how})", rev, r)
@@ -247,42 +397,81 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
     ar_fig = b.balance("receivables")
     if ar_fig is None:
         r = b.ratio("dso")
-        ar_fig = _est(R * r.value / DAYS_PER_YEAR, f"TTM revenue x receivable days / 365 ({r.how})", rev, r)
+        ar_fig = _est(
+            R * r.value / DAYS_PER_YEAR, f"TTM revenue x receivable days / 365 ({r.how})", rev, r
+        )
     AR = b.set("receivables", ar_fig)
     inv_fig = b.balance("inventory")
     if inv_fig is None:
         if "dio" in own or "inventory_turnover" not in own:
             r = b.ratio("dio")
-            inv_fig = _est(C * r.value / DAYS_PER_YEAR, f"TTM cost of revenue x inventory days / 365 ({r.how})", b.figures["cogs_ttm"], r)
+            inv_fig = _est(
+                C * r.value / DAYS_PER_YEAR,
+                f"TTM cost of revenue x inventory days / 365 ({r.how})",
+                b.figures["cogs_ttm"],
+                r,
+            )
         else:
             r = own["inventory_turnover"]
-            inv_fig = _est(C / r.value, f"TTM cost of revenue / inventory turnover ({r.how})", b.figures["cogs_ttm"], r)
+            inv_fig = _est(
+                C / r.value,
+                f"TTM cost of revenue / inventory turnover ({r.how})",
+                b.figures["cogs_ttm"],
+                r,
+            )
     INV = b.set("inventory", inv_fig)
     eq_fig = b.balance("shareholders_equity")
     ta_fig = b.balance("total_assets")
     tl_fig = b.balance("total_liabilities")
     la = own.get("liabilities_to_assets")
     if ta_fig is None and eq_fig is not None and la is not None and la.value < 1:
-        ta_fig = _est(eq_fig.value / (1 - la.value), f"equity / (1 - liabilities/assets {la.value:.4f})", eq_fig, la)
+        ta_fig = _est(
+            eq_fig.value / (1 - la.value),
+            f"equity / (1 - liabilities/assets {la.value:.4f})",
+            eq_fig,
+            la,
+        )
     if ta_fig is None:
         r = b.ratio("asset_turnover")
         ta_fig = _est(R / r.value, f"TTM revenue / asset turnover ({r.how})", rev, r)
     TA = b.set("total_assets", ta_fig)
     if tl_fig is None and la is not None:
-        tl_fig = _est(TA * la.value, f"total assets x liabilities/assets {la.value:.4f} ({la.how})", ta_fig, la)
+        tl_fig = _est(
+            TA * la.value,
+            f"total assets x liabilities/assets {la.value:.4f} ({la.how})",
+            ta_fig,
+            la,
+        )
     if tl_fig is None and eq_fig is not None and ta_fig.basis != "estimated":
         tl_fig = _est(TA - eq_fig.value, "total assets - equity", ta_fig, eq_fig)
     if tl_fig is None:
         r = b.ratio("liabilities_to_assets")
         tl_fig = _est(TA * r.value, f"total assets x liabilities/assets ({r.how})", ta_fig, r)
     TL = b.set("total_liabilities", tl_fig)
-    b.set("equity_total", _est(TA - TL, "total assets - total liabilities (includes minority interests)", ta_fig, tl_fig))
-    b.set("equity_attributable", eq_fig if eq_fig is not None else _est(TA - TL, "total assets - total liabilities", ta_fig, tl_fig))
+    b.set(
+        "equity_total",
+        _est(
+            TA - TL,
+            "total assets - total liabilities (includes minority interests)",
+            ta_fig,
+            tl_fig,
+        ),
+    )
+    b.set(
+        "equity_attributable",
+        eq_fig
+        if eq_fig is not None
+        else _est(TA - TL, "total assets - total liabilities", ta_fig, tl_fig),
+    )
     if debt_fig is None and net_debt_fig is not None and cash_fig.basis != "estimated":
-        debt_fig = _est(max(net_debt_fig.value + cash, 0.0), "net debt + cash", net_debt_fig, cash_fig)
+        debt_fig = _est(
+            max(net_debt_fig.value + cash, 0.0), "net debt + cash", net_debt_fig, cash_fig
+        )
     st_fig = b.balance("short_term_debt")
     if debt_fig is None and st_fig is not None:
-        debt_fig = _est(st_fig.value, "short-term borrowings only (a lower bound of total debt)", st_fig)
+        debt_fig = _est(
+            st_fig.value, "short-term borrowings only (a lower bound of total debt)", st_fig
+        )
     if debt_fig is None:
         r = b.ratio("debt_to_assets")
         debt_fig = _est(TA * r.value, f"total assets x debt/assets ({r.how})", ta_fig, r)
@@ -291,7 +480,14 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
     if st_fig is not None and st_fig.value <= DEBT:
         ST = b.set("st_debt", st_fig)
     else:
-        ST = b.set("st_debt", _est(DEBT * st_share, f"total debt x short-term share {st_share} (sector assumption)", debt_fig))
+        ST = b.set(
+            "st_debt",
+            _est(
+                DEBT * st_share,
+                f"total debt x short-term share {st_share} (sector assumption)",
+                debt_fig,
+            ),
+        )
     if interest_fig is not None:
         b.set("interest_ttm", interest_fig)
     ca_fig, cl_fig = b.balance("current_assets"), b.balance("current_liabilities")
@@ -301,13 +497,21 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
     if reg["export_share"] is not None and _period_end(reg["export_share_period"]) <= q:
         row = fs.point("overseas_revenue_share", _period_end(reg["export_share_period"]))
         basis = row.basis if row is not None else "reported"
-        x_fig = Figure(reg["export_share"], basis, f"export share {reg['export_share_period']} (firms.csv)",
-                       (reg["export_share_source"],))
+        x_fig = Figure(
+            reg["export_share"],
+            basis,
+            f"export share {reg['export_share_period']} (firms.csv)",
+            (reg["export_share_source"],),
+        )
     else:
         x_fig = b.ratio("export_share")
     x = b.set("export_share", x_fig)
-    k = b.set("price_ratio", b.ratio("price_ratio") if ("price_ratio" in own or "price_ratio" in peers)
-              else Figure(1.0, "estimated", "no firm reports regional margins: one price", ()))
+    k = b.set(
+        "price_ratio",
+        b.ratio("price_ratio")
+        if ("price_ratio" in own or "price_ratio" in peers)
+        else Figure(1.0, "estimated", "no firm reports regional margins: one price", ()),
+    )
     asp = b.set("asp", b.ratio("asp"))
 
     # --- structural parameters ---
@@ -340,7 +544,10 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
             rate, rate_note = own_rate, "TTM interest expense / debt"
         else:
             rate_note = f"sector default rate (own rate {own_rate:.3f} outside {RATE_BOUNDS})"
-    b.set("interest_rate", Figure(rate, "derived" if rate_note.startswith("TTM") else "estimated", rate_note, ()))
+    b.set(
+        "interest_rate",
+        Figure(rate, "derived" if rate_note.startswith("TTM") else "estimated", rate_note, ()),
+    )
     interest_q = rate / 4 * DEBT
     ebt_q = E / 4 - interest_q
     tax_payable0 = tax * max(ebt_q, 0.0)
@@ -355,9 +562,13 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
     ona0 = TA - (cash + AR + INV + oca)
     onl = TL - (DEBT + payables0 + tax_payable0 + ocl)
     if ona0 < 0:
-        b.notes.append("other non-current assets are negative: reported current items exceed total assets")
+        b.notes.append(
+            "other non-current assets are negative: reported current items exceed total assets"
+        )
     if onl < 0:
-        b.notes.append("other non-current liabilities are negative: estimated payables exceed the liabilities left after debt")
+        b.notes.append(
+            "other non-current liabilities are negative: estimated payables exceed the liabilities left after debt"
+        )
     D_m = min(sector.float("da_share_in_cogs") * DA_q, F_m)
     conv = sector["absorption_convention"]
     params = {
@@ -403,7 +614,9 @@ def firm_base(inputs: Inputs, ticker: str, q: int, fs: FirmStatements, own: dict
         "other_noncurrent_assets0": ona0,
     }
     assert set(params) == set(ALL_FIRM_PARAMS)
-    b.notes.append(f"fixed manufacturing overhead {F_m:.1f}/quarter of which depreciation {D_m:.1f}")
+    b.notes.append(
+        f"fixed manufacturing overhead {F_m:.1f}/quarter of which depreciation {D_m:.1f}"
+    )
 
     # market data on or before the as-of date
     _market(inputs, ticker, q, b)
@@ -424,41 +637,99 @@ def _market(inputs: Inputs, ticker: str, q: int, b: _Builder) -> None:
     closes = sorted((p for p in own if p["item"] == "close"), key=lambda p: p["date"])
     if closes:
         c = closes[-1]
-        b.set("share_price", Figure(c["value"], "derived" if str(c["note"]).upper().startswith("DERIVED") else "reported",
-                                    f"close {c['date']} (latest on or before {end})", (c["source"],)))
-        b.figures["share_price_date"] = Figure(float(c["date"].toordinal()), "reported", c["date"].isoformat(), ())
+        b.set(
+            "share_price",
+            Figure(
+                c["value"],
+                "derived" if str(c["note"]).upper().startswith("DERIVED") else "reported",
+                f"close {c['date']} (latest on or before {end})",
+                (c["source"],),
+            ),
+        )
+        b.figures["share_price_date"] = Figure(
+            float(c["date"].toordinal()), "reported", c["date"].isoformat(), ()
+        )
     shares = sorted((p for p in own if p["item"] == "shares_outstanding"), key=lambda p: p["date"])
     reg = inputs.firm(ticker)
     if shares:
         s = shares[-1]
-        b.set("shares", Figure(s["value"], "reported", f"shares outstanding {s['date']}", (s["source"],)))
+        b.set(
+            "shares",
+            Figure(s["value"], "reported", f"shares outstanding {s['date']}", (s["source"],)),
+        )
     elif reg["shares_date"] is not None and reg["shares_date"] <= end:
-        b.set("shares", Figure(reg["shares_outstanding"], "reported", f"shares outstanding {reg['shares_date']} (firms.csv)", (reg["shares_source"],)))
+        b.set(
+            "shares",
+            Figure(
+                reg["shares_outstanding"],
+                "reported",
+                f"shares outstanding {reg['shares_date']} (firms.csv)",
+                (reg["shares_source"],),
+            ),
+        )
     else:
         caps = sorted((p for p in own if p["item"] == "market_cap"), key=lambda p: p["date"])
         for cap in reversed(caps):
             cl = [c for c in closes if c["date"] == cap["date"]]
             if cl:
-                b.set("shares", Figure(cap["value"] / cl[0]["value"], "derived", f"market cap / close on {cap['date']}", (cap["source"],)))
+                b.set(
+                    "shares",
+                    Figure(
+                        cap["value"] / cl[0]["value"],
+                        "derived",
+                        f"market cap / close on {cap['date']}",
+                        (cap["source"],),
+                    ),
+                )
                 break
     if "shares" in b.figures and "share_price" in b.figures:
-        b.set("market_cap", _est(b.figures["shares"].value * b.figures["share_price"].value, "shares x share price",
-                                 b.figures["shares"], b.figures["share_price"]))
+        b.set(
+            "market_cap",
+            _est(
+                b.figures["shares"].value * b.figures["share_price"].value,
+                "shares x share price",
+                b.figures["shares"],
+                b.figures["share_price"],
+            ),
+        )
     vol = reg.get("equity_volatility")
     if vol:
-        b.set("equity_volatility", Figure(vol, "reported", "firms.csv", (reg["equity_volatility_source"],)))
+        b.set(
+            "equity_volatility",
+            Figure(vol, "reported", "firms.csv", (reg["equity_volatility_source"],)),
+        )
     else:
         vols = sorted((p for p in own if p["item"] == "volatility"), key=lambda p: p["date"])
-        moves = sorted((p for p in own if p["item"] == "avg_weekly_movement"), key=lambda p: p["date"])
+        moves = sorted(
+            (p for p in own if p["item"] == "avg_weekly_movement"), key=lambda p: p["date"]
+        )
         if vols:
-            b.set("equity_volatility", Figure(vols[-1]["value"], "reported", f"volatility {vols[-1]['date']}", (vols[-1]["source"],)))
+            b.set(
+                "equity_volatility",
+                Figure(
+                    vols[-1]["value"],
+                    "reported",
+                    f"volatility {vols[-1]['date']}",
+                    (vols[-1]["source"],),
+                ),
+            )
         elif moves:
             m = moves[-1]
-            b.set("equity_volatility", Figure(m["value"] * math.sqrt(52), "derived",
-                                              f"average weekly movement {m['value']} x sqrt(52) ({m['date']})", (m["source"],)))
+            b.set(
+                "equity_volatility",
+                Figure(
+                    m["value"] * math.sqrt(52),
+                    "derived",
+                    f"average weekly movement {m['value']} x sqrt(52) ({m['date']})",
+                    (m["source"],),
+                ),
+            )
         else:
             p = inputs.sector.params["default_equity_volatility"]
-            b.set("equity_volatility", Figure(p.value, "estimated", "sector default (assumption)", (p.provenance,)))
+            b.set(
+                "equity_volatility",
+                Figure(p.value, "estimated", "sector default (assumption)", (p.provenance,)),
+            )
     if closes:
         last = closes[-1]
         lo, hi = RETURN_WINDOW_DAYS
@@ -466,9 +737,20 @@ def _market(inputs: Inputs, ticker: str, q: int, b: _Builder) -> None:
         if earlier:
             ref = min(earlier, key=lambda c: abs((last["date"] - c["date"]).days - 365))
             r = last["value"] / ref["value"] - 1
-            b.set("past_year_return", Figure(r, "derived", f"close {last['date']} / close {ref['date']} - 1", (last["source"], ref["source"])))
+            b.set(
+                "past_year_return",
+                Figure(
+                    r,
+                    "derived",
+                    f"close {last['date']} / close {ref['date']} - 1",
+                    (last["source"], ref["source"]),
+                ),
+            )
         else:
-            b.set("past_year_return", Figure(0.0, "estimated", "no close 9-15 months earlier: 0 assumed", ()))
+            b.set(
+                "past_year_return",
+                Figure(0.0, "estimated", "no close 9-15 months earlier: 0 assumed", ()),
+            )
 
 
 @dataclass(frozen=True)
@@ -485,7 +767,10 @@ class BaseSet:
         """One row per firm: ``ticker`` and ``f_<param>`` columns for the engine."""
         names = list(self.firms) if tickers is None else [t for t in tickers if t in self.firms]
         return pl.DataFrame(
-            {"ticker": names, **{f"f_{p}": [self.firms[t].params[p] for t in names] for p in ALL_FIRM_PARAMS}},
+            {
+                "ticker": names,
+                **{f"f_{p}": [self.firms[t].params[p] for t in names] for p in ALL_FIRM_PARAMS},
+            },
             schema={"ticker": pl.String, **{f"f_{p}": pl.Float64 for p in ALL_FIRM_PARAMS}},
         )
 
@@ -493,10 +778,27 @@ class BaseSet:
         rows = []
         for t, fb in self.firms.items():
             for name, fig in fb.figures.items():
-                rows.append({"ticker": t, "figure": name, "value": fig.value, "basis": fig.basis, "how": fig.how,
-                             "sources": "; ".join(fig.sources)})
-        return pl.DataFrame(rows, schema={"ticker": pl.String, "figure": pl.String, "value": pl.Float64, "basis": pl.String,
-                                          "how": pl.String, "sources": pl.String})
+                rows.append(
+                    {
+                        "ticker": t,
+                        "figure": name,
+                        "value": fig.value,
+                        "basis": fig.basis,
+                        "how": fig.how,
+                        "sources": "; ".join(fig.sources),
+                    }
+                )
+        return pl.DataFrame(
+            rows,
+            schema={
+                "ticker": pl.String,
+                "figure": pl.String,
+                "value": pl.Float64,
+                "basis": pl.String,
+                "how": pl.String,
+                "sources": pl.String,
+            },
+        )
 
 
 def compute_bases(inputs: Inputs, q: int) -> BaseSet:
@@ -521,4 +823,3 @@ def compute_bases(inputs: Inputs, q: int) -> BaseSet:
 def latest_actuals(inputs: Inputs) -> dict[str, int | None]:
     """Each firm's latest quarter with actual revenue."""
     return {t: build(t, rows).latest_actual_quarter() for t, rows in inputs.statements.items()}
-

@@ -37,7 +37,9 @@ def scenario_frame(
 
 def case_frame(firms: pl.DataFrame, scenarios: pl.DataFrame) -> pl.DataFrame:
     """Every firm under every scenario (firm-major order)."""
-    return firms.join(scenarios, how="cross").select("ticker", "scenario", pl.exclude("ticker", "scenario"))
+    return firms.join(scenarios, how="cross").select(
+        "ticker", "scenario", pl.exclude("ticker", "scenario")
+    )
 
 
 def per_firm_case_frame(firms: pl.DataFrame, scenarios: pl.DataFrame) -> pl.DataFrame:
@@ -45,4 +47,6 @@ def per_firm_case_frame(firms: pl.DataFrame, scenarios: pl.DataFrame) -> pl.Data
     when each firm needs its own shock, e.g. in the reverse stress test."""
     if firms.height != scenarios.height:
         raise ValueError("firm and scenario frames must have the same height")
-    return pl.concat([firms, scenarios], how="horizontal").select("ticker", "scenario", pl.exclude("ticker", "scenario"))
+    return pl.concat([firms, scenarios], how="horizontal").select(
+        "ticker", "scenario", pl.exclude("ticker", "scenario")
+    )

@@ -111,7 +111,9 @@ def lag_weights(ops: Ops, days: Any) -> tuple[Any, Any]:
     return a, b
 
 
-def step(ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d: dict[str, Any]) -> dict[str, Any]:
+def step(
+    ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d: dict[str, Any]
+) -> dict[str, Any]:
     """One projected quarter. ``f`` firm parameters, ``s`` scenario parameters, ``prev``
     the state at the end of the previous quarter, ``d`` this quarter's drivers.
 
@@ -160,7 +162,8 @@ def step(ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d
     prod_cost = L("production_cost", uvc * production + absorbed)
     avg_cost = L(
         "average_unit_cost",
-        (prev["inventory"] + prod_cost) / ops.max(prev["inventory_tonnes"] + production, EPS_TONNES),
+        (prev["inventory"] + prod_cost)
+        / ops.max(prev["inventory_tonnes"] + production, EPS_TONNES),
     )
     cogs_goods = L("cost_of_goods_sold", avg_cost * sales)
     inventory = L("inventory", prev["inventory"] + prod_cost - cogs_goods)
@@ -171,11 +174,18 @@ def step(ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d
     rev_d = L("domestic_revenue", p_d * sales_d)
     revenue = L("revenue", rev_x + rev_d)
     gross = L("gross_profit", revenue - cogs)
+    # storage, insurance and obsolescence on the stock built above the as-of level,
+    # average of opening and closing, valued at the normal unit cost (a physical measure,
+    # the same whatever the absorption convention)
     storage = L(
         "storage_cost",
         s["storage_cost_rate"]
         / 4
-        * (ops.max(prev["inventory"] - f["inventory0"], 0.0) + ops.max(inventory - f["inventory0"], 0.0))
+        * (f["unit_variable_cost0"] + f["unit_fixed_cost"])
+        * (
+            ops.max(prev["inventory_tonnes"] - f["inventory_tonnes0"], 0.0)
+            + ops.max(inv_t - f["inventory_tonnes0"], 0.0)
+        )
         / 2,
     )
     opex = L("opex", f["opex"])
@@ -184,7 +194,8 @@ def step(ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d
     L("ebitda", ebit + da)
     interest = L(
         "interest_expense",
-        f["interest_rate"] / 4 * (prev["st_debt"] + prev["lt_debt"]) + f["revolver_rate"] / 4 * prev["revolver"],
+        f["interest_rate"] / 4 * (prev["st_debt"] + prev["lt_debt"])
+        + f["revolver_rate"] / 4 * prev["revolver"],
     )
     ebt = L("ebt", ebit - interest)
     tax = L("tax", f["tax_rate"] * ops.max(ebt, 0.0))
@@ -193,11 +204,17 @@ def step(ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d
     # working capital
     dso_x = L(
         "dso_export",
-        ops.min(f["dso_days"] + f["licence_dso_share"] * delay * CALENDAR_PER_BUSINESS_DAY, f["max_dso_days"]),
+        ops.min(
+            f["dso_days"] + f["licence_dso_share"] * delay * CALENDAR_PER_BUSINESS_DAY,
+            f["max_dso_days"],
+        ),
     )
     ax, bx = lag_weights(ops, dso_x)
     ad, bd = lag_weights(ops, f["dso_days"])
-    ar = L("receivables", rev_x * ax + prev["export_revenue"] * bx + rev_d * ad + prev["domestic_revenue"] * bd)
+    ar = L(
+        "receivables",
+        rev_x * ax + prev["export_revenue"] * bx + rev_d * ad + prev["domestic_revenue"] * bd,
+    )
     purchases = L("purchases", uvc * production)
     ap_a, ap_b = lag_weights(ops, f["dpo_days"])
     ap = L("payables", purchases * ap_a + prev["purchases"] * ap_b)
@@ -215,7 +232,9 @@ def step(ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d
     )
     capex = L("capex", f["capex_to_da"] * da)
     cfi = L("cfi", -capex)
-    repay = L("st_repayment", s["st_debt_not_rolled"] * i * f["st_maturing_per_quarter"] * prev["st_debt"])
+    repay = L(
+        "st_repayment", s["st_debt_not_rolled"] * i * f["st_maturing_per_quarter"] * prev["st_debt"]
+    )
     before = L("cash_before_financing", prev["cash"] + cfo + cfi - repay)
     revolver = L("revolver", ops.max(prev["revolver"] + f["min_cash"] - before, 0.0))
     draw = L("revolver_draw", revolver - prev["revolver"])
@@ -223,13 +242,16 @@ def step(ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d
     cash = L("cash", prev["cash"] + cfo + cfi + cff)
     st_debt = L("st_debt", prev["st_debt"] - repay)
     lt_debt = L("lt_debt", prev["lt_debt"])
-    debt = L("total_debt", st_debt + lt_debt + revolver)
+    L("total_debt", st_debt + lt_debt + revolver)
 
     # balance sheet
     ona = L("other_noncurrent_assets", prev["other_noncurrent_assets"] + capex - da)
     ca = L("current_assets", cash + ar + inventory + f["other_current_assets"])
     ta = L("total_assets", ca + ona)
-    cl = L("current_liabilities", st_debt + revolver + ap + tax_payable + f["other_current_liabilities"])
+    cl = L(
+        "current_liabilities",
+        st_debt + revolver + ap + tax_payable + f["other_current_liabilities"],
+    )
     tl = L("total_liabilities", cl + lt_debt + f["other_noncurrent_liabilities"])
     equity = L("equity", prev["equity"] + ni)
     L("balance_check", ta - tl - equity)
@@ -303,7 +325,9 @@ def opening_state(f: dict[str, Any]) -> dict[str, Any]:
 ALL_FIRM_PARAMS: tuple[str, ...] = FIRM_PARAMS + OPENING_PARAMS
 
 
-def terminal(ops: Ops, f: dict[str, Any], s: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+def terminal(
+    ops: Ops, f: dict[str, Any], s: dict[str, Any], last: dict[str, Any]
+) -> dict[str, Any]:
     """Normalised post-recovery quarter for the terminal value (methods.md section 8).
 
     Demand, prices and intensity as in the last projected quarter; inventory back to its
@@ -331,11 +355,16 @@ def terminal(ops: Ops, f: dict[str, Any], s: dict[str, Any], last: dict[str, Any
         last["inventory_tonnes"] - f["inventory_tonnes0"] - held_normal,
     )
     delay = s["licence_delay_days"] * i
-    dso_x = ops.min(f["dso_days"] + f["licence_dso_share"] * delay * CALENDAR_PER_BUSINESS_DAY, f["max_dso_days"])
+    dso_x = ops.min(
+        f["dso_days"] + f["licence_dso_share"] * delay * CALENDAR_PER_BUSINESS_DAY,
+        f["max_dso_days"],
+    )
     ar_normal = (rev_x * dso_x + rev_d * f["dso_days"]) / DAYS_PER_QUARTER
     ap_normal = last["unit_variable_cost"] * sales * f["dpo_days"] / DAYS_PER_QUARTER
     L(
         "tv_working_capital_release",
-        excess * last["unit_variable_cost"] + (last["receivables"] - ar_normal) - (last["payables"] - ap_normal),
+        excess * last["unit_variable_cost"]
+        + (last["receivables"] - ar_normal)
+        - (last["payables"] - ap_normal),
     )
     return {"tv_fcf": fcf}

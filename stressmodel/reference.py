@@ -48,7 +48,9 @@ def project_case(
     return rows
 
 
-def terminal_case(firm: Mapping[str, float], scenario: Mapping[str, float], last: Mapping[str, float]) -> dict[str, float]:
+def terminal_case(
+    firm: Mapping[str, float], scenario: Mapping[str, float], last: Mapping[str, float]
+) -> dict[str, float]:
     ops = FloatOps()
     terminal(ops, dict(firm), dict(scenario), dict(last))
     return ops.values

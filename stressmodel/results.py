@@ -15,10 +15,33 @@ from stressmodel.scenarios import scenario_paths
 
 #: columns of projections.parquet promised by the issue (more follow)
 PROJECTION_CONTRACT = (
-    "ticker", "scenario", "quarter", "quarter_index", "revenue", "export_revenue", "domestic_revenue", "cogs",
-    "gross_profit", "storage_cost", "unabsorbed_overhead", "ebitda", "ebit", "interest_expense", "net_income",
-    "production_volume", "sales_volume", "inventory", "receivables", "cash", "total_debt", "total_assets",
-    "total_liabilities", "equity", "cfo", "cfi", "cff",
+    "ticker",
+    "scenario",
+    "quarter",
+    "quarter_index",
+    "revenue",
+    "export_revenue",
+    "domestic_revenue",
+    "cogs",
+    "gross_profit",
+    "storage_cost",
+    "unabsorbed_overhead",
+    "ebitda",
+    "ebit",
+    "interest_expense",
+    "net_income",
+    "production_volume",
+    "sales_volume",
+    "inventory",
+    "receivables",
+    "cash",
+    "total_debt",
+    "total_assets",
+    "total_liabilities",
+    "equity",
+    "cfo",
+    "cfi",
+    "cff",
 )
 DROP_FROM_PROJECTION = ("market_cap", "shares", "equity_volatility", "past_year_return")
 
@@ -34,33 +57,37 @@ def projection_table(result: RunResult) -> pl.DataFrame:
 def scenarios_table(result: RunResult) -> pl.DataFrame:
     rows = []
     for sc in (*result.scenarios, *result.grid):
-        inten, rm = scenario_paths(sc, result.as_of, result.horizon, result.trade.loss)
-        rows.append({
-            "scenario": sc.name,
-            "kind": sc.kind,
-            "export_shock": sc.export_shock,
-            "output_cut": sc.output_cut,
-            "domestic_shock": sc.domestic_shock,
-            "storage_cost_rate": sc.storage_cost_rate,
-            "licence_delay_days": sc.licence_delay_days,
-            "raw_material_price_change": sc.raw_material_price_change,
-            "price_pass_through": sc.price_pass_through,
-            "st_debt_not_rolled": sc.st_debt_not_rolled,
-            "start": sc.start,
-            "start_quarter": quarter_label(sc.start_index(result.as_of)),
-            "duration_quarters": sc.duration_quarters,
-            "recovery_quarters": sc.recovery_quarters,
-            "permanent_share": sc.permanent_share,
-            "path": sc.path,
-            "intensity_path": ";".join(f"{v:.6g}" for v in inten),
-            "description": sc.description,
-        })
+        inten, _rm = scenario_paths(sc, result.as_of, result.horizon, result.trade.loss)
+        rows.append(
+            {
+                "scenario": sc.name,
+                "kind": sc.kind,
+                "export_shock": sc.export_shock,
+                "output_cut": sc.output_cut,
+                "domestic_shock": sc.domestic_shock,
+                "storage_cost_rate": sc.storage_cost_rate,
+                "licence_delay_days": sc.licence_delay_days,
+                "raw_material_price_change": sc.raw_material_price_change,
+                "price_pass_through": sc.price_pass_through,
+                "st_debt_not_rolled": sc.st_debt_not_rolled,
+                "start": sc.start,
+                "start_quarter": quarter_label(sc.start_index(result.as_of)),
+                "duration_quarters": sc.duration_quarters,
+                "recovery_quarters": sc.recovery_quarters,
+                "permanent_share": sc.permanent_share,
+                "path": sc.path,
+                "intensity_path": ";".join(f"{v:.6g}" for v in inten),
+                "description": sc.description,
+            }
+        )
     return pl.DataFrame(rows)
 
 
 def estimated_inputs(result: RunResult) -> dict[str, str]:
     return {
-        t: ", ".join(sorted(n for n, f in result.bases.firms[t].figures.items() if f.basis == "estimated"))
+        t: ", ".join(
+            sorted(n for n, f in result.bases.firms[t].figures.items() if f.basis == "estimated")
+        )
         for t in result.tickers
     }
 
@@ -68,23 +95,67 @@ def estimated_inputs(result: RunResult) -> dict[str, str]:
 def summary_table(result: RunResult) -> pl.DataFrame:
     est = estimated_inputs(result)
     return result.summary.with_columns(
-        pl.col("ticker").replace_strict(est, default="", return_dtype=pl.String).alias("estimated_inputs")
+        pl.col("ticker")
+        .replace_strict(est, default="", return_dtype=pl.String)
+        .alias("estimated_inputs")
     )
 
 
 def base_figures_table(result: RunResult) -> pl.DataFrame:
-    prov = result.bases.provenance().filter(pl.col("ticker").is_in(list(result.tickers)) & (pl.col("figure") != "share_price_date"))
-    return prov.with_columns(pl.lit(result.as_of_label).alias("as_of")).select("ticker", "as_of", pl.exclude("ticker", "as_of"))
+    prov = result.bases.provenance().filter(
+        pl.col("ticker").is_in(list(result.tickers)) & (pl.col("figure") != "share_price_date")
+    )
+    return prov.with_columns(pl.lit(result.as_of_label).alias("as_of")).select(
+        "ticker", "as_of", pl.exclude("ticker", "as_of")
+    )
 
 
 def trade_table(result: RunResult) -> pl.DataFrame:
     tp = result.trade
-    rows = [{"kind": "actual", "period": month_label(m), "index": v, "lower": None, "upper": None, "basis": b} for m, v, b in tp.history]
-    rows += [{"kind": "forecast", "period": month_label(m), "index": v, "lower": lo, "upper": hi, "basis": "forecast"} for m, v, lo, hi in tp.forecast]
-    rows += [{"kind": "quarterly_loss", "period": quarter_label(q), "index": v, "lower": None, "upper": None, "basis": tp.status} for q, v in sorted(tp.loss.items())]
-    return pl.DataFrame(rows, schema={"kind": pl.String, "period": pl.String, "index": pl.Float64, "lower": pl.Float64,
-                                      "upper": pl.Float64, "basis": pl.String}).with_columns(
-        pl.lit(tp.reference_monthly).alias("reference_tonnes_per_month"))
+    rows = [
+        {
+            "kind": "actual",
+            "period": month_label(m),
+            "index": v,
+            "lower": None,
+            "upper": None,
+            "basis": b,
+        }
+        for m, v, b in tp.history
+    ]
+    rows += [
+        {
+            "kind": "forecast",
+            "period": month_label(m),
+            "index": v,
+            "lower": lo,
+            "upper": hi,
+            "basis": "forecast",
+        }
+        for m, v, lo, hi in tp.forecast
+    ]
+    rows += [
+        {
+            "kind": "quarterly_loss",
+            "period": quarter_label(q),
+            "index": v,
+            "lower": None,
+            "upper": None,
+            "basis": tp.status,
+        }
+        for q, v in sorted(tp.loss.items())
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "kind": pl.String,
+            "period": pl.String,
+            "index": pl.Float64,
+            "lower": pl.Float64,
+            "upper": pl.Float64,
+            "basis": pl.String,
+        },
+    ).with_columns(pl.lit(tp.reference_monthly).alias("reference_tonnes_per_month"))
 
 
 def write_result_files(result: RunResult, inputs: Inputs, folder: Path) -> list[str]:
@@ -116,13 +187,21 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 def summary_text(result: RunResult) -> str:
     """The end-of-run summary printed by ``stressmodel run``."""
-    lines = [f"stressmodel run as of {result.as_of_label} ({result.horizon} quarters; firms: {', '.join(result.tickers)})"]
+    lines = [
+        f"stressmodel run as of {result.as_of_label} ({result.horizon} quarters; firms: {', '.join(result.tickers)})"
+    ]
     if result.later_data:
-        lines.append("firms with later data than the as-of quarter: " + ", ".join(f"{t} ({q})" for t, q in sorted(result.later_data.items())))
+        lines.append(
+            "firms with later data than the as-of quarter: "
+            + ", ".join(f"{t} ({q})" for t, q in sorted(result.later_data.items()))
+        )
     lines.append(f"trade-implied path: {result.trade.status}")
     s = result.summary.filter(pl.col("scenario_kind") == "named")
     lines.append("")
-    lines.append(f"{'ticker':10} {'scenario':16} {'value/sh':>9} {'price':>8} {'upside':>8} {'runway':>7} {'min ICR':>8} {'Zpp':>6} {'consol.':>8} {'band':>13}")
+    lines.append(
+        f"{'ticker':10} {'scenario':16} {'value/sh':>9} {'price':>8} {'upside':>8} {'runway':>7} "
+        f"{'min ICR':>8} {'Zpp':>6} {'consol.':>8} {'band':>13}"
+    )
     for r in s.iter_rows(named=True):
         band = f"{_fmt(r['consolidation_low'])}-{_fmt(r['consolidation_high'])}"
         runway = "none" if r["cash_runway_quarters"] is None else f"q{r['cash_runway_quarters']}"
@@ -132,22 +211,36 @@ def summary_text(result: RunResult) -> str:
             f"{_fmt(r['altman_z'], '.2f'):>6} {_fmt(r['consolidation_score']):>8} {band:>13}"
         )
     lines.append("")
-    lines.append("seed scenario, quarter by quarter (CNY mn); first quarter cash would fall below the minimum without a revolving draw:")
+    lines.append(
+        "seed scenario, quarter by quarter (CNY mn); first quarter cash would fall below the minimum without a revolving draw:"
+    )
     p = result.projection.filter(pl.col("scenario") == "seed")
     for t in result.tickers:
         rows = p.filter(pl.col("ticker") == t).sort("quarter_index")
         first = rows.filter(pl.col("revolver_draw") > 1e-9).select("quarter").to_series().to_list()
-        lines.append(f"  {t}: first quarter below minimum cash: {first[0] if first else 'none within the horizon'}")
+        lines.append(
+            f"  {t}: first quarter below minimum cash: {first[0] if first else 'none within the horizon'}"
+        )
         lines.append("    " + " ".join(f"{q:>9}" for q in rows["quarter"].to_list()) + "  quarter")
-        for col, label in (("revenue", "revenue"), ("inventory", "inventory"), ("storage_cost", "storage cost"), ("cash", "cash")):
+        for col, label in (
+            ("revenue", "revenue"),
+            ("inventory", "inventory"),
+            ("storage_cost", "storage cost"),
+            ("cash", "cash"),
+        ):
             lines.append("    " + " ".join(f"{v:9.1f}" for v in rows[col].to_list()) + f"  {label}")
     lines.append("")
     lines.append("reverse stress (permanent export shock from the next quarter):")
     for r in result.extras["reverse_stress"].iter_rows(named=True):
-        implied = _fmt(r["implied_export_shock"], ".4f") if r["implied_export_shock"] is not None else r["status"]
+        implied = (
+            _fmt(r["implied_export_shock"], ".4f")
+            if r["implied_export_shock"] is not None
+            else r["status"]
+        )
         lines.append(
             f"  {r['ticker']}: price {_fmt(r['share_price'])} ({r['price_date'] or 'no date'}), value without a shock "
             f"{_fmt(r['value_no_shock'])}; implied export shock: {implied}; "
-            f"first revolving draw at s = {_fmt(r['shock_cash_breaks'], '.3f')}; ICR < 1 at s = {_fmt(r['shock_icr_below_1'], '.3f')}"
+            f"first revolving draw at s = {_fmt(r['shock_cash_breaks'], '.3f')}; "
+            f"ICR < 1 at s = {_fmt(r['shock_icr_below_1'], '.3f')}"
         )
     return "\n".join(lines)

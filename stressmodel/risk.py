@@ -59,9 +59,27 @@ def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
                 "past_year_return": fb.get("past_year_return"),
             }
         )
-    return pl.DataFrame(rows, schema={"ticker": pl.String, **{k: pl.Float64 for k in (
-        "base_revenue", "base_ebit", "base_ebitda", "base_net_income", "base_cfo", "base_interest_expense",
-        "market_cap", "shares", "equity_volatility", "past_year_return")}})
+    return pl.DataFrame(
+        rows,
+        schema={
+            "ticker": pl.String,
+            **{
+                k: pl.Float64
+                for k in (
+                    "base_revenue",
+                    "base_ebit",
+                    "base_ebitda",
+                    "base_net_income",
+                    "base_cfo",
+                    "base_interest_expense",
+                    "market_cap",
+                    "shares",
+                    "equity_volatility",
+                    "past_year_return",
+                )
+            },
+        },
+    )
 
 
 def fx_and_deflator(bases: BaseSet, sector: object) -> tuple[float, float, str]:
@@ -78,29 +96,59 @@ def fx_and_deflator(bases: BaseSet, sector: object) -> tuple[float, float, str]:
     return float(fx_pt[1]), deflator, f"{fx_note}; {d_note} rebased 1968 = 100: {deflator:.2f}"
 
 
-def quarter_metrics(projection: pl.DataFrame, base_q: pl.DataFrame, fx: float, deflator: float) -> pl.DataFrame:
+def quarter_metrics(
+    projection: pl.DataFrame, base_q: pl.DataFrame, fx: float, deflator: float
+) -> pl.DataFrame:
     """Add trailing-four-quarter flows and per-quarter distress metrics to the projection."""
     df = projection.join(base_q, on="ticker", how="left")
     order = pl.col("step")
     ttm = []
     for c in ANNUALISED:
         pre = (4 - pl.col("step")).clip(lower_bound=0).cast(pl.Float64) * pl.col(f"base_{c}")
-        ttm.append((pl.col(c).rolling_sum(4, min_samples=1).over(KEYS, order_by=order) + pre).alias(f"{c}_ttm"))
+        ttm.append(
+            (pl.col(c).rolling_sum(4, min_samples=1).over(KEYS, order_by=order) + pre).alias(
+                f"{c}_ttm"
+            )
+        )
     df = df.with_columns(ttm)
     df = df.with_columns(
-        pl.col("net_income_ttm").shift(4).over(KEYS, order_by=order).fill_null(4 * pl.col("base_net_income")).alias("net_income_ttm_prev"),
+        pl.col("net_income_ttm")
+        .shift(4)
+        .over(KEYS, order_by=order)
+        .fill_null(4 * pl.col("base_net_income"))
+        .alias("net_income_ttm_prev"),
         pl.col("net_income").cum_sum().over(KEYS, order_by=order).alias("retained_earnings"),
         (pl.col("current_assets") - pl.col("current_liabilities")).alias("working_capital"),
         (pl.col("total_debt") - pl.col("cash")).alias("net_debt"),
     )
     icr = D.interest_cover("ebit", "interest_expense")
-    z = D.altman_z_double_prime("working_capital", "retained_earnings", "ebit_ttm", "equity", "total_liabilities", "total_assets")
+    z = D.altman_z_double_prime(
+        "working_capital",
+        "retained_earnings",
+        "ebit_ttm",
+        "equity",
+        "total_liabilities",
+        "total_assets",
+    )
     size = D.ohlson_size("total_assets", fx, deflator)
-    df = df.with_columns(icr.value.alias("interest_cover"), icr.status.alias("interest_cover_status"),
-                         z.value.alias("altman_z"), z.status.alias("altman_z_status"),
-                         size.value.alias("ohlson_size"))
-    o = D.ohlson_o_score("ohlson_size", "total_liabilities", "total_assets", "working_capital", "current_liabilities",
-                         "current_assets", "net_income_ttm", "net_income_ttm_prev", "cfo_ttm")
+    df = df.with_columns(
+        icr.value.alias("interest_cover"),
+        icr.status.alias("interest_cover_status"),
+        z.value.alias("altman_z"),
+        z.status.alias("altman_z_status"),
+        size.value.alias("ohlson_size"),
+    )
+    o = D.ohlson_o_score(
+        "ohlson_size",
+        "total_liabilities",
+        "total_assets",
+        "working_capital",
+        "current_liabilities",
+        "current_assets",
+        "net_income_ttm",
+        "net_income_ttm_prev",
+        "cfo_ttm",
+    )
     df = df.with_columns(o.value.alias("ohlson_o"), o.status.alias("ohlson_status"))
     nd = D.net_debt_to_ebitda("net_debt", "ebitda_ttm")
     return df.with_columns(
@@ -117,24 +165,41 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
         (pl.col("cash") - pl.col("revolver")).min().alias("min_cash"),
         pl.col("step").filter(pl.col("revolver_draw") > 1e-9).min().alias("cash_runway_quarters"),
         pl.col("interest_cover").min().alias("min_interest_cover"),
-        pl.col("interest_cover_status").filter(pl.col("interest_cover_status") != "ok").first().alias("interest_cover_issue"),
+        pl.col("interest_cover_status")
+        .filter(pl.col("interest_cover_status") != "ok")
+        .first()
+        .alias("interest_cover_issue"),
         pl.col("altman_z").min().alias("altman_z"),
         pl.col("ohlson_probability").max().alias("ohlson_probability"),
-        pl.col("net_debt_to_ebitda").filter(pl.col("step") == horizon).first().alias("net_debt_to_ebitda"),
-        pl.col("net_debt_to_ebitda_status").filter(pl.col("step") == horizon).first().alias("net_debt_to_ebitda_status"),
-        (pl.col("st_debt") + pl.col("revolver") + 0.5 * pl.col("lt_debt")).max().alias("default_point"),
+        pl.col("net_debt_to_ebitda")
+        .filter(pl.col("step") == horizon)
+        .first()
+        .alias("net_debt_to_ebitda"),
+        pl.col("net_debt_to_ebitda_status")
+        .filter(pl.col("step") == horizon)
+        .first()
+        .alias("net_debt_to_ebitda_status"),
+        (pl.col("st_debt") + pl.col("revolver") + 0.5 * pl.col("lt_debt"))
+        .max()
+        .alias("default_point"),
         pl.col("revenue").filter(pl.col("step") <= 4).sum().alias("revenue_first_year"),
         pl.col("market_cap").first(),
         pl.col("shares").first(),
         pl.col("equity_volatility").first(),
         pl.col("past_year_return").first(),
     )
-    out = agg.join(valuation.select(*KEYS, "value_per_share", "value_status"), on=list(KEYS), how="left")
+    out = agg.join(
+        valuation.select(*KEYS, "value_per_share", "value_status"), on=list(KEYS), how="left"
+    )
     out = out.with_columns(
         D.altman_zone_double_prime("altman_z").alias("altman_zone"),
         pl.when(pl.col("cash_runway_quarters").is_null())
         .then(pl.lit(f"no revolving draw within {horizon} quarters"))
-        .otherwise(pl.format("first revolving draw in projected quarter {}", pl.col("cash_runway_quarters")))
+        .otherwise(
+            pl.format(
+                "first revolving draw in projected quarter {}", pl.col("cash_runway_quarters")
+            )
+        )
         .alias("runway_status"),
         pl.when(pl.col("min_interest_cover").is_not_null())
         .then(pl.lit("ok"))
@@ -147,31 +212,47 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
 def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") -> pl.DataFrame:
     """Naive DD and PD per case (see module docstring for the stressed inputs)."""
     vb = cases.filter(pl.col("scenario") == base_scenario).select(
-        "ticker", pl.col("value_per_share").alias("vps_base"), pl.col("default_point").alias("f_base")
+        "ticker",
+        pl.col("value_per_share").alias("vps_base"),
+        pl.col("default_point").alias("f_base"),
     )
     df = cases.join(vb, on="ticker", how="left")
     e0, f0, se = pl.col("market_cap"), pl.col("f_base"), pl.col("equity_volatility")
     sigma_d = 0.05 + 0.25 * se
     sigma_v0 = e0 / (e0 + f0) * se + f0 / (e0 + f0) * sigma_d
-    e_s = e0 + pl.col("shares") * (pl.col("value_per_share").fill_null(0.0) - pl.col("vps_base").fill_null(0.0))
+    e_s = e0 + pl.col("shares") * (
+        pl.col("value_per_share").fill_null(0.0) - pl.col("vps_base").fill_null(0.0)
+    )
     df = df.with_columns(sigma_v0.alias("asset_volatility"), e_s.alias("stressed_equity"))
-    df = df.with_columns(((1 + pl.col("past_year_return")) * pl.col("stressed_equity") / e0 - 1).alias("stressed_return"))
+    df = df.with_columns(
+        ((1 + pl.col("past_year_return")) * pl.col("stressed_equity") / e0 - 1).alias(
+            "stressed_return"
+        )
+    )
     f = pl.col("default_point")
     sv = pl.col("asset_volatility")
-    dd_value = (((pl.col("stressed_equity") + f) / f).log() + (pl.col("stressed_return") - sv.pow(2) / 2)) / sv
+    dd_value = (
+        ((pl.col("stressed_equity") + f) / f).log() + (pl.col("stressed_return") - sv.pow(2) / 2)
+    ) / sv
     status = (
-        pl.when(pl.col("market_cap").is_null() | (pl.col("market_cap") <= 0)).then(pl.lit("n/a: no market value of equity on or before the as-of date"))
-        .when(f <= 1e-9).then(pl.lit("n/a: no debt (default point is zero); PD taken as 0"))
-        .when(pl.col("stressed_equity") <= 0).then(pl.lit("n/a: stressed equity value exhausted; PD taken as 1"))
+        pl.when(pl.col("market_cap").is_null() | (pl.col("market_cap") <= 0))
+        .then(pl.lit("n/a: no market value of equity on or before the as-of date"))
+        .when(f <= 1e-9)
+        .then(pl.lit("n/a: no debt (default point is zero); PD taken as 0"))
+        .when(pl.col("stressed_equity") <= 0)
+        .then(pl.lit("n/a: stressed equity value exhausted; PD taken as 1"))
         .otherwise(pl.lit("ok"))
     )
     df = df.with_columns(status.alias("dd_status"))
     ok = pl.col("dd_status") == "ok"
     df = df.with_columns(pl.when(ok).then(dd_value).otherwise(None).alias("distance_to_default"))
     return df.with_columns(
-        pl.when(ok).then(D.norm_cdf(-pl.col("distance_to_default")))
-        .when(pl.col("dd_status").str.contains("PD taken as 0")).then(0.0)
-        .when(pl.col("dd_status").str.contains("PD taken as 1")).then(1.0)
+        pl.when(ok)
+        .then(D.norm_cdf(-pl.col("distance_to_default")))
+        .when(pl.col("dd_status").str.contains("PD taken as 0"))
+        .then(0.0)
+        .when(pl.col("dd_status").str.contains("PD taken as 1"))
+        .then(1.0)
         .otherwise(None)
         .alias("default_probability")
     ).drop("vps_base", "f_base")
@@ -188,7 +269,9 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
         pl.col("interest_expense").sort_by(key).first().alias("interest_expense"),
     )
     frame = worst.join(opening_debt, on="ticker", how="left")
-    return D.debt_at_risk(frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt")
+    return D.debt_at_risk(
+        frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
+    )
 
 
 def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: float) -> pl.DataFrame:
@@ -201,41 +284,63 @@ def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: floa
         ca = p["cash0"] + p["receivables0"] + p["inventory0"] + p["other_current_assets"]
         cl = p["st_debt0"] + p["payables0"] + p["tax_payable0"] + p["other_current_liabilities"]
         debt = p["st_debt0"] + p["lt_debt0"]
-        rows.append({
-            "ticker": t,
-            "total_assets": fb.value("total_assets"),
-            "total_liabilities": fb.value("total_liabilities"),
-            "equity": fb.value("equity_total"),
-            "current_assets": ca,
-            "current_liabilities": cl,
-            "working_capital": ca - cl,
-            "ebit_ttm": fb.value("ebit_ttm"),
-            "ebitda_ttm": fb.value("ebit_ttm") + fb.value("da_ttm"),
-            "net_income_ttm": fb.value("net_income_ttm"),
-            "net_income_ttm_prev": fb.get("net_income_ttm_prev") if fb.get("net_income_ttm_prev") is not None else fb.value("net_income_ttm"),
-            "cfo_ttm": fb.value("cfo_ttm"),
-            "interest_ttm": fb.get("interest_ttm"),
-            "revenue_ttm": fb.value("revenue_ttm"),
-            "debt": debt,
-            "cash": p["cash0"],
-            "default_point": p["st_debt0"] + 0.5 * p["lt_debt0"],
-            "market_cap": fb.get("market_cap"),
-            "equity_volatility": fb.get("equity_volatility"),
-            "past_year_return": fb.get("past_year_return"),
-        })
+        rows.append(
+            {
+                "ticker": t,
+                "total_assets": fb.value("total_assets"),
+                "total_liabilities": fb.value("total_liabilities"),
+                "equity": fb.value("equity_total"),
+                "current_assets": ca,
+                "current_liabilities": cl,
+                "working_capital": ca - cl,
+                "ebit_ttm": fb.value("ebit_ttm"),
+                "ebitda_ttm": fb.value("ebit_ttm") + fb.value("da_ttm"),
+                "net_income_ttm": fb.value("net_income_ttm"),
+                "net_income_ttm_prev": fb.get("net_income_ttm_prev")
+                if fb.get("net_income_ttm_prev") is not None
+                else fb.value("net_income_ttm"),
+                "cfo_ttm": fb.value("cfo_ttm"),
+                "interest_ttm": fb.get("interest_ttm"),
+                "revenue_ttm": fb.value("revenue_ttm"),
+                "debt": debt,
+                "cash": p["cash0"],
+                "default_point": p["st_debt0"] + 0.5 * p["lt_debt0"],
+                "market_cap": fb.get("market_cap"),
+                "equity_volatility": fb.get("equity_volatility"),
+                "past_year_return": fb.get("past_year_return"),
+            }
+        )
     cols = [k for k in rows[0] if k != "ticker"] if rows else []
     df = pl.DataFrame(rows, schema={"ticker": pl.String, **{c: pl.Float64 for c in cols}})
-    z = D.altman_z_double_prime("working_capital", 0.0, "ebit_ttm", "equity", "total_liabilities", "total_assets")
+    z = D.altman_z_double_prime(
+        "working_capital", 0.0, "ebit_ttm", "equity", "total_liabilities", "total_assets"
+    )
     size = D.ohlson_size("total_assets", fx, deflator)
     icr = D.interest_cover("ebit_ttm", "interest_ttm")
     dd = D.naive_dd("market_cap", "default_point", "equity_volatility", "past_year_return")
     nd = D.net_debt_to_ebitda(pl.col("debt") - pl.col("cash"), "ebitda_ttm")
-    df = df.with_columns(z.value.alias("altman_z"), z.status.alias("altman_z_status"), size.value.alias("ohlson_size"),
-                         icr.value.alias("interest_cover"), icr.status.alias("interest_cover_status"),
-                         dd.value.alias("distance_to_default"), dd.status.alias("dd_status"),
-                         nd.value.alias("net_debt_to_ebitda"), nd.status.alias("net_debt_to_ebitda_status"))
-    o = D.ohlson_o_score("ohlson_size", "total_liabilities", "total_assets", "working_capital", "current_liabilities",
-                         "current_assets", "net_income_ttm", "net_income_ttm_prev", "cfo_ttm")
+    df = df.with_columns(
+        z.value.alias("altman_z"),
+        z.status.alias("altman_z_status"),
+        size.value.alias("ohlson_size"),
+        icr.value.alias("interest_cover"),
+        icr.status.alias("interest_cover_status"),
+        dd.value.alias("distance_to_default"),
+        dd.status.alias("dd_status"),
+        nd.value.alias("net_debt_to_ebitda"),
+        nd.status.alias("net_debt_to_ebitda_status"),
+    )
+    o = D.ohlson_o_score(
+        "ohlson_size",
+        "total_liabilities",
+        "total_assets",
+        "working_capital",
+        "current_liabilities",
+        "current_assets",
+        "net_income_ttm",
+        "net_income_ttm_prev",
+        "cfo_ttm",
+    )
     df = df.with_columns(o.value.alias("ohlson_o"), o.status.alias("ohlson_status"))
     return df.with_columns(
         D.ohlson_probability("ohlson_o").alias("ohlson_probability"),

@@ -52,7 +52,8 @@ class FirmStatements:
             fig = Figure(
                 float(r["value"]),  # type: ignore[arg-type]
                 _basis(note),
-                f"{r['period']} {item.name}" + (f" ({note[:80]})" if _basis(note) == "derived" else ""),
+                f"{r['period']} {item.name}"
+                + (f" ({note[:80]})" if _basis(note) == "derived" else ""),
                 (str(r["source"]),),
                 int(r["end"]),  # type: ignore[arg-type]
             )
@@ -170,7 +171,10 @@ class FirmStatements:
 
     def has_actuals(self, quarter: int) -> bool:
         """Whether revenue for ``quarter`` is known: its single quarter, or TTM to it."""
-        return self.single_quarter("revenue", quarter) is not None or self.ttm("revenue", quarter) is not None
+        return (
+            self.single_quarter("revenue", quarter) is not None
+            or self.ttm("revenue", quarter) is not None
+        )
 
     def latest_actual_quarter(self) -> int | None:
         """The latest quarter with actual revenue (single quarter or TTM)."""
@@ -181,7 +185,11 @@ class FirmStatements:
         return None
 
     def quarters_with_data(self) -> list[int]:
-        ends = {end for (_n, end, _s) in self._flows} | {end for (_n, end) in self._ttm} | {end for (_n, end) in self._points}
+        ends = (
+            {end for (_n, end, _s) in self._flows}
+            | {end for (_n, end) in self._ttm}
+            | {end for (_n, end) in self._points}
+        )
         return sorted(ends)
 
 
@@ -194,7 +202,9 @@ def _combine(value: float, how: str, *parts: Figure) -> Figure:
     return Figure(value, "derived", how, tuple(sources))
 
 
-def build(ticker: str, rows: Iterable[Mapping[str, object]], as_of: int | None = None) -> FirmStatements:
+def build(
+    ticker: str, rows: Iterable[Mapping[str, object]], as_of: int | None = None
+) -> FirmStatements:
     """Index a firm's validated rows, keeping only periods ending at or before ``as_of``
     (no look-ahead) when it is given."""
     kept = [r for r in rows if as_of is None or int(r["end"]) <= as_of]  # type: ignore[arg-type]

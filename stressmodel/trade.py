@@ -24,7 +24,9 @@ class TradePath:
     loss: dict[int, float]  # absolute quarter index -> export loss in [0, 1]
     reference_monthly: float  # tonnes per month in the reference year
     history: tuple[tuple[int, float, str], ...]  # (month index, index value, basis)
-    forecast: tuple[tuple[int, float, float | None, float | None], ...]  # (month, mean, lower, upper)
+    forecast: tuple[
+        tuple[int, float, float | None, float | None], ...
+    ]  # (month, mean, lower, upper)
     status: str
 
 
@@ -49,7 +51,10 @@ def monthly_world(rows: Iterable[Mapping[str, Any]]) -> dict[int, tuple[float, s
                 known = sum(months[m][0] for m in range(first, last + 1) if m in months)
                 value = float(r["tonnes"]) - known
                 if value >= 0:
-                    months[missing[0]] = (value, f"derived: {r['period']} total minus the other months")
+                    months[missing[0]] = (
+                        value,
+                        f"derived: {r['period']} total minus the other months",
+                    )
                     changed = True
     return months
 
@@ -82,12 +87,22 @@ def trade_path(
     months = {m: v for m, v in monthly_world(rows).items() if m <= as_of_month}
     start = parse_month_span(controls_start).first
     if ref is None or ref <= 0:
-        return TradePath({q: 0.0 for q in projected_quarters}, 0.0, (), (),
-                         f"no {reference_year} reference level in the trade data: no trade-implied loss")
+        return TradePath(
+            {q: 0.0 for q in projected_quarters},
+            0.0,
+            (),
+            (),
+            f"no {reference_year} reference level in the trade data: no trade-implied loss",
+        )
     history = tuple((m, v / ref, basis) for m, (v, basis) in sorted(months.items()))
     if as_of_month < start:
-        return TradePath({q: 0.0 for q in projected_quarters}, ref, history, (),
-                         f"the export controls began in {controls_start}, after the as-of date: no loss")
+        return TradePath(
+            {q: 0.0 for q in projected_quarters},
+            ref,
+            history,
+            (),
+            f"the export controls began in {controls_start}, after the as-of date: no loss",
+        )
     since = [(m, v / ref) for m, (v, _b) in sorted(months.items()) if m >= start]
     # only a consecutive run of months can be fitted
     run: list[tuple[int, float]] = []
@@ -96,14 +111,21 @@ def trade_path(
             run = []
         run.append((m, v))
     if not run:
-        return TradePath({q: 0.0 for q in projected_quarters}, ref, history, (),
-                         "no monthly trade data since the controls began: no loss")
+        return TradePath(
+            {q: 0.0 for q in projected_quarters},
+            ref,
+            history,
+            (),
+            "no monthly trade data since the controls began: no loss",
+        )
     last_needed = max(projected_quarters)
     horizon = 0
     m = run[-1][0]
     while quarter_of_month(m + horizon + 1) <= last_needed:
         horizon += 1
-    fc = forecast_export_index([m for m, _ in run], [v for _, v in run], horizon=horizon, alpha=alpha)
+    fc = forecast_export_index(
+        [m for m, _ in run], [v for _, v in run], horizon=horizon, alpha=alpha
+    )
     first_month = run[-1][0] + 1
     if len(fc.mean) < horizon:  # the forecast failed: hold the last observed month flat
         path = {first_month + j: run[-1][1] for j in range(horizon)}
@@ -114,13 +136,20 @@ def trade_path(
         path.setdefault(m_obs, v)
     loss = {}
     for q in projected_quarters:
-        vals = [path[m] for m in range(q // 4 * 12 + (q % 4) * 3, q // 4 * 12 + (q % 4) * 3 + 3) if m in path]
+        vals = [
+            path[m]
+            for m in range(q // 4 * 12 + (q % 4) * 3, q // 4 * 12 + (q % 4) * 3 + 3)
+            if m in path
+        ]
         mean = sum(vals) / len(vals) if vals else run[-1][1]
         loss[q] = min(max(1.0 - mean, 0.0), 1.0)
     forecast = tuple(
-        (first_month + j, float(fc.mean[j]),
-         None if fc.lower is None else float(fc.lower[j]),
-         None if fc.upper is None else float(fc.upper[j]))
+        (
+            first_month + j,
+            float(fc.mean[j]),
+            None if fc.lower is None else float(fc.lower[j]),
+            None if fc.upper is None else float(fc.upper[j]),
+        )
         for j in range(horizon)
     )
     status = f"{fc.status}; fitted on {len(run)} months {month_label(run[0][0])}..{month_label(run[-1][0])}"

@@ -67,8 +67,12 @@ def dcf(
     pv = projection.group_by(KEYS).agg(
         (pl.col("fcf") * discount_factor(k, pl.col("step"))).sum().alias("pv_fcf")
     )
-    last = projection.filter(pl.col("step") == horizon).select(*KEYS, *[pl.col(c).alias(f"last_{c}") for c in TERMINAL_INPUTS])
-    params = cases.select(*KEYS, *[f"f_{p}" for p in ALL_FIRM_PARAMS], *[f"s_{p}" for p in SCENARIO_PARAMS])
+    last = projection.filter(pl.col("step") == horizon).select(
+        *KEYS, *[pl.col(c).alias(f"last_{c}") for c in TERMINAL_INPUTS]
+    )
+    params = cases.select(
+        *KEYS, *[f"f_{p}" for p in ALL_FIRM_PARAMS], *[f"s_{p}" for p in SCENARIO_PARAMS]
+    )
     frame = last.join(params, on=list(KEYS), how="left")
     ops = PolarsOps()
     terminal(
@@ -84,9 +88,16 @@ def dcf(
         frame.select(*KEYS, "tv_fcf", "tv_working_capital_release")
         .join(pv, on=list(KEYS), how="left")
         .join(firm_values, on="ticker", how="left")
-        .with_columns(pl.max_horizontal(4.0 * pl.col("tv_fcf") * (1 + g) / (k - g), pl.lit(0.0)).alias("terminal_value"))
         .with_columns(
-            (pl.col("pv_fcf") + d_h * (pl.col("tv_working_capital_release") + pl.col("terminal_value"))).alias("enterprise_value")
+            pl.max_horizontal(4.0 * pl.col("tv_fcf") * (1 + g) / (k - g), pl.lit(0.0)).alias(
+                "terminal_value"
+            )
+        )
+        .with_columns(
+            (
+                pl.col("pv_fcf")
+                + d_h * (pl.col("tv_working_capital_release") + pl.col("terminal_value"))
+            ).alias("enterprise_value")
         )
         .with_columns((pl.col("enterprise_value") - pl.col("net_debt0")).alias("equity_value"))
         .with_columns(
@@ -105,8 +116,15 @@ def dcf(
         )
     )
     return out.select(
-        *KEYS, "pv_fcf", "tv_fcf", "tv_working_capital_release", "terminal_value", "enterprise_value",
-        "equity_value", "value_per_share", "value_status",
+        *KEYS,
+        "pv_fcf",
+        "tv_fcf",
+        "tv_working_capital_release",
+        "terminal_value",
+        "enterprise_value",
+        "equity_value",
+        "value_per_share",
+        "value_status",
     )
 
 
@@ -127,7 +145,15 @@ def perpetuity_value(fcf1: float, rate: float, growth: float) -> float:
     return fcf1 / (rate - growth)
 
 
-def shocked_ev_sum(fcf1: float, rate: float, growth: float, loss: float, shock: float, years: int, horizon: int = 400) -> float:
+def shocked_ev_sum(
+    fcf1: float,
+    rate: float,
+    growth: float,
+    loss: float,
+    shock: float,
+    years: int,
+    horizon: int = 400,
+) -> float:
     """EV as an explicit sum over ``horizon`` years: FCF_t = FCF1 (1+g)^(t-1) minus
     ``loss * shock`` in each of the first ``years`` years (the brute-force check of the
     closed form)."""
@@ -136,7 +162,9 @@ def shocked_ev_sum(fcf1: float, rate: float, growth: float, loss: float, shock: 
     return float(np.sum(fcf * (1 + rate) ** (-t)))
 
 
-def implied_shock_closed_form(fcf1: float, rate: float, growth: float, loss: float, years: int, market_ev: float) -> float:
+def implied_shock_closed_form(
+    fcf1: float, rate: float, growth: float, loss: float, years: int, market_ev: float
+) -> float:
     """s* with EV(s*) = market EV for EV(s) = FCF1/(r - g) - loss s annuity(r, years)."""
     return (perpetuity_value(fcf1, rate, growth) - market_ev) / (loss * annuity_factor(rate, years))
 
@@ -146,7 +174,9 @@ def implied_growth(fcf1: float, rate: float, market_ev: float) -> float:
     return rate - fcf1 / market_ev
 
 
-def solve_bracketed(f: Callable[[float], float], lo: float, hi: float, xtol: float = 1e-10) -> float:
+def solve_bracketed(
+    f: Callable[[float], float], lo: float, hi: float, xtol: float = 1e-10
+) -> float:
     """Root of f on [lo, hi] with brentq (f(lo) and f(hi) of opposite signs)."""
     from scipy.optimize import brentq
 
@@ -162,7 +192,9 @@ def peer_multiples(rows: Sequence[dict[str, float | str | None]]) -> pl.DataFram
     not positive."""
     out = []
     for r in rows:
-        mc, nd, ebitda, ni, be = (r.get(k) for k in ("market_cap", "net_debt", "ebitda", "net_income", "book_equity"))
+        mc, nd, ebitda, ni, be = (
+            r.get(k) for k in ("market_cap", "net_debt", "ebitda", "net_income", "book_equity")
+        )
 
         def ratio(num: float | None, den: float | None, what: str) -> tuple[float | None, str]:
             if num is None or den is None:
@@ -176,11 +208,31 @@ def peer_multiples(rows: Sequence[dict[str, float | str | None]]) -> pl.DataFram
         pe, s2 = ratio(mc, ni, "net income")  # type: ignore[arg-type]
         pb, s3 = ratio(mc, be, "book equity")  # type: ignore[arg-type]
         roe = None if be is None or ni is None or float(be) <= 0 else float(ni) / float(be)  # type: ignore[arg-type]
-        out.append({"ticker": r["ticker"], "ev_ebitda": ev_ebitda, "ev_ebitda_status": s1, "pe": pe, "pe_status": s2,
-                    "pb": pb, "pb_status": s3, "roe": roe})
-    return pl.DataFrame(out, schema={"ticker": pl.String, "ev_ebitda": pl.Float64, "ev_ebitda_status": pl.String,
-                                     "pe": pl.Float64, "pe_status": pl.String, "pb": pl.Float64, "pb_status": pl.String,
-                                     "roe": pl.Float64})
+        out.append(
+            {
+                "ticker": r["ticker"],
+                "ev_ebitda": ev_ebitda,
+                "ev_ebitda_status": s1,
+                "pe": pe,
+                "pe_status": s2,
+                "pb": pb,
+                "pb_status": s3,
+                "roe": roe,
+            }
+        )
+    return pl.DataFrame(
+        out,
+        schema={
+            "ticker": pl.String,
+            "ev_ebitda": pl.Float64,
+            "ev_ebitda_status": pl.String,
+            "pe": pl.Float64,
+            "pe_status": pl.String,
+            "pb": pl.Float64,
+            "pb_status": pl.String,
+            "roe": pl.Float64,
+        },
+    )
 
 
 def pb_roe_regression(multiples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
@@ -190,16 +242,20 @@ def pb_roe_regression(multiples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
 
     data = multiples.filter(pl.col("pb").is_not_null() & pl.col("roe").is_not_null())
     if data.height < 4:
-        return multiples.with_columns(pl.lit(None, pl.Float64).alias("pb_warranted"), pl.lit(None, pl.Float64).alias("pb_residual")), (
-            f"n/a: P/B on ROE needs at least 4 firms with both figures, {data.height} have them"
-        )
+        return multiples.with_columns(
+            pl.lit(None, pl.Float64).alias("pb_warranted"),
+            pl.lit(None, pl.Float64).alias("pb_residual"),
+        ), (f"n/a: P/B on ROE needs at least 4 firms with both figures, {data.height} have them")
     x = sm.add_constant(data["roe"].to_numpy())
     y = data["pb"].to_numpy()
     res = sm.OLS(y, x).fit(cov_type="HC3")
     a, b = float(res.params[0]), float(res.params[1])
     se_b = float(res.bse[1])
     out = multiples.with_columns(
-        pl.when(pl.col("roe").is_not_null()).then(a + b * pl.col("roe")).otherwise(None).alias("pb_warranted")
+        pl.when(pl.col("roe").is_not_null())
+        .then(a + b * pl.col("roe"))
+        .otherwise(None)
+        .alias("pb_warranted")
     ).with_columns((pl.col("pb") - pl.col("pb_warranted")).alias("pb_residual"))
     note = f"P/B = {a:.3f} + {b:.3f} x ROE (HC3 s.e. of slope {se_b:.3f}, n = {data.height}, R2 = {res.rsquared:.3f})"
     if not math.isfinite(se_b):

@@ -1,0 +1,171 @@
+"""Value per share and the reverse stress test (methods.md section 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stressmodel.base import compute_bases
+from stressmodel.cases import case_frame, scenario_frame
+from stressmodel.engine import project
+from stressmodel.inputs import load_inputs
+from stressmodel.periods import parse_quarter
+from stressmodel.reverse import plug_back, reverse_stress
+from stressmodel.scenarios import Scenario
+from stressmodel.valuation import (
+    annuity_factor,
+    dcf,
+    implied_growth,
+    implied_shock_closed_form,
+    shocked_ev_sum,
+    solve_bracketed,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = parse_quarter("2025Q2")
+H = 8
+
+
+def test_reverse_dcf_of_methods_8_3() -> None:
+    """FCF1 = 1,000, k = 9%, g = 2%, loss 1,600 x s in years 1-3, market EV 13,000:
+    s* = 0.317455 in closed form; brentq on the 400-year sum agrees to 1e-9; the implied
+    perpetual growth at zero shock is 0.013077."""
+    assert annuity_factor(0.09, 3) == pytest.approx(2.531295, abs=5e-7)
+    s = implied_shock_closed_form(1000, 0.09, 0.02, 1600, 3, 13000)
+    assert round(s, 6) == 0.317455
+    s_num = solve_bracketed(
+        lambda x: shocked_ev_sum(1000, 0.09, 0.02, 1600, x, 3) - 13000, 0.0, 1.0
+    )
+    assert abs(s_num - s) < 1e-9
+    assert round(implied_growth(1000, 0.09, 13000), 6) == 0.013077
+
+
+@pytest.fixture(scope="module")
+def setting() -> tuple[pl.DataFrame, pl.DataFrame, object]:
+    inputs = load_inputs(ROOT / "inputs")
+    bases = compute_bases(inputs, AS_OF)
+    firms = bases.frame()
+    values = pl.DataFrame(
+        {
+            "ticker": list(bases.firms),
+            "shares": [bases.firms[t].get("shares") for t in bases.firms],
+            "net_debt0": [
+                bases.firms[t].value("total_debt") - bases.firms[t].value("cash")
+                for t in bases.firms
+            ],
+        }
+    )
+    return firms, values, inputs
+
+
+def _scenario(name: str, **kw: object) -> Scenario:
+    base = dict(
+        description="",
+        export_shock=0.0,
+        start="next",
+        duration_quarters=4,
+        recovery_quarters=4,
+        permanent_share=0.0,
+        output_cut=0.15,
+        domestic_shock=0.0,
+        storage_cost_rate=0.1,
+        licence_delay_days=45.0,
+        raw_material_price_change=0.0,
+        price_pass_through=1.0,
+        st_debt_not_rolled=0.0,
+        path="parametric",
+    )
+    base.update(kw)
+    return Scenario(name=name, **base)  # type: ignore[arg-type]
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    shocks=st.lists(st.floats(0, 1), min_size=2, max_size=6),
+    duration=st.integers(0, 8),
+    recovery=st.integers(0, 6),
+    permanent=st.floats(0, 1),
+    cut=st.floats(0, 0.3),
+    delay=st.floats(0, 45),
+)
+def test_value_per_share_never_rises_with_the_export_shock(
+    setting, shocks, duration, recovery, permanent, cut, delay
+) -> None:  # type: ignore[no-untyped-def]
+    firms, values, _inputs = setting
+    shocks = sorted(shocks)
+    sc = [
+        _scenario(
+            f"s{i}",
+            export_shock=s,
+            duration_quarters=duration,
+            recovery_quarters=recovery,
+            permanent_share=permanent,
+            output_cut=cut,
+            licence_delay_days=delay,
+        )
+        for i, s in enumerate(shocks)
+    ]
+    cases = case_frame(firms, scenario_frame(sc, AS_OF, H, None))
+    proj = project(cases, H, [f"q{k}" for k in range(1, H + 1)], AS_OF + 1)
+    val = dcf(proj, cases, values, 0.09, 0.02, H)
+    piv = val.pivot(on="scenario", index="ticker", values="equity_value").sort("ticker")
+    m = piv.select([f"s{i}" for i in range(len(shocks))]).to_numpy()
+    rises = np.diff(m, axis=1) - 1e-9 * np.maximum(1.0, np.abs(m[:, :-1]))
+    assert (rises <= 0).all(), f"equity value rose with the shock: {np.max(rises)}"
+
+
+def test_plugging_the_solved_shock_back_reproduces_the_price(setting) -> None:  # type: ignore[no-untyped-def]
+    """Give each firm a price equal to its modelled value at a known permanent shock, solve
+    for the shock with the reverse stress test, and plug it back: the modelled value is
+    the price within 0.1% (and the shock is the known one)."""
+    firms, values, inputs = setting
+    known = {
+        t: s
+        for t, s in zip(firms["ticker"].to_list(), np.linspace(0.1, 0.6, firms.height), strict=True)
+    }
+    at_known = plug_back(firms, values, inputs.scenarios, AS_OF, H, 0.09, 0.02, known)
+    prices = {t: v for t, v in at_known.items() if v is not None and v > 0}
+    rev = reverse_stress(
+        firms.filter(pl.col("ticker").is_in(list(prices))),
+        values,
+        prices,
+        {t: "2025-06-30" for t in prices},
+        inputs.scenarios,
+        AS_OF,
+        H,
+        0.09,
+        0.01,
+        0.02,
+    )
+    solved = {r["ticker"]: r["implied_export_shock"] for r in rev.iter_rows(named=True)}
+    assert all(v is not None for v in solved.values()), rev.select("ticker", "status")
+    back = plug_back(firms, values, inputs.scenarios, AS_OF, H, 0.09, 0.02, solved)  # type: ignore[arg-type]
+    for t, price in prices.items():
+        assert back[t] == pytest.approx(price, rel=1e-3)
+        assert solved[t] == pytest.approx(known[t], abs=1e-6)
+
+
+def test_a_price_above_the_no_shock_value_is_a_status_not_an_error(setting) -> None:  # type: ignore[no-untyped-def]
+    firms, values, inputs = setting
+    one = firms.head(1)
+    t = one["ticker"][0]
+    rev = reverse_stress(
+        one, values, {t: 1e4}, {t: "2025-06-30"}, inputs.scenarios, AS_OF, H, 0.09, 0.01, 0.02
+    )
+    row = rev.row(0, named=True)
+    assert row["implied_export_shock"] is None
+    assert row["status"].startswith(
+        "no shock in [0, 1] explains the price: it is above even the no-shock value by "
+    )
+    assert row["status"].endswith("%")
+    assert row["implied_growth"] is not None and 0.02 < row["implied_growth"] < 0.09
