@@ -169,6 +169,7 @@ def write_result_files(result: RunResult, inputs: Inputs, folder: Path) -> list[
         "actual_metrics.csv": result.extras["actual_metrics"],
         "peer_stats.csv": result.extras["peer_stats"],
         "trade_path.csv": trade_table(result),
+        "multiples.csv": result.extras["multiples"].with_columns(pl.lit(result.extras["multiples_note"]).alias("regression")),
     }
     if "montecarlo" in result.extras:
         files["montecarlo.csv"] = result.extras["montecarlo"]

@@ -261,3 +261,95 @@ def pb_roe_regression(multiples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     if not math.isfinite(se_b):
         note += "; standard error not finite"
     return out, note
+
+
+def cross_checks(
+    firm_rows: Sequence[dict[str, float | str | bool | None]],
+) -> tuple[pl.DataFrame, str]:
+    """Peer-multiple cross-checks of value per share at the as-of quarter.
+
+    ``firm_rows``: per firm ``ticker, market_cap, net_debt, ebitda, net_income,
+    book_equity, shares`` and ``book_equity_estimated`` (True when the book equity is a
+    fallback estimate). Per firm: its EV/EBITDA, P/E and P/B; the median of each multiple
+    over the OTHER firms (leave-one-out, so a firm is not valued on itself); the value per
+    share those medians imply; and from an OLS of P/B on ROE across the firms whose book
+    equity is reported or derived (not estimated), with HC3 robust errors, the warranted
+    P/B and the residual (actual - warranted). Returns the frame and the regression note.
+    """
+    mult = peer_multiples(
+        [
+            {
+                k: r.get(k)
+                for k in ("ticker", "market_cap", "net_debt", "ebitda", "net_income", "book_equity")
+            }
+            for r in firm_rows
+        ]
+    )
+    extra = pl.DataFrame(
+        {
+            "ticker": [r["ticker"] for r in firm_rows],
+            "shares": [r.get("shares") for r in firm_rows],
+            "net_debt": [r.get("net_debt") for r in firm_rows],
+            "ebitda": [r.get("ebitda") for r in firm_rows],
+            "net_income": [r.get("net_income") for r in firm_rows],
+            "book_equity": [r.get("book_equity") for r in firm_rows],
+            "book_equity_estimated": [bool(r.get("book_equity_estimated")) for r in firm_rows],
+        },
+        schema={
+            "ticker": pl.String,
+            "shares": pl.Float64,
+            "net_debt": pl.Float64,
+            "ebitda": pl.Float64,
+            "net_income": pl.Float64,
+            "book_equity": pl.Float64,
+            "book_equity_estimated": pl.Boolean,
+        },
+    )
+    df = mult.join(extra, on="ticker", how="left")
+    tick = df["ticker"].to_list()
+    medians: dict[str, list[float | None]] = {}
+    for m in ("ev_ebitda", "pe", "pb"):
+        vals = df[m].to_list()
+        out: list[float | None] = []
+        for i in range(len(tick)):
+            others = [v for j, v in enumerate(vals) if j != i and v is not None]
+            out.append(float(np.median(others)) if others else None)
+        medians[m] = out
+    df = df.with_columns(
+        pl.Series("peer_median_ev_ebitda", medians["ev_ebitda"], dtype=pl.Float64),
+        pl.Series("peer_median_pe", medians["pe"], dtype=pl.Float64),
+        pl.Series("peer_median_pb", medians["pb"], dtype=pl.Float64),
+    )
+    ok = pl.col("shares").is_not_null() & (pl.col("shares") > 0)
+    df = df.with_columns(
+        pl.when(ok & (pl.col("ebitda") > 0))
+        .then(
+            (pl.col("peer_median_ev_ebitda") * pl.col("ebitda") - pl.col("net_debt"))
+            / pl.col("shares")
+        )
+        .otherwise(None)
+        .alias("implied_vps_ev_ebitda"),
+        pl.when(ok & (pl.col("net_income") > 0))
+        .then(pl.col("peer_median_pe") * pl.col("net_income") / pl.col("shares"))
+        .otherwise(None)
+        .alias("implied_vps_pe"),
+        pl.when(ok & (pl.col("book_equity") > 0))
+        .then(pl.col("peer_median_pb") * pl.col("book_equity") / pl.col("shares"))
+        .otherwise(None)
+        .alias("implied_vps_pb"),
+    )
+    reg_input = df.with_columns(
+        pl.when(pl.col("book_equity_estimated")).then(None).otherwise(pl.col("pb")).alias("pb"),
+        pl.when(pl.col("book_equity_estimated")).then(None).otherwise(pl.col("roe")).alias("roe"),
+    )
+    fitted, note = pb_roe_regression(reg_input.select("ticker", "pb", "roe"))
+    df = df.join(fitted.select("ticker", "pb_warranted"), on="ticker", how="left").with_columns(
+        (pl.col("pb") - pl.col("pb_warranted")).alias("pb_residual"),
+        pl.when(pl.col("book_equity_estimated"))
+        .then(pl.lit("n/a: book equity is an estimate; left out of the regression"))
+        .when(pl.col("pb_warranted").is_null())
+        .then(pl.lit(note if note.startswith("n/a") else "n/a: P/B or ROE not defined"))
+        .otherwise(pl.lit("ok"))
+        .alias("pb_regression_status"),
+    )
+    return df, note
