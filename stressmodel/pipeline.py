@@ -25,7 +25,7 @@ from stressmodel.inputs import Inputs
 from stressmodel.periods import month_index, quarter_end_date, quarter_label
 from stressmodel.scenarios import NAMED_SCENARIOS, Scenario
 from stressmodel.trade import TradePath, trade_path
-from stressmodel.valuation import dcf
+from stressmodel.valuation import cross_checks, dcf
 
 Progress = Callable[[str], None]
 
@@ -166,6 +166,22 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
     prices = {t: bases.firms[t].get("share_price") for t in universe}
     price_dates = {t: (bases.firms[t].figures["share_price_date"].how if "share_price_date" in bases.firms[t].figures else None) for t in universe}
 
+    multiples, multiples_note = cross_checks(
+        [
+            {
+                "ticker": t,
+                "market_cap": bases.firms[t].get("market_cap"),
+                "net_debt": bases.firms[t].value("total_debt") - bases.firms[t].value("cash"),
+                "ebitda": bases.firms[t].value("ebit_ttm") + bases.firms[t].value("da_ttm"),
+                "net_income": bases.firms[t].value("net_income_ttm"),
+                "book_equity": bases.firms[t].value("equity_attributable"),
+                "book_equity_estimated": bases.firms[t].figures["equity_attributable"].basis == "estimated",
+                "shares": bases.firms[t].get("shares"),
+            }
+            for t in universe
+        ]
+    )
+
     say("reverse stress test")
     t5 = time.perf_counter()
     rev = reverse_stress(
@@ -192,7 +208,8 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
             pl.col("ticker").replace_strict(price_dates, default=None, return_dtype=pl.String).alias("price_date"),
         )
         .with_columns(
-            pl.when(pl.col("share_price") > 0).then(pl.col("value_per_share") / pl.col("share_price") - 1).otherwise(None).alias("upside")
+            pl.when(pl.col("share_price") > 0).then(pl.col("value_per_share") / pl.col("share_price") - 1).otherwise(None).alias("upside"),
+            pl.lit("uncalibrated index").alias("consolidation_label"),
         )
     )
     summary = _order_summary(summary, named_names)
@@ -222,6 +239,8 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
             "dummies": dummies,
             "priors": priors,
             "fx_note": fx_note,
+            "multiples": multiples.filter(keep),
+            "multiples_note": multiples_note,
             "universe": universe,
         },
         timings=timings,
