@@ -392,7 +392,7 @@ LISTING_DATES = {
         "http://ddx.gubit.cn/mango/zhongda/600366.html",
     ),
 }
-LISTING_DATE_PENDING = "listing_date not in the reference material (pending)"
+LISTING_DATE_PENDING = "listing_date not found in the public pages searched"
 # export share used by the model: ticker -> (statements period of overseas_revenue_share,
 # note); value and source are taken from that statements row
 EXPORT_SHARES = {
@@ -1088,7 +1088,7 @@ def self_check(inputs: Path) -> dict[str, int]:
     header, firms = read_back(inputs / "firms.csv")
     assert header == REGISTER_COLUMNS, header
     assert sorted(f["ticker"] for f in firms) == stmt_tickers, "register vs statements files"
-    pending = {"listing_date", "upstream_tie"}  # left empty on purpose (pending research)
+    pending = {"listing_date", "upstream_tie"}  # may be empty: not found in public sources
     for f in firms:
         t = f["ticker"]
         assert re.match(vocabulary.TICKER_PATTERN, t), t
@@ -1556,12 +1556,14 @@ def build_report(
 
     w("### firms.csv\n")
     w(
-        "- `ownership` = `unknown`, `ownership_source` = `pending research`; `upstream_tie` "
-        "empty, `upstream_tie_source` = `pending research` (another helper researches "
-        "these). Note: `REGISTER_REQUIRED` in `vocabulary.py` lists `upstream_tie` and "
-        "`listing_date`, so validation will flag the empty cells until they are filled.\n"
-        "- `listing_date`: only Tianhe's (2025-01-03) is in the reference; empty for the "
-        "other seven: " + ", ".join(t for t in sorted(statements) if t not in LISTING_DATES) + ".\n"
+        "- `ownership`, `listing_date` and `upstream_tie` come from public pages searched on "
+        "2026-11-22 (the `OWNERSHIP_RESEARCH` and `LISTING_DATES` tables of this script, each "
+        "with its source): ownership is " + ", ".join(
+            f"{t} {OWNERSHIP_RESEARCH.get(t, OWNERSHIP_UNKNOWN)[0]}" for t in sorted(statements)
+        ) + ". No tie to a state rare-earth group was confirmed for any firm, so `upstream_tie` "
+        "is empty (unknown; the model uses the sector assumption). Listing dates are given to "
+        "the day where a source gives the day, else to the month or year; missing for: "
+        + (", ".join(t for t in sorted(statements) if t not in LISTING_DATES) or "none") + ".\n"
         "- `shares_outstanding`/`shares_date`/`shares_source` and `share_price`/"
         "`price_date`/`price_source` are the latest dated `shares_outstanding` and `close` "
         "rows of `prices.csv` (checked equal).\n"
