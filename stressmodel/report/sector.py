@@ -1,0 +1,473 @@
+"""Sector summary workbook layout (pure): every firm of the run side by side.
+
+Sheets: Summary (one row per firm x named scenario, firms ranked by consolidation score),
+Ranking (firms ranked by score under each named scenario), Debt at risk (per scenario),
+Chart data and Charts (cash by firm over the quarters per scenario, value per share by
+firm and scenario against the price), Provenance, and Changes when the run has one.
+All numbers are the engine's values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from stressmodel import __version__
+from stressmodel.inputs import Inputs
+from stressmodel.periods import quarter_end_date
+from stressmodel.pipeline import RunResult
+from stressmodel.report.frames import write_frame
+from stressmodel.report.layout import SCENARIO_COLORS, _is_num, _traffic, document_properties
+from stressmodel.report.spec import ChartSpec, Range, Series, SheetSpec, WorkbookSpec
+
+SECTOR_FILE = "sector_summary.xlsx"
+
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("value_per_share", "Value per share (CNY)", "per_share"),
+    ("share_price", "Share price (CNY)", "per_share"),
+    ("upside", "Value / price - 1", "pct"),
+    ("cash_runway_quarters", "Cash runway: first revolving draw (quarter)", "count"),
+    ("min_cash", "Minimum net cash (CNY mn)", "money"),
+    ("min_interest_cover", "Minimum interest cover", "multiple"),
+    ("altman_z", "Altman Z''", "ratio"),
+    ("altman_zone", "Distress zone", "text"),
+    ("ohlson_probability", "Ohlson probability", "pct"),
+    ("distance_to_default", "Distance to default", "ratio"),
+    ("default_probability", "Default probability", "pct2"),
+    ("net_debt_to_ebitda", "Net debt / EBITDA", "multiple"),
+    ("consolidation_score", "Consolidation score (uncalibrated index)", "score"),
+    ("consolidation_low", "Band low", "score"),
+    ("consolidation_high", "Band high", "score"),
+    ("rank_point", "Rank under the scenario", "count"),
+)
+
+
+def _ranked_firms(result: RunResult, scenario: str) -> list[tuple[str, Any]]:
+    """Tickers by descending consolidation score under ``scenario`` (unscored last)."""
+    rows = result.summary.filter(pl.col("scenario") == scenario).select(
+        "ticker", "consolidation_score"
+    )
+    pairs = [(r["ticker"], r["consolidation_score"]) for r in rows.iter_rows(named=True)]
+    return sorted(pairs, key=lambda p: (not _is_num(p[1]), -(p[1] if _is_num(p[1]) else 0.0), p[0]))
+
+
+def summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
+    sh = SheetSpec("Summary")
+    names = [s.name for s in result.scenarios]
+    rank_by = "baseline" if "baseline" in names else names[0]
+    sh.text(
+        0,
+        0,
+        f"Sector summary as of {result.as_of_label}: {len(result.tickers)} firms x {len(names)} "
+        f"scenarios",
+        "title",
+    )
+    sh.text(
+        1,
+        0,
+        f"Firms ranked by consolidation score under {rank_by} (uncalibrated index; 1 = most "
+        f"likely to be "
+        "consolidated). Engine values.",
+        "note",
+    )
+    top = 3
+    heads = [
+        "Rank",
+        "Ticker",
+        "Company",
+        "Scenario",
+        *[h for _, h, _ in COLUMNS],
+        "Implied export shock",
+    ]
+    for j, h in enumerate(heads):
+        sh.text(top, j, h, "header")
+    summary = {
+        (r["ticker"], r["scenario"]): r
+        for r in result.summary.filter(pl.col("scenario_kind") == "named").iter_rows(named=True)
+    }
+    rev = {r["ticker"]: r for r in result.extras["reverse_stress"].iter_rows(named=True)}
+    row = top + 1
+    for rank, (ticker, _score) in enumerate(_ranked_firms(result, rank_by), start=1):
+        company = str(inputs.firm(ticker).get("company_name") or "")
+        for scen in names:
+            x = summary.get((ticker, scen), {})
+            sh.number(row, 0, rank, "count")
+            sh.text(row, 1, ticker, "label_bold")
+            sh.text(row, 2, company)
+            sh.text(row, 3, scen)
+            for j, (col, _h, kind) in enumerate(COLUMNS, start=4):
+                v = x.get(col)
+                if col == "cash_runway_quarters" and v is None:
+                    sh.text(row, j, "none", "status")
+                elif kind == "text" or isinstance(v, str):
+                    sh.text(row, j, "n/a" if v is None else str(v), "status")
+                else:
+                    sh.number(row, j, v, f"{kind}/engine")
+            rv = rev.get(ticker)
+            j = 4 + len(COLUMNS)
+            if rv is None:
+                sh.text(row, j, "n/a", "status")
+            elif _is_num(rv["implied_export_shock"]):
+                sh.number(row, j, rv["implied_export_shock"], "pct/engine")
+            else:
+                sh.text(row, j, str(rv["status"]), "wrap")
+            row += 1
+    r0, r1 = top + 1, row - 1
+    col_of = {c: j for j, (c, _, _) in enumerate(COLUMNS, start=4)}
+    if r1 >= r0:
+        _traffic(
+            sh,
+            r0,
+            r1,
+            col_of["cash_runway_quarters"],
+            [
+                ("cf_green", {"type": "text", "criteria": "containing", "value": "none"}),
+                ("cf_red", {"type": "cell", "criteria": "<=", "value": 4}),
+                ("cf_amber", {"type": "cell", "criteria": "<=", "value": result.horizon}),
+            ],
+        )
+        _traffic(
+            sh,
+            r0,
+            r1,
+            col_of["min_interest_cover"],
+            [
+                ("cf_red", {"type": "cell", "criteria": "<", "value": 1}),
+                ("cf_amber", {"type": "cell", "criteria": "<", "value": 2}),
+                ("cf_green", {"type": "cell", "criteria": ">=", "value": 2}),
+            ],
+        )
+        _traffic(
+            sh,
+            r0,
+            r1,
+            col_of["altman_zone"],
+            [
+                ("cf_red", {"type": "text", "criteria": "containing", "value": "distress"}),
+                ("cf_amber", {"type": "text", "criteria": "containing", "value": "grey"}),
+                ("cf_green", {"type": "text", "criteria": "containing", "value": "safe"}),
+            ],
+        )
+        for c in ("ohlson_probability", "default_probability"):
+            _traffic(
+                sh,
+                r0,
+                r1,
+                col_of[c],
+                [
+                    ("cf_red", {"type": "cell", "criteria": ">=", "value": 0.1}),
+                    ("cf_amber", {"type": "cell", "criteria": ">=", "value": 0.02}),
+                    ("cf_green", {"type": "cell", "criteria": "<", "value": 0.02}),
+                ],
+            )
+        for c in ("consolidation_score",):
+            _traffic(
+                sh,
+                r0,
+                r1,
+                col_of[c],
+                [
+                    ("cf_red", {"type": "cell", "criteria": ">=", "value": 0.6}),
+                    ("cf_amber", {"type": "cell", "criteria": ">=", "value": 0.3}),
+                    ("cf_green", {"type": "cell", "criteria": "<", "value": 0.3}),
+                ],
+            )
+    sh.freeze = (top + 1, 4)
+    sh.heights[top] = 48
+    sh.repeat_rows = (top, top)
+    sh.widths = {0: 6, 1: 11, 2: 34, 3: 16}
+    sh.width(4, 3 + len(COLUMNS), 13)
+    sh.widths[4 + len(COLUMNS)] = 44
+    return sh
+
+
+def ranking_sheet(result: RunResult) -> SheetSpec:
+    sh = SheetSpec("Ranking")
+    names = [s.name for s in result.scenarios]
+    sh.text(
+        0,
+        0,
+        "Firms ranked by consolidation score under each named scenario (uncalibrated index)",
+        "title",
+    )
+    top = 2
+    sh.text(top, 0, "Rank", "header")
+    for i, scen in enumerate(names):
+        sh.text(top, 1 + 2 * i, scen, "header")
+        sh.text(top, 2 + 2 * i, "Score", "header_num")
+        for k, (ticker, score) in enumerate(_ranked_firms(result, scen), start=1):
+            if i == 0:
+                sh.number(top + k, 0, k, "count")
+            sh.text(top + k, 1 + 2 * i, ticker)
+            sh.number(top + k, 2 + 2 * i, score, "score/engine")
+    sh.freeze = (top + 1, 1)
+    sh.widths = {0: 6}
+    for i in range(len(names)):
+        sh.widths[1 + 2 * i] = 16
+        sh.widths[2 + 2 * i] = 9
+    return sh
+
+
+def debt_at_risk_sheet(result: RunResult) -> SheetSpec:
+    sh = SheetSpec("Debt at risk")
+    names = [s.name for s in result.scenarios]
+    dar = result.extras["debt_at_risk"]
+    order = {n: i for i, n in enumerate(names)}
+    dar = (
+        dar.with_columns(
+            pl.col("scenario")
+            .replace_strict(order, default=len(order), return_dtype=pl.Int32)
+            .alias("_o")
+        )
+        .sort(["_o", "scenario"])
+        .drop("_o")
+    )
+    sh.text(
+        0,
+        0,
+        "Debt at risk by scenario: debt of firms whose interest cover falls below 1 in their "
+        "worst quarter",
+        "title",
+    )
+    sh.text(
+        1,
+        0,
+        "Share of the firms' as-of debt (IMF-style debt at risk); named scenarios first, then "
+        "the grid.",
+        "note",
+    )
+    heads = (
+        ("scenario", "Scenario", "text"),
+        ("n_firms", "Firms", "count"),
+        ("n_excluded", "Excluded", "count"),
+        ("n_at_risk", "Firms at risk", "count"),
+        ("debt_total", "Debt (CNY mn)", "money"),
+        ("debt_at_risk", "Debt at risk (CNY mn)", "money"),
+        ("dar_share", "Share of debt at risk", "pct"),
+        ("dar_status", "Status", "text"),
+    )
+    top = 3
+    for j, (_c, h, _k) in enumerate(heads):
+        sh.text(top, j, h, "header")
+    for i, r in enumerate(dar.iter_rows(named=True), start=1):
+        for j, (c, _h, kind) in enumerate(heads):
+            v = r.get(c)
+            if kind == "text" or isinstance(v, str):
+                sh.text(
+                    top + i,
+                    j,
+                    "n/a" if v is None else str(v),
+                    "label_bold" if c == "scenario" else "status",
+                )
+            else:
+                sh.number(top + i, j, v, f"{kind}/engine")
+    n_named = sum(1 for r in dar.iter_rows(named=True) if r["scenario"] in order)
+    if n_named:
+        sh.charts.append(
+            ChartSpec(
+                "column",
+                "Share of debt at risk by named scenario",
+                (
+                    Series(
+                        "Debt at risk",
+                        Range(sh.name, top + 1, 6, top + n_named, 6),
+                        Range(sh.name, top + 1, 0, top + n_named, 0),
+                        "#C00000",
+                    ),
+                ),
+                (top, len(heads) + 1),
+                x_title="Scenario",
+                y_title="share of debt",
+                y_format="0%",
+                size=(640, 320),
+            )
+        )
+    sh.freeze = (top + 1, 1)
+    sh.widths = {0: 20, 7: 40}
+    sh.width(1, 6, 14)
+    return sh
+
+
+def chart_sheets(
+    result: RunResult, values: dict[tuple[str, str], Any]
+) -> tuple[SheetSpec, SheetSpec]:
+    data = SheetSpec("Chart data")
+    charts = SheetSpec("Charts")
+    names = [s.name for s in result.scenarios]
+    tickers = list(result.tickers)
+    data.text(0, 0, "Data behind the charts (engine values)", "title")
+    charts.text(0, 0, f"Charts across firms as of {result.as_of_label}", "title")
+    labels = [result.as_of_label, *result.quarters]
+    row = 2
+    anchor = 2
+    for scen in names:
+        data.text(row, 0, f"Cash (CNY mn), scenario {scen}", "section")
+        row += 1
+        data.text(row, 0, "Ticker", "header")
+        for j, q in enumerate(labels, start=1):
+            data.text(row, j, q, "header_num")
+        head = row
+        series = []
+        for i, t in enumerate(tickers, start=1):
+            cv = values[(t, scen)]
+            data.text(head + i, 0, t)
+            data.number(head + i, 1, cv.opening["cash"], "money/engine")
+            for k, v in enumerate(cv.steps["cash"], start=2):
+                data.number(head + i, k, v, "money/engine")
+            series.append(
+                Series(
+                    t,
+                    Range(data.name, head + i, 1, head + i, len(labels)),
+                    Range(data.name, head, 1, head, len(labels)),
+                    SCENARIO_COLORS[(i - 1) % len(SCENARIO_COLORS)],
+                    marker=True,
+                )
+            )
+        charts.charts.append(
+            ChartSpec(
+                "line",
+                f"Cash by firm, scenario {scen} (CNY mn)",
+                tuple(series),
+                (anchor, 0),
+                x_title="Quarter",
+                y_title="CNY mn",
+                y_format="#,##0",
+                size=(760, 340),
+            )
+        )
+        anchor += 20
+        charts.page_breaks.append(anchor - 1)
+        row = head + len(tickers) + 2
+    data.text(row, 0, "Value per share by scenario and share price (CNY)", "section")
+    row += 1
+    data.text(row, 0, "Ticker", "header")
+    for j, scen in enumerate(names, start=1):
+        data.text(row, j, scen, "header_num")
+    data.text(row, len(names) + 1, "Share price", "header_num")
+    head = row
+    summary = {(r["ticker"], r["scenario"]): r for r in result.summary.iter_rows(named=True)}
+    for i, t in enumerate(tickers, start=1):
+        data.text(head + i, 0, t)
+        for j, scen in enumerate(names, start=1):
+            data.number(
+                head + i, j, summary.get((t, scen), {}).get("value_per_share"), "per_share/engine"
+            )
+        price = result.bases.firms[t].get("share_price")
+        data.number(head + i, len(names) + 1, price, "per_share/engine")
+    cats = Range(data.name, head + 1, 0, head + len(tickers), 0)
+    bars = tuple(
+        Series(
+            scen,
+            Range(data.name, head + 1, j, head + len(tickers), j),
+            cats,
+            SCENARIO_COLORS[(j - 1) % len(SCENARIO_COLORS)],
+        )
+        for j, scen in enumerate(names, start=1)
+    )
+    price_line = (
+        Series(
+            "Share price",
+            Range(data.name, head + 1, len(names) + 1, head + len(tickers), len(names) + 1),
+            cats,
+            "#C00000",
+            marker=True,
+        ),
+    )
+    charts.charts.append(
+        ChartSpec(
+            "column",
+            "Value per share by firm and scenario vs the share price (CNY)",
+            bars,
+            (anchor, 0),
+            x_title="Firm",
+            y_title="CNY per share",
+            y_format="0.00",
+            size=(760, 360),
+            overlay_line=price_line,
+        )
+    )
+    data.freeze = (2, 1)
+    data.widths = {0: 14}
+    data.width(1, max(len(labels), len(names) + 1), 12)
+    charts.widths = {0: 12}
+    return data, charts
+
+
+def provenance_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
+    sh = SheetSpec("Provenance")
+    sh.text(0, 0, "Provenance", "title")
+    facts = (
+        ("As-of quarter", result.as_of_label),
+        ("As-of date (quarter end)", quarter_end_date(result.as_of).isoformat()),
+        ("Projected quarters", ", ".join(result.quarters)),
+        ("Firms in the run", ", ".join(result.tickers)),
+        ("Peer universe", ", ".join(result.extras.get("universe", []))),
+        ("Package version", f"stressmodel {__version__}"),
+        ("Discount rate", f"{inputs.sector.float('discount_rate'):.4f}"),
+        ("Terminal growth", f"{inputs.sector.float('terminal_growth'):.4f}"),
+        ("Trade-implied path", result.trade.status),
+        ("FX and deflator", str(result.extras.get("fx_note", ""))),
+    )
+    row = 2
+    for label, value in facts:
+        sh.text(row, 0, label)
+        sh.text(row, 1, value)
+        row += 1
+    row += 1
+    sh.text(row, 0, "File", "header")
+    sh.text(row, 1, "SHA-256", "header")
+    row += 1
+    for path, digest in sorted(inputs.file_hashes.items()):
+        sh.text(row, 0, path)
+        sh.text(row, 1, digest, "key")
+        row += 1
+    row += 1
+    sh.text(row, 0, "Firm", "header")
+    sh.text(row, 1, "Estimated base figures (peer medians or assumptions)", "header")
+    row += 1
+    for t in result.tickers:
+        fb = result.bases.firms[t]
+        sh.text(row, 0, t)
+        sh.text(
+            row,
+            1,
+            ", ".join(sorted(n for n, f in fb.figures.items() if f.basis == "estimated")) or "none",
+        )
+        row += 1
+    sh.widths = {0: 36, 1: 90}
+    return sh
+
+
+def sector_workbook(
+    result: RunResult, inputs: Inputs, values: dict[tuple[str, str], Any]
+) -> WorkbookSpec:
+    """The sector summary spec (pure); ``values``: engine values per (ticker, scenario) from
+    :func:`stressmodel.report.values.case_values`."""
+    data, charts = chart_sheets(result, values)
+    sheets = [
+        summary_sheet(result, inputs),
+        ranking_sheet(result),
+        debt_at_risk_sheet(result),
+        charts,
+        data,
+        provenance_sheet(result, inputs),
+    ]
+    changes = result.extras.get("changes")
+    if isinstance(changes, pl.DataFrame):
+        ch = SheetSpec("Changes")
+        ch.text(0, 0, "Changes since the previous run", "title")
+        if changes.height:
+            write_frame(ch, changes, 2)
+        else:
+            ch.text(2, 0, "no changes", "status")
+        ch.freeze = (3, 0)
+        sheets.append(ch)
+    sheets[0].tab_color = "#1F4E79"
+    return WorkbookSpec(
+        SECTOR_FILE,
+        sheets,
+        properties=document_properties(
+            result.as_of, f"Sector summary as of {result.as_of_label}", "stressmodel sector summary"
+        ),
+    )

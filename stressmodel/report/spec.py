@@ -1,0 +1,267 @@
+"""The workbook spec: sheets, typed cells, styles, names, charts — plain data, no I/O.
+
+:mod:`stressmodel.report.layout` and :mod:`stressmodel.report.sector` build a
+:class:`WorkbookSpec` from a run (pure); :mod:`stressmodel.report.writer` turns it into an
+``.xlsx`` file with XlsxWriter. Every cell is typed: text from inputs is a ``string`` cell
+and is written with ``write_string``, so it can never become a formula; formula text is
+built only by :mod:`stressmodel.report.formulas` from cell references, defined names and
+numbers (never from input text).
+
+Styles are keys ``"<kind>"`` or ``"<kind>/<role>"``: the kind gives the number format
+(:data:`NUMBER_FORMATS`), the role the look (``calc`` live formula, ``input`` an input
+cell — blue font on a light fill —, ``engine`` a value computed by the engine, not live).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from stressmodel.errors import ReportError
+
+CellKind = Literal["string", "number", "formula", "bool"]
+
+#: number formats by kind (CNY mn with thousands separator, % for fractions, 0.0x multiples)
+NUMBER_FORMATS: dict[str, str] = {
+    "money": "#,##0.0;[Red]-#,##0.0",
+    "tonnes": "#,##0.0;[Red]-#,##0.0",
+    "unit_price": "#,##0.0000",
+    "pct": "0.0%",
+    "pct2": "0.00%",
+    "days": "#,##0.0",
+    "multiple": '0.0"x"',
+    "per_share": "#,##0.00",
+    "count": "0",
+    "score": "0.000",
+    "ratio": "0.0000",
+    "factor": "0.000000",
+    "number": "#,##0.00##",
+    "shares": "#,##0.0",
+    "date": "yyyy-mm-dd",
+}
+ROLES: dict[str, dict[str, Any]] = {
+    "calc": {},
+    "input": {
+        "font_color": "#0000FF",
+        "bg_color": "#FFF2CC",
+        "border": 1,
+        "border_color": "#BFBFBF",
+    },
+    "engine": {"font_color": "#404040", "bg_color": "#F2F2F2"},
+    "head": {"bold": True, "bg_color": "#DDEBF7", "bottom": 1},
+}
+TEXT_STYLES: dict[str, dict[str, Any]] = {
+    "text": {},
+    "wrap": {"text_wrap": True, "valign": "top"},
+    "title": {"bold": True, "font_size": 14},
+    "subtitle": {"italic": True, "font_color": "#595959"},
+    "header": {
+        "bold": True,
+        "bg_color": "#DDEBF7",
+        "bottom": 1,
+        "text_wrap": True,
+        "valign": "top",
+    },
+    "header_num": {
+        "bold": True,
+        "bg_color": "#DDEBF7",
+        "bottom": 1,
+        "align": "right",
+        "valign": "top",
+    },
+    "section": {"bold": True, "bg_color": "#F2F2F2", "top": 1},
+    "label": {},
+    "label_bold": {"bold": True},
+    "key": {"font_color": "#808080", "font_size": 9},
+    "note": {"italic": True, "font_color": "#595959"},
+    "status": {"font_color": "#595959"},
+    "status_right": {"font_color": "#595959", "align": "right"},
+    "input_text": {"font_color": "#0000FF", "bg_color": "#FFF2CC"},
+    "cf_green": {"bg_color": "#C6EFCE", "font_color": "#006100"},
+    "cf_amber": {"bg_color": "#FFEB9C", "font_color": "#9C5700"},
+    "cf_red": {"bg_color": "#FFC7CE", "font_color": "#9C0006"},
+}
+
+_FORMULA_SAFE = re.compile(r"^=[A-Za-z0-9_.$!'(),:+\-*/^<>=\s]*$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,254}$")
+_A1_LIKE = re.compile(r"^[A-Za-z]{1,3}[0-9]+$")
+_R1C1_LIKE = re.compile(r"^([Rr][0-9]*)?([Cc][0-9]*)?$")
+
+
+def style_properties(style: str) -> dict[str, Any]:
+    """XlsxWriter format properties of a style key (raises ReportError if unknown)."""
+    if style in TEXT_STYLES:
+        return dict(TEXT_STYLES[style])
+    kind, _, role = style.partition("/")
+    role = role or "calc"
+    if kind not in NUMBER_FORMATS or role not in ROLES:
+        raise ReportError(f"workbook layout: unknown cell style {style!r}")
+    return {"num_format": NUMBER_FORMATS[kind], **ROLES[role]}
+
+
+def check_name(name: str) -> str:
+    """A defined name that Excel and LibreOffice accept and that cannot be read as a cell
+    reference (``A1``, ``TAX2024``) or an R1C1 reference (``R``, ``C``, ``R1C1``)."""
+    if (
+        not _NAME_RE.match(name)
+        or _A1_LIKE.match(name)
+        or _R1C1_LIKE.match(name)
+        or name.upper() in ("TRUE", "FALSE")
+    ):
+        raise ReportError(f"workbook layout: {name!r} cannot be used as a defined name")
+    return name
+
+
+@dataclass(frozen=True)
+class Cell:
+    kind: CellKind
+    value: Any  # number, text or bool; for a formula the engine's cached value
+    style: str = "text"
+    formula: str | None = None
+
+
+@dataclass(frozen=True)
+class Range:
+    """A rectangle on a sheet, 0-based inclusive."""
+
+    sheet: str
+    first_row: int
+    first_col: int
+    last_row: int
+    last_col: int
+
+    def as_list(self) -> list[Any]:
+        return [self.sheet, self.first_row, self.first_col, self.last_row, self.last_col]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Range
+    categories: Range | None = None
+    color: str | None = None
+    marker: bool = False
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    kind: Literal["line", "column", "bar"]
+    title: str
+    series: tuple[Series, ...]
+    anchor: tuple[int, int]
+    x_title: str = ""
+    y_title: str = ""
+    y_format: str | None = None
+    size: tuple[int, int] = (900, 400)
+    overlay_line: tuple[Series, ...] = ()  # extra series drawn as a line on the same axes
+
+
+@dataclass(frozen=True)
+class CondFormat:
+    """A conditional format on a range; ``options`` as XlsxWriter's ``conditional_format``
+    takes them, with ``"format"`` given as a style key."""
+
+    first_row: int
+    first_col: int
+    last_row: int
+    last_col: int
+    options: dict[str, Any]
+
+
+@dataclass
+class SheetSpec:
+    name: str
+    cells: dict[tuple[int, int], Cell] = field(default_factory=dict)
+    widths: dict[int, float] = field(default_factory=dict)
+    freeze: tuple[int, int] | None = None
+    cond_formats: list[CondFormat] = field(default_factory=list)
+    charts: list[ChartSpec] = field(default_factory=list)
+    repeat_rows: tuple[int, int] | None = None
+    heights: dict[int, float] = field(default_factory=dict)  # row -> height in points
+    page_breaks: list[int] = field(default_factory=list)  # rows starting a new printed page
+    landscape: bool = True
+    tab_color: str | None = None
+
+    # --- building helpers (pure) -------------------------------------------------------
+
+    def _put(self, row: int, col: int, cell: Cell) -> None:
+        if (row, col) in self.cells:
+            raise ReportError(
+                f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
+            )
+        self.cells[(row, col)] = cell
+
+    def text(self, row: int, col: int, value: str, style: str = "text") -> None:
+        self._put(row, col, Cell("string", str(value), style))
+
+    def number(
+        self, row: int, col: int, value: float | int | None, style: str, missing: str = "n/a"
+    ) -> None:
+        """A number; ``None``/NaN/inf become the text ``missing`` (never an error value)."""
+        if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
+            self._put(row, col, Cell("string", missing, "status"))
+        else:
+            self._put(row, col, Cell("number", float(value), style))
+
+    def value(self, row: int, col: int, value: Any, style: str, missing: str = "n/a") -> None:
+        """Any engine value: text as text, numbers as numbers, None as ``missing``."""
+        if isinstance(value, str):
+            self.text(row, col, value, "status" if style not in TEXT_STYLES else style)
+        elif isinstance(value, bool):
+            self._put(row, col, Cell("bool", value, "text"))
+        elif value is None or isinstance(value, int | float):
+            self.number(row, col, value, style, missing)
+        else:
+            self.text(row, col, str(value), "status")
+
+    def formula(self, row: int, col: int, formula: str, value: float, style: str) -> None:
+        """A live formula with the engine's value as its cached result."""
+        if not _FORMULA_SAFE.match(formula) or '"' in formula:
+            raise ReportError(f"workbook layout: unsafe formula text on {self.name!r}: {formula!r}")
+        if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
+            raise ReportError(
+                f"workbook layout: no finite engine value for the formula {formula!r} on "
+                f"{self.name!r}"
+            )
+        self._put(row, col, Cell("formula", float(value), style, formula))
+
+    def width(self, first: int, last: int, width: float) -> None:
+        for c in range(first, last + 1):
+            self.widths[c] = width
+
+    @property
+    def max_row(self) -> int:
+        return max((r for r, _ in self.cells), default=0)
+
+
+@dataclass
+class WorkbookSpec:
+    filename: str
+    sheets: list[SheetSpec]
+    names: dict[str, tuple[str, int, int]] = field(
+        default_factory=dict
+    )  # name -> (sheet, row, col)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def define(self, name: str, sheet: str, row: int, col: int) -> str:
+        check_name(name)
+        if name.lower() in {n.lower() for n in self.names}:
+            raise ReportError(
+                f"workbook layout: defined name {name!r} used twice in {self.filename}"
+            )
+        self.names[name] = (sheet, row, col)
+        return name
+
+    def sheet(self, name: str) -> SheetSpec:
+        for s in self.sheets:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def cell_count(self) -> int:
+        return sum(len(s.cells) for s in self.sheets)
+
+    def formula_count(self) -> int:
+        return sum(1 for s in self.sheets for c in s.cells.values() if c.kind == "formula")

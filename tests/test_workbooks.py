@@ -1,0 +1,560 @@
+"""The Excel workbooks of a run: live formulas that LibreOffice recalculates to the
+engine's numbers, structure and formats, safety of text from inputs, determinism.
+
+One LibreOffice batch conversion serves the whole module (``recalculated``): the run's
+workbooks, a copy with corrupted cached values (the check must fail on it), a copy with
+one input edited (the sheet must move as the engine moves) and the workbook of a run
+whose company name looks like a formula.
+
+Tolerance: formula cells are compared with a relative tolerance of 1e-9. An absolute
+tolerance (``NEAR_ZERO`` = 1e-7, in the cell's unit, i.e. CNY mn for money) is used only
+where the engine's value is itself zero up to rounding (``|value| <= NEAR_ZERO``):
+LibreOffice snaps a subtraction whose result is tiny relative to its operands to exactly 0
+(the balance check, and the excess stock and working capital released at the horizon in
+the baseline, are about 1e-12 in the engine and 0 in LibreOffice).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+import re
+import shutil
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import polars as pl
+import pytest
+from support.libreoffice import (
+    cell_values,
+    corrupt_cached_values,
+    formula_cells,
+    is_error_value,
+    recalculate_many,
+    soffice_path,
+)
+
+from stressmodel.errors import ReportError
+from stressmodel.inputs import Inputs, load_inputs
+from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS
+from stressmodel.pipeline import RunOptions, RunResult, run_model
+from stressmodel.report import workbook_specs, write_workbooks
+from stressmodel.report.formulas import Formula, formula_text, number_text
+from stressmodel.report.spec import SheetSpec, WorkbookSpec, check_name
+from stressmodel.report.writer import write_workbook
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMS = ("603072.SH", "300224.SZ")
+EDIT_FIRM = "300224.SZ"
+EDITED_SHOCK = 0.3  # the seed scenario's export shock in the edited copy (0.5 in the inputs)
+NEAR_ZERO = 1e-7
+HOSTILE = {"300224.SZ": '=HYPERLINK("http://example.com","x")', "603072.SH": "@SUM(1,2)"}
+REQUIRED_LABELS = (
+    "Revenue",
+    "Export revenue",
+    "Domestic revenue",
+    "COGS",
+    "Gross profit",
+    "Storage cost",
+    "Unabsorbed overhead",
+    "EBITDA",
+    "EBIT",
+    "Interest expense",
+    "Net income",
+    "Inventory",
+    "Receivables",
+    "Cash",
+    "Total debt",
+    "Total assets",
+    "Total liabilities",
+    "Equity",
+    "CFO",
+    "CFI",
+    "CFF",
+)
+FIRM_SHEETS_AFTER = ("Sensitivity", "Risk", "Consolidation", "Charts", "Provenance")
+
+
+def close(cached: Any, fresh: Any) -> bool:
+    """Relative 1e-9; absolute NEAR_ZERO only where the engine's value is zero up to rounding."""
+    if isinstance(cached, bool) or isinstance(fresh, bool):
+        return cached == fresh
+    if isinstance(cached, int | float) and isinstance(fresh, int | float):
+        if abs(cached) <= NEAR_ZERO:
+            return abs(fresh - cached) <= NEAR_ZERO
+        return math.isclose(cached, fresh, rel_tol=1e-9, abs_tol=0.0)
+    return cached == fresh
+
+
+def mismatches(original: Path, recalculated: Path) -> list[str]:
+    """Formula cells whose recalculated value differs from the cached (engine) value, and
+    every error value in the recalculated workbook."""
+    formulas = formula_cells(original)
+    cached, fresh = cell_values(original), cell_values(recalculated)
+    out = [
+        f"{s}!{c} {f}: cached {cached.get((s, c))!r}, recalculated {fresh.get((s, c))!r}"
+        for (s, c), f in formulas.items()
+        if not close(cached.get((s, c)), fresh.get((s, c)))
+    ]
+    out += [f"{s}!{c}: error value {v}" for (s, c), v in fresh.items() if is_error_value(v)]
+    return out
+
+
+# --- fixtures (one run, one LibreOffice batch per module) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def lo() -> str:
+    path = soffice_path()
+    if path is None:
+        pytest.fail(
+            "LibreOffice (soffice) not found: install libreoffice-calc; these tests never skip"
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs() -> Inputs:
+    return load_inputs(ROOT / "inputs")
+
+
+@pytest.fixture(scope="module")
+def result(inputs: Inputs) -> RunResult:
+    return run_model(inputs, RunOptions(firms=FIRMS))
+
+
+@pytest.fixture(scope="module")
+def written(
+    result: RunResult, inputs: Inputs, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("workbooks")
+    names = write_workbooks(result, inputs, folder)
+    return {n: folder / n for n in names}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, dict[str, Path]]:
+    """A run on a copy of the inputs whose company names start with = and @."""
+    root = tmp_path_factory.mktemp("hostile")
+    shutil.copytree(ROOT / "inputs", root / "inputs")
+    path = root / "inputs" / "firms.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = list(rows[0])
+    for r in rows:
+        r["company_name"] = HOSTILE.get(r["ticker"], r["company_name"])
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fields)
+        w.writeheader()
+        w.writerows(rows)
+    inp = load_inputs(root / "inputs")
+    res = run_model(inp, RunOptions(firms=FIRMS))
+    out = root / "out"
+    out.mkdir()
+    return res, {n: out / n for n in write_workbooks(res, inp, out)}
+
+
+def defined_cell(wb: openpyxl.Workbook, name: str) -> tuple[str, str]:
+    ((sheet, coord),) = list(wb.defined_names[name].destinations)
+    return sheet, coord.replace("$", "")
+
+
+@pytest.fixture(scope="module")
+def copies(
+    written: dict[str, Path],
+    hostile: tuple[RunResult, dict[str, Path]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Path]:
+    """The copies recalculated with the originals: corrupted cache, edited input, hostile run."""
+    folder = tmp_path_factory.mktemp("copies")
+    src = written[f"{EDIT_FIRM}.xlsx"]
+    corrupted = folder / f"corrupted-{src.name}"
+    corrupt_cached_values(src, corrupted)
+    wb = openpyxl.load_workbook(src)  # keeps formulas and defined names
+    sheet, coord = defined_cell(wb, "seed_export_shock")
+    assert wb[sheet][coord].value == 0.5
+    wb[sheet][coord] = EDITED_SHOCK
+    edited = folder / f"edited-{src.name}"
+    wb.save(edited)
+    wb.close()
+    hostile_copy = folder / f"hostile-{src.name}"
+    shutil.copy(hostile[1][src.name], hostile_copy)
+    return {"corrupted": corrupted, "edited": edited, "hostile": hostile_copy}
+
+
+@pytest.fixture(scope="module")
+def recalculated(
+    lo: str,
+    written: dict[str, Path],
+    copies: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Path]:
+    """Every workbook of the module recalculated by one LibreOffice batch conversion."""
+    srcs = [*written.values(), *copies.values()]
+    outs = recalculate_many(srcs, tmp_path_factory.mktemp("recalculated"), timeout=300)
+    return {s.name: o for s, o in zip(srcs, outs, strict=True)}
+
+
+# --- LibreOffice: formulas reproduce the engine ---------------------------------------------
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_recalculated_formulas_equal_the_engine(
+    written: dict[str, Path], recalculated: dict[str, Path]
+) -> None:
+    for name, path in written.items():
+        assert mismatches(path, recalculated[name]) == [], name
+    for t in FIRMS:
+        assert len(formula_cells(written[f"{t}.xlsx"])) > 2500
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_the_check_fails_on_corrupted_cached_values(
+    written: dict[str, Path], copies: dict[str, Path], recalculated: dict[str, Path]
+) -> None:
+    original = written[f"{EDIT_FIRM}.xlsx"]
+    corrupted = copies["corrupted"]
+    found = mismatches(corrupted, recalculated[corrupted.name])
+    cached = cell_values(original)
+    formulas = formula_cells(original)
+    # corrupt_cached_values maps x -> 1.5 x (0 -> 1): every changed cell is caught, except a
+    # value zero up to rounding that stays within NEAR_ZERO
+    expected = [k for k in formulas if cached[k] == 0 or abs(1.5 * cached[k]) > NEAR_ZERO]
+    assert len(expected) > 2500
+    assert len(found) == len(expected)
+    assert mismatches(original, recalculated[corrupted.name]) == []
+
+
+def test_cached_values_are_the_engine_values(result: RunResult, written: dict[str, Path]) -> None:
+    """Every projected cell of every scenario sheet caches exactly result.projection's value,
+    and the valuation block caches result.valuation's."""
+    for t in FIRMS:
+        wb = openpyxl.load_workbook(written[f"{t}.xlsx"], data_only=True)
+        for sc in result.scenarios:
+            ws = wb[sc.name]
+            proj = result.projection.filter(
+                (pl.col("ticker") == t) & (pl.col("scenario") == sc.name)
+            ).sort("quarter_index")
+            header = [c.value for c in ws[3]]
+            rows = {ws.cell(r, 3).value: r for r in range(5, ws.max_row + 1) if ws.cell(r, 3).value}
+            checked = 0
+            for item, r in rows.items():
+                if item not in proj.columns or ws.cell(r, 5).value is None:
+                    continue
+                for k, q in enumerate(result.quarters):
+                    col = header.index(q) + 1
+                    assert ws.cell(r, col).value == proj[item][k], (t, sc.name, item, q)
+                    checked += 1
+            assert checked > 60 * result.horizon
+            val = result.valuation.filter(
+                (pl.col("ticker") == t) & (pl.col("scenario") == sc.name)
+            ).row(0, named=True)
+            for item in (
+                "pv_fcf",
+                "terminal_value",
+                "enterprise_value",
+                "equity_value",
+                "value_per_share",
+            ):
+                rr = max(r for r in range(5, ws.max_row + 1) if ws.cell(r, 3).value == item)
+                assert ws.cell(rr, 4).value == val[item], (t, sc.name, item)
+        wb.close()
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_editing_an_input_moves_the_sheet_as_the_engine_moves(
+    inputs: Inputs, result: RunResult, copies: dict[str, Path], recalculated: dict[str, Path]
+) -> None:
+    named = dict(inputs.scenarios.named)
+    named["seed"] = dataclasses.replace(named["seed"], export_shock=EDITED_SHOCK)
+    changed = dataclasses.replace(
+        inputs, scenarios=dataclasses.replace(inputs.scenarios, named=named)
+    )
+    engine = run_model(changed, RunOptions(firms=FIRMS))
+    path = recalculated[copies["edited"].name]
+    wb = openpyxl.load_workbook(path, data_only=True)
+    moved = 0
+    for sc in result.scenarios:
+        ws = wb[sc.name]
+        header = [c.value for c in ws[3]]
+        rows = {ws.cell(r, 3).value: r for r in range(5, ws.max_row + 1) if ws.cell(r, 3).value}
+        new = engine.projection.filter(
+            (pl.col("ticker") == EDIT_FIRM) & (pl.col("scenario") == sc.name)
+        ).sort("quarter_index")
+        old = result.projection.filter(
+            (pl.col("ticker") == EDIT_FIRM) & (pl.col("scenario") == sc.name)
+        ).sort("quarter_index")
+        items = [
+            item
+            for item, r in rows.items()
+            if item in new.columns and isinstance(ws.cell(r, 5).value, int | float)
+        ]
+        assert {"revenue", "cash", "inventory", "net_income", "total_debt", "fcf"} <= set(items)
+        for item in items:  # every line item of the sheet, quarter by quarter
+            for k, q in enumerate(result.quarters):
+                got = ws.cell(rows[item], header.index(q) + 1).value
+                assert close(new[item][k], got), (sc.name, item, q, got, new[item][k])
+                moved += not close(old[item][k], got)
+        vps = engine.valuation.filter(
+            (pl.col("ticker") == EDIT_FIRM) & (pl.col("scenario") == sc.name)
+        )
+        vps_row = max(
+            r for r in range(5, ws.max_row + 1) if ws.cell(r, 3).value == "value_per_share"
+        )
+        assert close(vps["value_per_share"][0], ws.cell(vps_row, 4).value), sc.name
+        if sc.name != "seed":
+            assert all(close(a, b) for a, b in zip(new["cash"], old["cash"], strict=True))
+    assert moved > 50  # the seed sheet did move
+    wb.close()
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_formula_looking_company_name_stays_text(
+    hostile: tuple[RunResult, dict[str, Path]],
+    copies: dict[str, Path],
+    recalculated: dict[str, Path],
+) -> None:
+    _res, files = hostile
+    for t, name in HOSTILE.items():
+        wb = openpyxl.load_workbook(files[f"{t}.xlsx"])
+        cell = wb["Summary"]["B2"]
+        assert cell.value == name and cell.data_type == "s", (t, cell.value, cell.data_type)
+        wb.close()
+    wb = openpyxl.load_workbook(files["sector_summary.xlsx"])
+    names = {c.value for c in wb["Summary"]["C"] if c.value}
+    assert set(HOSTILE.values()) <= names
+    assert all(c.data_type == "s" for c in wb["Summary"]["C"] if c.value in HOSTILE.values())
+    wb.close()
+    for path in (files[f"{EDIT_FIRM}.xlsx"], recalculated[copies["hostile"].name]):
+        xml = cell_xml(path, "xl/worksheets/sheet1.xml", "B2")  # Summary is the first sheet
+        assert b"<f" not in xml and b't="' in xml, xml  # a text cell, no formula
+        wb = openpyxl.load_workbook(path)
+        assert (
+            wb["Summary"]["B2"].value == HOSTILE[EDIT_FIRM] and wb["Summary"]["B2"].data_type == "s"
+        )
+        wb.close()
+
+
+def cell_xml(path: Path, part: str, ref: str) -> bytes:
+    """The raw XML of one cell of a worksheet part."""
+    with zipfile.ZipFile(path) as z:
+        data = z.read(part)
+    m = re.search(rb'<c r="' + ref.encode() + rb'"[^>]*?(/>|>.*?</c>)', data, re.S)
+    assert m is not None, (path, ref)
+    return m.group(0)
+
+
+# --- structure, formats, charts -------------------------------------------------------------
+
+
+def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, Path]) -> None:
+    scen = [s.name for s in result.scenarios]
+    assert scen == ["baseline", "seed", "deal_normalises", "structural", "trade_implied"]
+    as_of_end = dt.datetime(2025, 6, 30)
+    for t in FIRMS:
+        wb = openpyxl.load_workbook(written[f"{t}.xlsx"])
+        assert wb.sheetnames == ["Summary", "Assumptions", *scen, *FIRM_SHEETS_AFTER]
+        names = set(wb.defined_names)
+        expected = {f"f_{p}" for p in ALL_FIRM_PARAMS}
+        expected |= {
+            f"{s}_{p}"
+            for s in scen
+            for p in (
+                *SCENARIO_PARAMS,
+                "start",
+                "duration_quarters",
+                "recovery_quarters",
+                "permanent_share",
+                "raw_material_price_change",
+            )
+        }
+        expected |= {f"trade_loss_{q}" for q in result.quarters}
+        expected |= {
+            "v_discount_rate",
+            "v_terminal_growth",
+            "v_net_debt0",
+            "b_shares",
+            "b_share_price",
+            "c_base_rate",
+        }
+        assert expected <= names, expected - names
+        for n in names:
+            sheet, coord = defined_cell(wb, n)
+            assert sheet == "Assumptions"
+            cell = wb[sheet][coord]
+            if n != "v_net_debt0":  # a formula of two base figures, not an input
+                assert isinstance(cell.value, int | float), n
+                assert cell.font.color.rgb == "FF0000FF" and cell.fill.fgColor.rgb == "FFFFF2CC", n
+        for s in scen:
+            ws = wb[s]
+            labels = [ws.cell(r, 1).value for r in range(1, ws.max_row + 1)]
+            assert all(label in labels for label in REQUIRED_LABELS), s
+            header = [c.value for c in ws[3]]
+            assert header[3 : 4 + result.horizon] == [result.as_of_label, *result.quarters]
+            rev = labels.index("Revenue") + 1
+            cells = [ws.cell(rev, 5 + k) for k in range(result.horizon)]
+            assert all(isinstance(c.value, str) and c.value.startswith("=") for c in cells)
+            assert all(c.number_format == "#,##0.0;[Red]-#,##0.0" for c in cells)
+            assert ws.cell(labels.index("Shock intensity") + 1, 5).number_format == "0.0%"
+            assert ws.freeze_panes == "D5"
+            assert (
+                ws.page_setup.orientation == "landscape"
+                and ws.sheet_properties.pageSetUpPr.fitToPage
+            )
+        summary = wb["Summary"]
+        head = next(r for r in range(1, 40) if summary.cell(r, 1).value == "Scenario")
+        cols = {summary.cell(head, c).value: c for c in range(1, 30)}
+        cover = summary.cell(head + 1, cols["Minimum interest cover"])
+        assert cover.number_format == '0.0"x"'
+        assert summary.cell(head + 1, cols["Value / price - 1"]).number_format == "0.0%"
+        assert summary.conditional_formatting and summary.freeze_panes
+        charts = wb["Charts"]._charts
+        assert sorted(c.tagname for c in charts) == ["barChart", "lineChart"]
+        assert len(charts[0].series) == len(scen)
+        assert wb["Sensitivity"].conditional_formatting
+        grid = wb["Sensitivity"]
+        assert (
+            grid["A6"].value == 0
+            and grid["B5"].value == 0
+            and grid["H5"].value == pytest.approx(0.3)
+        )
+        assert grid["A16"].value == pytest.approx(0.5)
+        assert "uncalibrated index" in [c.value for c in wb["Consolidation"]["A"]]
+        prov = [c.value for c in wb["Provenance"]["A"]]
+        assert "inputs/firms.csv" in prov and "Package version" in prov
+        assert wb.properties.created == as_of_end and wb.properties.modified == as_of_end
+        wb.close()
+    wb = openpyxl.load_workbook(written["sector_summary.xlsx"])
+    assert wb.sheetnames == [
+        "Summary",
+        "Ranking",
+        "Debt at risk",
+        "Charts",
+        "Chart data",
+        "Provenance",
+    ]
+    kinds = sorted(c.tagname for c in wb["Charts"]._charts)
+    assert kinds == ["barChart"] + ["lineChart"] * len(scen)
+    ranks = [c.value for c in wb["Summary"]["A"][4:]]
+    assert ranks == sorted(ranks) and len(ranks) == len(FIRMS) * len(scen)
+    assert wb.properties.created == as_of_end
+    wb.close()
+
+
+# --- determinism, optional frames, pure pieces ----------------------------------------------
+
+
+def test_same_inputs_give_the_same_files(
+    result: RunResult, inputs: Inputs, written: dict[str, Path], tmp_path: Path
+) -> None:
+    again = write_workbooks(result, inputs, tmp_path)
+    assert sorted(again) == sorted(written)
+    for n in again:
+        assert (
+            hashlib.sha256((tmp_path / n).read_bytes()).digest()
+            == hashlib.sha256(written[n].read_bytes()).digest()
+        ), n
+
+
+def test_optional_frames_are_rendered(result: RunResult, inputs: Inputs) -> None:
+    mc = pl.DataFrame(
+        {"ticker": list(FIRMS), "statistic": ["=1+1", "p5"], "value_per_share": [1.5, None]}
+    )
+    tracking = pl.DataFrame(
+        {"ticker": list(FIRMS), "quarter": ["2025Q3", "2025Q3"], "revenue_error": [0.1, -0.2]}
+    )
+    changes = pl.DataFrame({"item": ["+cmd"], "before": [1.0], "after": [2.0]})
+    res = dataclasses.replace(
+        result, extras={**result.extras, "montecarlo": mc, "tracking": tracking, "changes": changes}
+    )
+    specs = {s.filename: s for s in workbook_specs(res, inputs)}
+    firm = specs[f"{FIRMS[0]}.xlsx"]
+    assert [s.name for s in firm.sheets][-2:] == ["Provenance", "Tracking"]
+    summary = firm.sheet("Summary")
+    assert "Monte Carlo" in [c.value for c in summary.cells.values()]
+    texts = [c for c in summary.cells.values() if c.value == "=1+1"]
+    assert texts and all(c.kind == "string" for c in texts)
+    sector = specs["sector_summary.xlsx"]
+    assert sector.sheets[-1].name == "Changes"
+    assert [c.kind for c in sector.sheets[-1].cells.values() if c.value == "+cmd"] == ["string"]
+
+
+def test_formula_text_keeps_precedence() -> None:
+    a, b, c = Formula("A1"), Formula("B1"), Formula("C1")
+    assert formula_text((a - b) - c) == "=(A1-B1)-C1"
+    assert formula_text(a - (b - c)) == "=A1-(B1-C1)"
+    assert formula_text(a / (b * c)) == "=A1/(B1*C1)"
+    assert formula_text(-a * b) == "=(-A1)*B1"
+    assert formula_text(1 - a) == "=1-A1"
+    assert formula_text(2.5 / a) == "=2.5/A1"
+    assert (
+        number_text(-0.5) == "(-0.5)" and number_text(1e-9) == "1E-09" and number_text(91.0) == "91"
+    )
+    for bad in ("A1", "TAX2024", "R", "C", "r1c1", "RC", "1x", "TRUE"):
+        with pytest.raises(ReportError):
+            check_name(bad)
+    assert check_name("seed_export_shock") == "seed_export_shock"
+
+
+@pytest.mark.slow
+def test_run_writes_the_workbooks(tmp_path: Path) -> None:
+    from stressmodel.app import run_and_write
+
+    t = time.perf_counter()
+    report = run_and_write(ROOT / "inputs", tmp_path, RunOptions(firms=FIRMS))
+    assert time.perf_counter() - t < 60
+    names = set(report.files)
+    assert {f"{t}.xlsx" for t in FIRMS} | {"sector_summary.xlsx"} <= names
+    assert (report.folder / "300224.SZ.xlsx").is_file()
+
+
+def test_text_that_looks_like_a_formula_is_written_as_text(tmp_path: Path) -> None:
+    triggers = [
+        "=1+1",
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        "\t=1",
+        "\r=1",
+        '=HYPERLINK("http://x")',
+        "http://x",
+    ]
+    sheet = SheetSpec("S")
+    for i, t in enumerate(triggers):
+        sheet.text(i, 0, t)
+    path = write_workbook(WorkbookSpec("t.xlsx", [sheet]), tmp_path)
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("xl/worksheets/sheet1.xml")
+        assert b"<f>" not in xml and b"<hyperlink" not in xml
+    wb = openpyxl.load_workbook(path)
+    # XlsxWriter escapes a carriage return as _x000D_ (Excel reads it back as \r; openpyxl does not)
+    got = [wb["S"].cell(i + 1, 1).value.replace("_x000D_", "\r") for i in range(len(triggers))]
+    assert got == triggers
+    assert all(wb["S"].cell(i + 1, 1).data_type == "s" for i in range(len(triggers)))
+    wb.close()
+    with pytest.raises(ReportError):
+        sheet.formula(20, 0, '="a"&B1', 1.0, "money")  # no string literals in formulas
+
+
+def test_fast_formula_path_writes_the_same_bytes(
+    result: RunResult,
+    inputs: Inputs,
+    written: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stressmodel.report import writer
+
+    monkeypatch.setattr(writer, "_fast_prepare", lambda original: original)
+    for n in write_workbooks(result, inputs, tmp_path):
+        assert (tmp_path / n).read_bytes() == written[n].read_bytes(), n
