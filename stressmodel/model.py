@@ -73,6 +73,7 @@ SCENARIO_PARAMS: tuple[str, ...] = (
 #: in :func:`opening_state`) that gives its opening value
 STATE: tuple[str, ...] = (
     "held_goods",
+    "excess_stock",
     "inventory_tonnes",
     "inventory",
     "export_revenue",
@@ -141,11 +142,14 @@ def step(
     sales_x = L("sales_volume_export", dem_x - held + prev["held_goods"])
     sales_d = L("sales_volume_domestic", dem_d)
     sales = L("sales_volume", sales_x + sales_d)
+    # free stock above the as-of level at the end of last quarter (goods held for licences
+    # excluded); production plans react to it one planning cycle later: the work-off in
+    # quarter t is set on the excess measured at the end of quarter t-2
     excess = L(
         "excess_stock",
         ops.max(prev["inventory_tonnes"] - prev["held_goods"] - f["inventory_tonnes0"], 0.0),
     )
-    planned = f["normal_production"] * (1 - cut) - f["workoff_rate"] * excess
+    planned = f["normal_production"] * (1 - cut) - f["workoff_rate"] * prev["excess_stock"]
     production = L(
         "production_volume",
         ops.max(planned, sales + held - prev["inventory_tonnes"], 0.0),
@@ -269,6 +273,7 @@ def step(
     )
     return {
         "held_goods": held,
+        "excess_stock": excess,
         "inventory_tonnes": inv_t,
         "inventory": inventory,
         "export_revenue": rev_x,
@@ -305,6 +310,7 @@ def opening_state(f: dict[str, Any]) -> dict[str, Any]:
     """State at the end of the as-of quarter, from firm parameters."""
     return {
         "held_goods": 0.0,
+        "excess_stock": 0.0,
         "inventory_tonnes": f["inventory_tonnes0"],
         "inventory": f["inventory0"],
         "export_revenue": f["revenue_export_q0"],
