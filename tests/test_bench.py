@@ -1,0 +1,163 @@
+"""The benchmark: synthetic universes (bases and input files), a smoke run with tiny N,
+the JSON figures, workbook figures reported as unavailable with a status, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from stressmodel import bench
+from stressmodel.cases import case_frame
+from stressmodel.cli import main
+from stressmodel.engine import project
+from stressmodel.errors import UsageError
+from stressmodel.inputs import load_inputs
+from stressmodel.model import ALL_FIRM_PARAMS
+
+REPO = Path(__file__).resolve().parents[1]
+INPUTS = REPO / "inputs"
+REQUIRED = ("engine_rows_per_second", "speedup_vs_naive", "peak_rss_mb", "end_to_end_seconds_100_firms",
+            "workbook_cells_per_second")
+
+
+@pytest.fixture(scope="module")
+def setting() -> bench.Setting:
+    return bench.setting(INPUTS)
+
+
+def test_parse_sizes() -> None:
+    assert bench.parse_sizes(None) is None
+    assert bench.parse_sizes("2, 10,2") == (2, 10)
+    for bad in ("x", "0", "2,-1", "10000", ","):
+        with pytest.raises(UsageError):
+            bench.parse_sizes(bad)
+
+
+def test_templates_put_the_named_firms_first(setting: bench.Setting) -> None:
+    assert setting.templates[:2] == bench.NAMED_FIRMS
+    assert len(setting.grid) == 77 and setting.grid_frame.height == 77
+
+
+def test_synthetic_bases_are_seeded_perturbed_and_balanced(setting: bench.Setting) -> None:
+    a = bench.synthetic_bases(setting.shipped, setting.templates, 12)
+    b = bench.synthetic_bases(setting.shipped, setting.templates, 12)
+    small = bench.synthetic_bases(setting.shipped, setting.templates, 3)
+    fa = a.frame()
+    assert fa.height == 12 and fa["ticker"].n_unique() == 12
+    assert fa.equals(b.frame())
+    assert fa.head(3).equals(small.frame())  # firm i is the same in every universe size
+    assert fa["ticker"][0].startswith("60") and fa["ticker"][0].endswith(".SH")
+    assert fa["ticker"][1].startswith("30") and fa["ticker"][1].endswith(".SZ")
+    # perturbed: no synthetic firm equals its template
+    shipped = setting.shipped.frame()
+    for i, t in enumerate(fa["ticker"].to_list()):
+        template = shipped.filter(pl.col("ticker") == setting.templates[i % len(setting.templates)])
+        assert any(fa[f"f_{p}"][i] != template[f"f_{p}"][0] for p in ALL_FIRM_PARAMS), t
+    # the opening balance sheet still balances: balance_check ~ 0 in every quarter
+    cases = case_frame(fa, setting.grid_frame.head(3))
+    proj = project(cases, bench.GRID_HORIZON, setting.labels, setting.as_of + 1, outputs=["balance_check", "total_assets"])
+    assert (proj["balance_check"].abs() <= 1e-9 * proj["total_assets"].abs()).all()
+
+
+def test_synthetic_inputs_validate(setting: bench.Setting, tmp_path: Path) -> None:
+    tickers = bench.write_synthetic_inputs(INPUTS, tmp_path, setting.templates, 9)
+    loaded = load_inputs(tmp_path)  # raises InputError listing every problem if not valid
+    assert sorted(loaded.tickers) == sorted(tickers) and len(tickers) == 9
+    assert {r["default_run"] for r in loaded.register} == {"yes"}
+    # a synthetic firm's money is its template's x one size factor; ratios unchanged
+    shipped = load_inputs(INPUTS)
+    src = {(r["period"], r["item"]): r["value"] for r in shipped.statements[setting.templates[0]]}
+    syn = {(r["period"], r["item"]): r["value"] for r in loaded.statements[tickers[0]]}
+    factors = {round(syn[k] / v, 9) for k, v in src.items() if k[1] in ("revenue", "total_assets") and v}
+    assert len(factors) == 1 and next(iter(factors)) != 1.0
+    ratios = [k for k in src if k[1] in ("receivable_days", "inventory_days", "overseas_revenue_share")]
+    assert ratios and all(syn[k] == src[k] for k in ratios)
+
+
+def test_peak_rss_sampler() -> None:
+    with bench.PeakRss() as mem:
+        block = bytearray(64 * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])
+    assert mem.peak_mb >= mem.before_mb + 32
+    del block
+
+
+def test_benchmark_smoke_with_tiny_n(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stage but the end-to-end run, with 2 and 3 firms: figures present, finite,
+    JSON-ready; the engine reproduces the naive loops (to 1e-12 relative)."""
+    report = bench.run_benchmark(INPUTS, sizes=(2, 3), repeats=1, naive_firms=1, mc_paths=300, end_to_end_sizes=())
+    text = json.dumps(report)
+    for key in REQUIRED:
+        assert key in report
+    assert report["engine_rows_per_second"] > 0 and math.isfinite(report["engine_rows_per_second"])
+    assert report["speedup_vs_naive"] > 0 and math.isfinite(report["speedup_vs_naive"])  # a figure, not a timed assertion
+    assert report["engine_equals_naive"] is True and report["naive"]["values_different"] == 0
+    assert report["end_to_end_seconds_100_firms"] is None
+    assert report["sizes"]["3"]["projection"]["rows"] == 3 * 77 * 12
+    assert report["sizes"]["3"]["projection"]["max_balance_check_relative"] < 1e-9
+    assert report["montecarlo"]["paths"] == 300 and report["montecarlo"]["firms"] == list(bench.NAMED_FIRMS)
+    assert report["peak_rss_mb"] > 0
+    assert "engine_rows_per_second" in json.loads(text)
+    assert "speed-up vs naive" in bench.format_report(report)
+
+
+def test_workbooks_unavailable_are_reported_with_a_status(monkeypatch: pytest.MonkeyPatch, setting: bench.Setting) -> None:
+    from stressmodel import app
+    from stressmodel.errors import ReportError
+
+    def missing() -> None:
+        raise ReportError("workbooks cannot be written (cannot import name 'write_workbooks'); rerun with --no-workbooks")
+
+    monkeypatch.setattr(app, "workbook_writer", missing)
+    ok, status = bench.workbook_status()
+    assert not ok and status.startswith("unavailable: workbooks cannot be written")
+    report = {
+        "sizes": {"2": {"projection": {"rows_per_second": 1.0, "cold_rows_per_second": 1.0, "subset_rows_per_second": 1.0,
+                                       "peak_rss_mb": 1.0},
+                        "risk_valuation": {"peak_rss_mb": 1.0},
+                        "end_to_end": {"firms": 2, "seconds": 1.0, "workbooks": False, "peak_rss_mb": 1.0}}},
+        "naive": {"naive_rows_per_second": 1.0, "speedup_same_cases": 1.0, "identical": True},
+        "montecarlo": {"seconds": 1.0},
+        "workbook_status": status,
+    }
+    figures = bench.summary_figures(report)
+    assert figures["workbook_cells_per_second"] is None
+    assert figures["workbook_status"] == status
+
+
+@pytest.mark.slow
+def test_end_to_end_stage_with_two_firms(setting: bench.Setting) -> None:
+    ok, status = bench.workbook_status()
+    out = bench.bench_end_to_end(setting, 2, ok, status)
+    assert out["seconds"] > 0 and out["cases"] == 2 * 82
+    assert out["stage_seconds"]["projection"] >= 0
+    if out["workbooks"]:
+        assert out["workbook_cells"] > 0 and out["workbook_cells_per_second"] > 0
+    else:
+        assert out["workbook_status"].startswith(("unavailable", "failed"))
+
+
+def test_cli_help_and_bad_sizes() -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["bench", "--help"])
+    assert res.exit_code == 0
+    for option in ("--quick", "--json", "--sizes", "--inputs"):
+        assert option in res.stdout
+    res = runner.invoke(main, ["bench", "--sizes", "two"])
+    assert res.exit_code == 2
+    assert "--sizes takes comma-separated firm counts" in res.stderr
+
+
+@pytest.mark.slow
+def test_cli_json_with_tiny_n() -> None:
+    res = CliRunner().invoke(main, ["bench", "--sizes", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.stdout)
+    for key in REQUIRED:
+        assert key in figures
+    assert figures["sizes"]["2"]["end_to_end"]["firms"] == 2
