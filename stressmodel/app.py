@@ -7,52 +7,137 @@ import csv
 import datetime as dt
 import io
 import json
+import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from stressmodel.base import compute_bases
-from stressmodel.errors import InputError, Problem, UsageError
+from stressmodel import history, outputs, results
+from stressmodel.base import compute_bases, latest_actuals
+from stressmodel.errors import InputError, OutputExistsError, Problem, ReportError, UsageError
 from stressmodel.inputs import Inputs, load_inputs
-from stressmodel.outputs import AtomicFolder, as_of_folder, cleanup_stale, write_manifest
+from stressmodel.outputs import AtomicFolder, as_of_folder, cleanup_stale, write_csv, write_manifest
 from stressmodel.periods import parse_quarter, quarter_label
 from stressmodel.pipeline import RunOptions, RunResult, default_as_of, run_model, select_firms
-from stressmodel.results import write_result_files
 from stressmodel.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
 
 Progress = Callable[[str], None]
+ExtraWriter = Callable[[RunResult, Inputs, Path], list[str]]
+
+CHANGES_FILE = "changes.csv"
+TRACKING_FILE = "tracking.csv"
 
 
 @dataclass(frozen=True)
 class RunReport:
+    """What :func:`run_and_write` did: the result (with ``extras["changes"]`` and
+    ``extras["tracking"]`` when an earlier as-of folder exists), the folder written, its
+    files, and what was compared with which earlier run."""
+
     result: RunResult
     folder: Path
     files: tuple[str, ...]
     started: dt.datetime
+    history: dict[str, Any] = field(default_factory=dict)
+    stale_firms: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
-def parse_as_of(text: str | None) -> int | None:
+def parse_as_of(text: str | None, option: str = "--as-of") -> int | None:
     if text is None:
         return None
     try:
         return parse_quarter(text)
     except ValueError:
-        raise UsageError(f"--as-of must be a quarter like 2025Q3, got {text!r}") from None
+        raise UsageError(f"{option} must be a quarter like 2025Q3, got {text!r}") from None
 
 
 def parse_firms(text: str | None) -> tuple[str, ...] | None:
     if not text:
         return None
-    import re
-
     firms = tuple(t.strip() for t in text.split(",") if t.strip())
     bad = [t for t in firms if not re.match(TICKER_PATTERN, t)]
     if bad:
-        raise UsageError(f"--firms takes tickers like 603072.SH,300224.SZ; not valid: {', '.join(map(repr, bad))}")
+        raise UsageError(
+            f"--firms takes tickers like 603072.SH,300224.SZ; not valid: {', '.join(map(repr, bad))}"
+        )
     return firms
+
+
+def workbook_writer() -> Callable[[RunResult, Inputs, Path], list[str]]:
+    """The workbook writer of :mod:`stressmodel.report`, looked up before any computation
+    so that a build without it fails at once with a clear message."""
+    try:
+        from stressmodel.report import write_workbooks
+    except ImportError as e:
+        raise ReportError(f"workbooks cannot be written ({e}); rerun with --no-workbooks") from None
+    return write_workbooks  # type: ignore[no-any-return]
+
+
+def actuals_status(inputs: Inputs, firms: list[str], as_of: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Firms with actuals after ``as_of`` (ticker -> latest quarter), and firms whose
+    latest actual quarter is before ``as_of`` (their figures are carried forward)."""
+    latest = latest_actuals(inputs)
+    later = {t: quarter_label(q) for t in firms if (q := latest.get(t)) is not None and q > as_of}
+    stale = {t: quarter_label(q) if q is not None else "none"
+             for t in firms if (q := latest.get(t)) is None or q < as_of}
+    return later, stale
+
+
+def compare_with_earlier(
+    result: RunResult, inputs: Inputs, earlier: list[outputs.EarlierRun]
+) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+    """The change report against the latest earlier run and scenario tracking against every
+    earlier run (frames for ``result.extras``), and a record of what was compared."""
+    info: dict[str, Any] = {"previous_as_of": None, "tracking_against": [], "skipped": []}
+    frames: dict[str, pl.DataFrame] = {}
+    order = [s.name for s in result.scenarios]
+    previous = next((r for r in earlier if r.summary is not None), None)
+    for r in earlier:
+        if r.summary is None and r is not previous:
+            info["skipped"].append(f"{r.label}: no readable summary.csv")
+    if previous is not None:
+        current = history.run_metrics(result.summary, result.extras["reverse_stress"])
+        prev = history.run_metrics(previous.summary, previous.reverse_stress)  # type: ignore[arg-type]
+        frames["changes"] = history.change_report(
+            prev, current, previous_as_of=previous.label, as_of=result.as_of_label, scenario_order=order
+        )
+        info["previous_as_of"] = previous.label
+    projections = {r.as_of: r.projections for r in earlier if r.projections is not None}
+    for r in earlier:
+        if r.projections is None:
+            info["skipped"].append(f"{r.label}: no readable projections.parquet")
+    if projections:
+        first = min(projections)
+        quarters = range(first + 1, result.as_of + 1)
+        actuals = history.actuals_frame(inputs.statements, result.tickers, quarters, result.as_of)
+        tracking = history.tracking_table(
+            actuals, projections, as_of=result.as_of, tickers=result.tickers, scenario_order=order
+        )
+        if not tracking.is_empty():
+            frames["tracking"] = tracking
+            info["tracking_against"] = sorted(set(tracking["forecast_as_of"].to_list()))
+            info["actuals_unavailable"] = history.unavailable_actuals(tracking)
+            info["closest_scenario"] = (
+                tracking.filter(pl.col("scenario_rank") == 1)
+                .select("ticker", "forecast_as_of", "scenario", "scenario_mape", "scenario_n")
+                .unique(["ticker", "forecast_as_of"], maintain_order=True)
+                .to_dicts()
+            )
+    return frames, info
+
+
+def _write_history(result: RunResult, _inputs: Inputs, folder: Path) -> list[str]:
+    names = []
+    for key, name in (("changes", CHANGES_FILE), ("tracking", TRACKING_FILE)):
+        if key in result.extras:
+            write_csv(result.extras[key], folder / name)
+            names.append(name)
+    return names
 
 
 def run_and_write(
@@ -64,36 +149,61 @@ def run_and_write(
     workbooks: bool = True,
     progress: Progress | None = None,
     inputs: Inputs | None = None,
-    extra_writers: list[Callable[[RunResult, Inputs, Path], list[str]]] | None = None,
+    extra_writers: list[ExtraWriter] | None = None,
 ) -> RunReport:
-    """Load inputs, run the model as of one quarter, write ``outputs/<as_of>/`` atomically."""
+    """Load inputs, run the model as of one quarter, compare with earlier as-of folders and
+    write ``outputs/<as_of>/`` atomically (see :mod:`stressmodel.outputs`).
+
+    The model sees only data dated on or before the as-of quarter (``Inputs.as_of``).
+    Raises :class:`OutputExistsError` before any computation when the folder exists and
+    ``force`` is not given."""
     started = dt.datetime.now(dt.UTC)
+    t_start = time.perf_counter()
     say = progress or (lambda _m: None)
-    say("reading inputs")
-    inputs = inputs if inputs is not None else load_inputs(inputs_dir)
-    # fail fast on an existing folder, before any computation
+    stages: dict[str, float] = {}
+    t = time.perf_counter()
+    if inputs is None:
+        say("reading inputs")
+        inputs = load_inputs(inputs_dir)
+    stages["read_inputs"] = time.perf_counter() - t
+    outputs_dir = Path(outputs_dir)
     firms = select_firms(inputs, options.firms)
     as_of = options.as_of if options.as_of is not None else default_as_of(inputs, firms)[0]
-    target = as_of_folder(Path(outputs_dir), quarter_label(as_of))
-    cleanup_stale(Path(outputs_dir))
+    target = as_of_folder(outputs_dir, quarter_label(as_of))
+    # fail fast on an existing folder or a missing workbook writer, before any computation
+    outputs.check_outputs_root(outputs_dir)
+    cleanup_stale(outputs_dir)
     if target.exists() and not force:
-        from stressmodel.errors import OutputExistsError
-
-        raise OutputExistsError(f"{target} already exists; it was left untouched. Use --force to replace it.")
-    result = run_model(inputs, RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon, paths=options.paths), say)
-    stages = dict(result.timings)
+        raise OutputExistsError(outputs.exists_message(target))
+    write_workbooks = workbook_writer() if workbooks else None
+    later, stale = actuals_status(inputs, firms, as_of)
+    result = run_model(
+        inputs.as_of(as_of),  # belt and braces: the pipeline filters by date as well
+        RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon, paths=options.paths),
+        say,
+    )
+    result = replace(result, later_data={t: q for t, q in later.items() if t in result.tickers})
+    stages.update(result.timings)
+    say("comparing with earlier runs")
+    t = time.perf_counter()
+    frames, info = compare_with_earlier(result, inputs, outputs.earlier_runs(outputs_dir, as_of))
+    if frames:
+        result = replace(result, extras={**result.extras, **frames})
+    stages["history"] = time.perf_counter() - t
     with AtomicFolder(target, force) as tmp:
         say("writing tables")
-        names = write_result_files(result, inputs, tmp)
+        t = time.perf_counter()
+        names = results.write_result_files(result, inputs, tmp)
+        names += _write_history(result, inputs, tmp)
         for writer in extra_writers or []:
             names += writer(result, inputs, tmp)
-        if workbooks:
+        stages["write_tables"] = time.perf_counter() - t
+        outputs.pause_for_test("tables")
+        if write_workbooks is not None:
             say("writing workbooks")
-            from stressmodel.report import write_workbooks
-
-            t = dt.datetime.now()
+            t = time.perf_counter()
             names += write_workbooks(result, inputs, tmp)
-            stages["workbooks"] = (dt.datetime.now() - t).total_seconds()
+            stages["workbooks"] = time.perf_counter() - t
         write_manifest(
             tmp,
             as_of=result.as_of_label,
@@ -112,9 +222,14 @@ def run_and_write(
             outputs=names,
             started=started,
             stages=stages,
-            extra={"firms_with_later_data": result.later_data},
+            extra={
+                "firms_with_later_data": result.later_data,
+                "firms_without_actuals_for_as_of": stale,
+                "history": info,
+            },
         )
-    return RunReport(result, target, tuple(sorted(names)), started)
+    return RunReport(result, target, tuple(sorted(names)), started, info, stale,
+                     time.perf_counter() - t_start)
 
 
 # --- validate: coverage table --------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -56,25 +57,66 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Progress:
-    """A one-line stage indicator on stderr, shown only on a terminal and not with --quiet."""
+    """A one-line stage indicator on stderr: only on a terminal, not with --quiet or
+    --json, and only once the run has taken longer than ``delay`` seconds (then it also
+    ticks the elapsed time while a long stage runs). Use as a context manager so that the
+    line is cleared however the run ends."""
 
-    def __init__(self, enabled: bool, total: int = 8):
+    def __init__(self, enabled: bool, total: int = 8, delay: float = 1.0):
         self.enabled = enabled and sys.stderr.isatty()
-        self.total, self.n, self.t0 = total, 0, time.perf_counter()
+        self.total, self.n, self.t0, self.delay = total, 0, time.perf_counter(), delay
+        self.message = ""
+        self.shown = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __call__(self, message: str) -> None:
         logging.getLogger("stressmodel").info(message)
         if not self.enabled:
             return
-        self.n = min(self.n + 1, self.total)
-        width = 24
-        filled = int(width * self.n / self.total)
-        bar = "#" * filled + "-" * (width - filled)
-        click.echo(f"\r[{bar}] {time.perf_counter() - self.t0:5.1f}s {message[:60]:60}", err=True, nl=False)
+        with self._lock:
+            self.n = min(self.n + 1, self.total)
+            self.message = message
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._tick, name="stressmodel-progress", daemon=True)
+            self._thread.start()
+        elif self.shown:
+            self._draw()
+
+    def _tick(self) -> None:
+        if self._stop.wait(max(self.delay - (time.perf_counter() - self.t0), 0.0)):
+            return
+        while True:
+            self._draw()
+            if self._stop.wait(0.25):
+                return
+
+    def _draw(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self.shown = True
+            width = 24
+            filled = int(width * self.n / self.total)
+            bar = "#" * filled + "-" * (width - filled)
+            line = f"\r[{bar}] {time.perf_counter() - self.t0:5.1f}s {self.message[:60]:60}"
+            click.echo(line, err=True, nl=False)
 
     def done(self) -> None:
-        if self.enabled:
+        with self._lock:
+            self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.shown:
             click.echo("\r" + " " * 100 + "\r", err=True, nl=False)
+            self.shown = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done()
 
 
 def _logging(verbose: bool) -> None:
@@ -126,16 +168,19 @@ def run(as_of: str | None, paths: int, inputs_dir: Path, outputs_dir: Path, firm
     from stressmodel.results import summary_text
 
     _logging(verbose)
-    progress = Progress(not quiet and not as_json)
-    report = run_and_write(
-        inputs_dir, outputs_dir, RunOptions(as_of=parse_as_of(as_of), firms=parse_firms(firms), horizon=horizon, paths=paths),
-        force=force, workbooks=not no_workbooks, progress=progress,
-    )
-    progress.done()
+    with Progress(not quiet and not as_json) as progress:
+        report = run_and_write(
+            inputs_dir, outputs_dir, RunOptions(as_of=parse_as_of(as_of), firms=parse_firms(firms), horizon=horizon, paths=paths),
+            force=force, workbooks=not no_workbooks, progress=progress,
+        )
     if as_json:
         click.echo(json.dumps(_json_summary(report), indent=2, default=str))
     elif not quiet:
+        from stressmodel.batch import history_lines
+
         click.echo(summary_text(report.result))
+        for line in history_lines(report):
+            click.echo(line)
         click.echo(f"\nwrote {len(report.files)} files to {report.folder}")
 
 
@@ -151,6 +196,8 @@ def _json_summary(report: Any) -> dict[str, Any]:
         "summary": named.to_dicts(),
         "reverse_stress": r.extras["reverse_stress"].to_dicts(),
         "timings": r.timings,
+        "firms_without_actuals_for_as_of": report.stale_firms,
+        "history": report.history,
     }
 
 
@@ -208,6 +255,70 @@ def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) 
     stats = calibrate_file(events_path, inputs_dir, out_path)
     click.echo(f"{stats['method']} fit on {stats['n']} firm-years ({stats['events']} events): {stats['status']}")
     click.echo(f"wrote {out_path} and {out_path.with_suffix('.json')}")
+
+
+@main.command()
+@click.option("--from", "first", required=True, metavar="QUARTER", help="First as-of quarter, like 2025Q1.")
+@click.option("--to", "last", default=None, metavar="QUARTER",
+              help="Last as-of quarter (default: the latest quarter for which every selected firm "
+                   "has actuals).")
+@click.option("--paths", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
+              help="Monte Carlo paths of export shock size and duration (0 = none).")
+@click.option("--skip-existing", is_flag=True, help="Keep as-of folders that exist (they still serve as earlier runs).")
+@run_options
+@handle_errors
+def batch(first: str, last: str | None, paths: int, skip_existing: bool, inputs_dir: Path, outputs_dir: Path,
+          firms: str | None, force: bool, quiet: bool, as_json: bool, horizon: int | None, no_workbooks: bool,
+          verbose: bool, debug: bool) -> None:
+    """Run every as-of quarter from --from to --to in turn, each into outputs/<as_of>/.
+
+    Each quarter sees only data dated on or before it. From the second quarter on, each
+    folder also holds changes.csv (against the quarter before) and tracking.csv (actual
+    quarters since each earlier run against that run's scenario projections).
+    """
+    from stressmodel.app import parse_firms
+    from stressmodel.batch import STAGES_PER_RUN, batch_json, batch_text, parse_range, run_batch
+    from stressmodel.pipeline import RunOptions
+
+    _logging(verbose)
+    start, end = parse_range(first, last)
+    n = (end - start + 1) if end is not None else 8
+    stages = STAGES_PER_RUN - (1 if no_workbooks else 0)
+    with Progress(not quiet and not as_json, total=max(n, 1) * stages + 1) as progress:
+        report = run_batch(
+            inputs_dir, outputs_dir, start, end,
+            RunOptions(firms=parse_firms(firms), horizon=horizon, paths=paths),
+            force=force, skip_existing=skip_existing, workbooks=not no_workbooks, progress=progress,
+        )
+    if as_json:
+        click.echo(json.dumps(batch_json(report), indent=2, default=str))
+    elif not quiet:
+        click.echo(batch_text(report))
+        click.echo(f"\nwrote {len(report.runs)} as-of folder{'s' if len(report.runs) != 1 else ''} to {outputs_dir}")
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Universes of 2 and 100 firms (default 2, 100 and 1,000), fewer repeats.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure on stdout.")
+@click.option("--sizes", default=None, help="Comma-separated universe sizes instead, e.g. 2,10.")
+@click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True,
+              help="The shipped inputs the synthetic universe is built from.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@handle_errors
+def bench(quick: bool, as_json: bool, sizes: str | None, inputs_dir: Path, debug: bool) -> None:
+    """Benchmark the engine, risk and valuation, workbooks and the whole run on a seeded
+    synthetic universe; compare with the naive float loops; time the Monte Carlo.
+
+    See benchmarks/README.md for what is measured and benchmarks/RESULTS.md for figures.
+    """
+    from stressmodel.bench import format_report, parse_sizes, run_benchmark
+
+    def say(message: str) -> None:
+        if not as_json:
+            click.echo(f"bench: {message}", err=True)
+
+    report = run_benchmark(inputs_dir, quick=quick, sizes=parse_sizes(sizes), progress=say)
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else format_report(report))
 
 
 if __name__ == "__main__":  # pragma: no cover

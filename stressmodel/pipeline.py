@@ -213,6 +213,14 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
         )
     )
     summary = _order_summary(summary, named_names)
+    monte_carlo: dict[str, pl.DataFrame] = {}
+    if options.paths > 0:
+        from stressmodel.montecarlo import run_paths
+
+        say(f"Monte Carlo: {options.paths} paths")
+        t6 = time.perf_counter()
+        monte_carlo["montecarlo"] = run_paths(firms_frame.filter(keep), inputs.scenarios, sector, as_of, options.paths)
+        timings["montecarlo"] = time.perf_counter() - t6
     timings["total"] = time.perf_counter() - t0
     return RunResult(
         as_of=as_of,
@@ -242,6 +250,7 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
             "multiples": multiples.filter(keep),
             "multiples_note": multiples_note,
             "universe": universe,
+            **monte_carlo,
         },
         timings=timings,
     )

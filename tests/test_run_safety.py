@@ -1,0 +1,523 @@
+"""Safety of ``stressmodel run``: no overwrite without --force, no partial outputs after a
+crash, Ctrl-C or ``kill -9``, identical outputs for identical inputs, no look-ahead, and a
+complete manifest.
+
+Runs use two firms and no workbooks where the workbook is not the point. The kill tests
+start ``python -m stressmodel run`` with the documented test hook
+``STRESSMODEL_TEST_PAUSE=<stage>:<seconds>`` (see :mod:`stressmodel.outputs`), which makes
+the run announce on stderr that it is pausing at a stage and sleep there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import importlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from polars.testing import assert_frame_equal
+
+import stressmodel
+from stressmodel import outputs
+from stressmodel.cli import main
+from stressmodel.errors import OutputExistsError
+from stressmodel.inputs import load_inputs
+from stressmodel.periods import parse_quarter
+from stressmodel.pipeline import RunOptions, run_model
+
+REPO = Path(__file__).resolve().parents[1]
+INPUTS = REPO / "inputs"
+FIRMS = "603072.SH,300224.SZ"
+AS_OF = "2025Q1"
+
+
+def have_workbooks() -> bool:
+    try:
+        mod = importlib.import_module("stressmodel.report")
+    except ImportError:
+        return False
+    return hasattr(mod, "write_workbooks")
+
+
+HAVE_WORKBOOKS = have_workbooks()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (relative path -> SHA-256)."""
+    return {
+        p.relative_to(folder).as_posix(): sha(p) for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def visible(root: Path) -> list[str]:
+    return (
+        sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+        if root.exists()
+        else []
+    )
+
+
+def hidden(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".")) if root.exists() else []
+
+
+def assert_complete(folder: Path) -> dict:
+    """The folder holds exactly the files its manifest lists, with the listed hashes."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    files = tree(folder)
+    assert set(files) == set(manifest["outputs"]) | {"manifest.json"}
+    for name, digest in manifest["outputs"].items():
+        assert files[name] == digest, name
+    return manifest
+
+
+def cli(*args: str, inputs: Path = INPUTS, workbooks: bool = False):
+    argv = ["run", "--inputs", str(inputs), "--firms", FIRMS, "--quiet", *args]
+    if not workbooks:
+        argv.append("--no-workbooks")
+    return CliRunner().invoke(main, argv, catch_exceptions=False)
+
+
+def run_ok(out: Path, *args: str, **kw) -> Path:
+    res = cli("--outputs", str(out), "--as-of", AS_OF, *args, **kw)
+    assert res.exit_code == 0, res.output
+    return out / AS_OF
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """One complete as-of folder, and the hashes of its files; tests copy it."""
+    out = tmp_path_factory.mktemp("first")
+    folder = run_ok(out)
+    return folder, tree(folder)
+
+
+@pytest.fixture
+def existing(first_run: tuple[Path, dict[str, str]], tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh outputs folder holding a copy of a complete as-of folder."""
+    src, hashes = first_run
+    out = tmp_path / "outputs"
+    shutil.copytree(src, out / AS_OF)
+    assert tree(out / AS_OF) == hashes
+    return out, hashes
+
+
+# --- no overwrite without --force ----------------------------------------------------------
+
+
+def test_refusal_without_force_leaves_the_old_folder_byte_identical(existing, monkeypatch):
+    out, hashes = existing
+    before = {p.name: p.stat().st_mtime_ns for p in (out / AS_OF).iterdir()}
+
+    def must_not_run(*_a, **_k):
+        raise AssertionError("the model must not run when the folder exists")
+
+    monkeypatch.setattr("stressmodel.app.run_model", must_not_run)
+    res = cli("--outputs", str(out), "--as-of", AS_OF)
+    assert res.exit_code == 2
+    assert res.stderr.splitlines() == [
+        f"error: {out / AS_OF} already exists; it was left untouched. Use --force to replace it."
+    ]
+    assert tree(out / AS_OF) == hashes
+    assert {p.name: p.stat().st_mtime_ns for p in (out / AS_OF).iterdir()} == before
+    assert hidden(out) == []
+
+
+def test_force_replaces_the_folder_completely(existing):
+    out, hashes = existing
+    old = json.loads((out / AS_OF / "manifest.json").read_text())
+    (out / AS_OF / "stray.txt").write_text("from an older run")
+    folder = run_ok(out, "--force")
+    manifest = assert_complete(folder)  # the stray file is gone: a whole new folder
+    assert manifest["started"] >= old["started"]
+    assert manifest["options"]["force"] is True
+    assert {k: v for k, v in tree(folder).items() if k != "manifest.json"} == {
+        k: v for k, v in hashes.items() if k != "manifest.json"
+    }
+    assert hidden(out) == []
+
+
+def test_force_replacement_without_an_atomic_exchange(existing, monkeypatch):
+    """Where the system cannot swap two folders atomically, two renames do it."""
+    out, _ = existing
+    monkeypatch.setattr(outputs, "_exchange", lambda _a, _b: False)
+    assert_complete(run_ok(out, "--force"))
+    assert hidden(out) == []
+
+
+# --- crashes while writing -----------------------------------------------------------------
+
+
+def _crash_after(n: int, exc: BaseException):
+    import stressmodel.results as results
+
+    real = results.write_csv
+    calls = {"n": 0}
+
+    def writer(frame, path):
+        calls["n"] += 1
+        if calls["n"] > n:
+            path.write_text("half a file")  # a partial file is on disk when it fails
+            raise exc
+        real(frame, path)
+
+    return writer
+
+
+@pytest.mark.parametrize("old_folder", [False, True], ids=["no-old-folder", "old-folder-forced"])
+def test_crash_mid_write_leaves_no_partial_outputs(old_folder, existing, tmp_path, monkeypatch):
+    out, hashes = existing if old_folder else (tmp_path / "fresh", None)
+    monkeypatch.setattr(
+        "stressmodel.results.write_csv", _crash_after(2, RuntimeError("disk on fire"))
+    )
+    res = cli("--outputs", str(out), "--as-of", AS_OF, *(["--force"] if old_folder else []))
+    assert res.exit_code == 1
+    assert res.stderr.splitlines() == [
+        "error: internal error (RuntimeError: disk on fire); rerun with --debug for the traceback"
+    ]
+    assert "Traceback" not in res.output
+    assert hidden(out) == []
+    if old_folder:
+        assert visible(out) == [AS_OF]
+        assert tree(out / AS_OF) == hashes
+    else:
+        assert visible(out) == []
+
+
+def test_ctrl_c_mid_write_leaves_no_partial_outputs(existing, monkeypatch):
+    out, hashes = existing
+    monkeypatch.setattr("stressmodel.results.write_csv", _crash_after(1, KeyboardInterrupt()))
+    res = cli("--outputs", str(out), "--as-of", AS_OF, "--force")
+    assert res.exit_code == 130
+    assert res.stderr.splitlines() == ["error: interrupted; no partial outputs were left"]
+    assert tree(out / AS_OF) == hashes
+    assert hidden(out) == []
+
+
+def test_crash_in_the_workbook_writer_leaves_no_partial_workbook(existing, monkeypatch):
+    """The workbook writer fails after writing half a workbook (the real writer when it
+    exists is replaced; the test works whether or not stressmodel.report is built)."""
+    out, hashes = existing
+    seen: dict[str, object] = {}
+
+    def broken_writer(result, _inputs, folder):
+        seen["extras"] = set(result.extras)
+        (folder / "sector_summary.xlsx").write_bytes(b"PK\x03\x04 half a workbook")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr("stressmodel.app.workbook_writer", lambda: broken_writer)
+    res = cli("--outputs", str(out), "--as-of", AS_OF, "--force", workbooks=True)
+    assert res.exit_code == 1
+    assert "OSError: no space left on device" in res.stderr
+    assert tree(out / AS_OF) == hashes
+    assert hidden(out) == []
+    assert list(out.rglob("*.xlsx")) == []
+    assert "reverse_stress" in seen["extras"]  # the writer got the full result
+
+
+# --- kill -9 -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def paused_run(out: Path, stage: str, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -m stressmodel run`` paused by the test hook at ``stage``; always killed
+    with SIGKILL on leaving the block."""
+    env = {**os.environ, outputs.TEST_PAUSE_ENV: f"{stage}:120", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "stressmodel", "run", "--inputs", str(INPUTS), "--outputs", str(out),
+           "--as-of", AS_OF, "--firms", FIRMS, "--no-workbooks", "--quiet", *args]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 120
+        while True:
+            line = proc.stderr.readline()
+            if f"pausing at {stage}" in line:
+                break
+            if (not line and proc.poll() is not None) or time.monotonic() > deadline:
+                raise AssertionError(f"the run did not pause at {stage} (exit {proc.poll()})")
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_while_writing_leaves_no_as_of_folder(tmp_path):
+    out = tmp_path / "outputs"
+    with paused_run(out, "tables"):
+        tmp = [p for p in out.iterdir() if p.name.startswith(outputs.TMP_PREFIX)]
+        assert len(tmp) == 1 and (tmp[0] / "projections.parquet").is_file()  # half written
+    assert visible(out) == []  # nothing that looks like an as-of folder
+    assert outputs.as_of_folders(out) == []
+    assert len(hidden(out)) == 1
+    # the next run removes the stale temporary folder and writes a complete one
+    assert_complete(run_ok(out))
+    assert hidden(out) == []
+
+
+@pytest.mark.parametrize("stage", ["before-swap", "after-swap"])
+def test_sigkill_while_replacing_leaves_old_or_new_complete_folder(stage, existing):
+    out, hashes = existing
+    with paused_run(out, stage, "--force"):
+        pass
+    assert visible(out) == [AS_OF]
+    if stage == "before-swap":
+        assert tree(out / AS_OF) == hashes  # the old folder, untouched
+    else:
+        manifest = assert_complete(out / AS_OF)  # the new folder, complete
+        assert manifest["options"]["force"] is True
+    assert len(hidden(out)) == 1  # the temporary folder, invisible as an as-of folder
+    outputs.cleanup_stale(out)
+    assert hidden(out) == []
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_times_never_leaves_a_partial_folder(existing):
+    """Kill a forced replacement at random moments (seeded): the as-of folder is always
+    either the old one, byte for byte, or a complete new one."""
+    out, hashes = existing
+    rng = random.Random(20251)
+    for delay in sorted(rng.uniform(0.3, 6.0) for _ in range(4)):
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stressmodel",
+                "run",
+                "--inputs",
+                str(INPUTS),
+                "--outputs",
+                str(out),
+                "--as-of",
+                AS_OF,
+                "--firms",
+                FIRMS,
+                "--no-workbooks",
+                "--quiet",
+                "--force",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert visible(out) == [AS_OF]
+        if tree(out / AS_OF) != hashes:
+            assert_complete(out / AS_OF)
+        assert outputs.as_of_folders(out) == [(parse_quarter(AS_OF), out / AS_OF)]
+    assert_complete(run_ok(out, "--force"))
+    assert hidden(out) == []
+
+
+# --- stale hidden folders --------------------------------------------------------------------
+
+
+def test_stale_folders_are_hidden_and_cleaned_but_live_ones_are_kept(tmp_path):
+    out = tmp_path / "outputs"
+    out.mkdir()
+    dead_pid = 4_194_304 + 17  # above Linux's largest pid: no such process
+    stale_tmp = out / f".tmp-{AS_OF}.{dead_pid}.00aa"
+    stale_tmp.mkdir()
+    (stale_tmp / "summary.csv").write_text("partial")
+    legacy = out / f".tmp-{AS_OF}.deadbeef"
+    legacy.mkdir()
+    replaced = out / f".old-2024Q4.{dead_pid}.00bb"  # a replacement that never arrived
+    replaced.mkdir()
+    (replaced / "manifest.json").write_text('{"as_of": "2024Q4"}')
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.1)
+        live = out / f".tmp-2025Q2.{sleeper.pid}.00cc"
+        live.mkdir()
+        assert outputs.as_of_folders(out) == []
+        removed = outputs.cleanup_stale(out)
+        assert set(removed) == {stale_tmp, legacy, replaced}
+        assert sorted(p.name for p in out.iterdir()) == sorted([live.name, "2024Q4"])
+        assert (out / "2024Q4" / "manifest.json").is_file()  # restored
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    outputs.cleanup_stale(out)
+    assert hidden(out) == []
+
+
+def test_another_run_finishing_first_is_not_overwritten(tmp_path, monkeypatch):
+    """Without --force the target is checked again at the moment of the move."""
+    out = tmp_path / "outputs"
+    target = out / AS_OF
+    with pytest.raises(OutputExistsError), outputs.AtomicFolder(target, False) as tmp:
+        (tmp / "a.csv").write_text("mine")
+        target.mkdir(parents=True)
+        (target / "b.csv").write_text("theirs")
+    assert tree(target) == {"b.csv": sha(target / "b.csv")}
+    assert hidden(out) == []
+
+
+# --- determinism ---------------------------------------------------------------------------
+
+
+def _workbook_cells(path: Path) -> dict[str, list[tuple]]:
+    import openpyxl
+
+    cells = {}
+    for data_only in (True, False):
+        wb = openpyxl.load_workbook(path, data_only=data_only, read_only=True)
+        for ws in wb.worksheets:
+            cells[f"{ws.title}|{data_only}"] = [
+                tuple(c for c in row) for row in ws.iter_rows(values_only=True)
+            ]
+        wb.close()
+    return cells
+
+
+@pytest.mark.slow
+def test_two_runs_on_the_same_inputs_give_identical_outputs(first_run, tmp_path):
+    """Same inputs, same options: identical projections, tables and (when the workbook
+    writer exists) identical workbook cells -- values and formulas."""
+    a = run_ok(tmp_path / "a", workbooks=HAVE_WORKBOOKS)
+    b = run_ok(tmp_path / "b", workbooks=HAVE_WORKBOOKS)
+    assert_frame_equal(
+        pl.read_parquet(a / "projections.parquet"), pl.read_parquet(b / "projections.parquet")
+    )
+    assert_frame_equal(
+        pl.read_parquet(a / "projections.parquet"),
+        pl.read_parquet(first_run[0] / "projections.parquet"),
+    )
+    ta, tb = tree(a), tree(b)
+    assert set(ta) == set(tb)
+    for name in ta:
+        if name.endswith(".csv"):
+            assert ta[name] == tb[name], name
+        elif name.endswith(".xlsx"):
+            assert _workbook_cells(a / name) == _workbook_cells(b / name), name
+    if HAVE_WORKBOOKS:
+        assert any(n.endswith(".xlsx") for n in ta)
+
+
+# --- no look-ahead -------------------------------------------------------------------------
+
+
+def _truncate_inputs(src: Path, dst: Path, as_of: str) -> dict[str, int]:
+    """Copy the inputs and delete everything dated after ``as_of``: statement rows whose
+    period ends later, prices dated later, trade rows for later months. The register's
+    reference price (dated 2026) must match a row of prices.csv, so it is blanked too; the
+    model does not use it."""
+    from stressmodel.periods import parse_month_span, parse_period, quarter_end_date
+
+    shutil.copytree(src, dst)
+    q = parse_quarter(as_of)
+    end = quarter_end_date(q)
+    last_month = end.year * 12 + end.month - 1
+    removed = {"statements": 0, "prices": 0, "trade": 0}
+
+    def rewrite(path: Path, keep, what: str) -> None:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        kept = [rows[0]] + [r for r in rows[1:] if keep(dict(zip(rows[0], r, strict=True)))]
+        removed[what] += len(rows) - len(kept)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh, lineterminator="\n").writerows(kept)
+
+    for path in sorted((dst / "statements").glob("*.csv")):
+        rewrite(path, lambda r: parse_period(r["period"]).end <= q, "statements")
+    rewrite(dst / "prices.csv", lambda r: r["date"] <= end.isoformat(), "prices")
+    rewrite(dst / "trade.csv", lambda r: parse_month_span(r["period"]).last <= last_month, "trade")
+    with (dst / "firms.csv").open(newline="", encoding="utf-8") as fh:
+        reg = list(csv.DictReader(fh))
+    for r in reg:
+        if r["price_date"] and r["price_date"] > end.isoformat():
+            r["share_price"] = r["price_date"] = r["price_source"] = ""
+    with (dst / "firms.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(reg[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(reg)
+    return removed
+
+
+@pytest.mark.slow
+def test_a_run_as_of_2025Q1_does_not_change_when_later_data_is_deleted(first_run, tmp_path):
+    truncated = tmp_path / "inputs"
+    removed = _truncate_inputs(INPUTS, truncated, AS_OF)
+    assert all(n > 0 for n in removed.values()), removed  # there was later data to delete
+    short = run_ok(tmp_path / "out", inputs=truncated)
+    full = first_run[0]
+    assert_frame_equal(
+        pl.read_parquet(full / "projections.parquet"),
+        pl.read_parquet(short / "projections.parquet"),
+    )
+    for name in sorted(tree(full)):
+        if name.endswith(".csv"):
+            assert sha(full / name) == sha(short / name), f"{name} differs: look-ahead"
+    m_full, m_short = (json.loads((f / "manifest.json").read_text()) for f in (full, short))
+    assert m_full["firms_with_later_data"] and not m_short["firms_with_later_data"]
+
+
+@pytest.mark.slow
+def test_the_pipeline_itself_ignores_later_data():
+    """run_model on the full inputs as of 2025Q1 equals run_model on inputs filtered to
+    2025Q1 (the app filters as well; this checks the pipeline's own filtering)."""
+    inputs = load_inputs(INPUTS)
+    q = parse_quarter(AS_OF)
+    opts = RunOptions(as_of=q, firms=tuple(FIRMS.split(",")))
+    a, b = run_model(inputs, opts), run_model(inputs.as_of(q), opts)
+    assert_frame_equal(a.summary, b.summary)
+    assert_frame_equal(a.projection, b.projection)
+    assert_frame_equal(a.extras["reverse_stress"], b.extras["reverse_stress"])
+
+
+# --- manifest ------------------------------------------------------------------------------
+
+
+def test_manifest_records_version_options_hashes_and_stage_times(first_run):
+    folder, _ = first_run
+    m = assert_complete(folder)
+    assert m["package"] == "stressmodel" and m["version"] == stressmodel.__version__
+    assert m["as_of"] == AS_OF
+    assert m["options"]["as_of"] == AS_OF and m["options"]["as_of_default"] is False
+    assert m["options"]["firms"] == FIRMS.split(",")
+    assert m["options"]["workbooks"] is False and m["options"]["force"] is False
+    used = sorted(
+        f"inputs/{p.relative_to(INPUTS).as_posix()}"
+        for p in INPUTS.rglob("*")
+        if p.is_file() and p.suffix in (".csv", ".toml", ".xlsx")
+    )
+    assert sorted(m["inputs"]) == used
+    for name, digest in m["inputs"].items():
+        assert sha(INPUTS / name.split("/", 1)[1]) == digest
+    assert m["started"] <= m["finished"] and m["duration_seconds"] >= 0
+    for stage in (
+        "read_inputs",
+        "bases",
+        "scenarios",
+        "projection",
+        "valuation",
+        "risk",
+        "reverse_stress",
+        "history",
+        "write_tables",
+    ):
+        assert m["stage_seconds"][stage] >= 0, stage
+    assert m["firms_with_later_data"] == {"603072.SH": "2025Q2", "300224.SZ": "2025Q3"}
+    assert m["history"]["previous_as_of"] is None
