@@ -541,6 +541,7 @@ def uncertainty_band(
     scenario_col: str = "scenario",
     quantiles: tuple[float, float, float] = (0.10, 0.50, 0.90),
     clip: float = Z_CLIP,
+    rank_groups: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Seeded Monte Carlo band of the index over weights and base rate (methods.md 13.4).
 
@@ -559,6 +560,9 @@ def uncertainty_band(
     null with fewer than two scorable firms). Without ``scenario_col`` all rows form one
     group. Rows with a null point score get nulls and are left out of the ranking.
     Deterministic for a given seed (numpy ``default_rng``); row order is kept.
+    ``rank_groups``: compute the rank columns only for these scenarios (the others get
+    nulls); Kendall's tau costs memory in the square of the number of firms times the
+    draws, so a run with a large universe ranks only the named scenarios.
     """
     if n_draws < 1:
         raise ValueError("n_draws must be at least 1")
@@ -588,6 +592,9 @@ def uncertainty_band(
     if scenario_col in scored.columns:
         groups = scored[scenario_col].to_numpy()
         keys = list(dict.fromkeys(groups.tolist()))
+        if rank_groups is not None:
+            wanted = set(rank_groups)
+            keys = [k for k in keys if k in wanted]
         members = [np.flatnonzero((groups == k) & valid) for k in keys]
     else:
         members = [np.flatnonzero(valid)]

@@ -16,13 +16,13 @@ import polars as pl
 
 from stressmodel import risk, scoring
 from stressmodel.base import BaseSet, compute_bases, latest_actuals
-from stressmodel.consolidation import Priors
-from stressmodel.reverse import reverse_stress
 from stressmodel.cases import case_frame, scenario_frame
+from stressmodel.consolidation import Priors
 from stressmodel.engine import KEYS, project
 from stressmodel.errors import UsageError
 from stressmodel.inputs import Inputs
 from stressmodel.periods import month_index, quarter_end_date, quarter_label
+from stressmodel.reverse import reverse_stress
 from stressmodel.scenarios import NAMED_SCENARIOS, Scenario
 from stressmodel.trade import TradePath, trade_path
 from stressmodel.valuation import cross_checks, dcf
@@ -70,7 +70,9 @@ def default_as_of(inputs: Inputs, firms: Sequence[str]) -> tuple[int, dict[str, 
     latest = latest_actuals(inputs)
     missing = [t for t in firms if latest.get(t) is None]
     if missing:
-        raise UsageError(f"no actual revenue for {', '.join(missing)}: cannot choose an as-of quarter")
+        raise UsageError(
+            f"no actual revenue for {', '.join(missing)}: cannot choose an as-of quarter"
+        )
     q = min(latest[t] for t in firms)  # type: ignore[type-var]
     later = {t: quarter_label(latest[t]) for t in firms if latest[t] != q}  # type: ignore[arg-type]
     return q, later
@@ -80,7 +82,9 @@ def select_firms(inputs: Inputs, firms: Sequence[str] | None) -> list[str]:
     if firms:
         unknown = [t for t in firms if t not in inputs.tickers]
         if unknown:
-            raise UsageError(f"not in firms.csv: {', '.join(unknown)} (known: {', '.join(inputs.tickers)})")
+            raise UsageError(
+                f"not in firms.csv: {', '.join(unknown)} (known: {', '.join(inputs.tickers)})"
+            )
         return list(dict.fromkeys(firms))
     return [r["ticker"] for r in inputs.register if r["default_run"] == "yes"]
 
@@ -96,7 +100,11 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
         as_of, later = default_as_of(inputs, firms)
     else:
         as_of = options.as_of
-        later = {t: quarter_label(latest[t]) for t in firms if latest.get(t) is not None and latest[t] > as_of}  # type: ignore[operator]
+        later = {
+            t: quarter_label(latest[t])
+            for t in firms
+            if latest.get(t) is not None and latest[t] > as_of
+        }  # type: ignore[operator]
     horizon = options.horizon or inputs.sector.int("horizon_quarters")
     at = inputs.as_of(as_of)
     say(f"bases as of {quarter_label(as_of)}")
@@ -138,7 +146,9 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
         {
             "ticker": universe,
             "shares": [bases.firms[t].get("shares") for t in universe],
-            "net_debt0": [bases.firms[t].value("total_debt") - bases.firms[t].value("cash") for t in universe],
+            "net_debt0": [
+                bases.firms[t].value("total_debt") - bases.firms[t].value("cash") for t in universe
+            ],
         },
         schema={"ticker": pl.String, "shares": pl.Float64, "net_debt0": pl.Float64},
     )
@@ -153,18 +163,42 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
     qm = risk.quarter_metrics(proj_all, base_q, fx, deflator)
     cm = risk.distance_to_default(risk.case_metrics(qm, val, horizon))
     actual = risk.actual_metrics(bases, universe, fx, deflator)
-    opening_debt = pl.DataFrame({"ticker": universe, "debt": [bases.firms[t].params["st_debt0"] + bases.firms[t].params["lt_debt0"] for t in universe]})
+    opening_debt = pl.DataFrame(
+        {
+            "ticker": universe,
+            "debt": [
+                bases.firms[t].params["st_debt0"] + bases.firms[t].params["lt_debt0"]
+                for t in universe
+            ],
+        }
+    )
     dar = risk.debt_at_risk_by_scenario(qm.filter(pl.col("ticker").is_in(runnable)), opening_debt)
     priors = Priors.from_parameters(inputs.priors)
     dummies = scoring.firm_dummies(inputs, universe, sector)
-    stats, med_roa = scoring.universe_stats(actual, bases, cm.filter(pl.col("scenario") == "baseline").sort("ticker"))
+    stats, med_roa = scoring.universe_stats(
+        actual, bases, cm.filter(pl.col("scenario") == "baseline").sort("ticker")
+    )
     comp = scoring.components(cm, actual, bases, dummies, med_roa)
-    scored = scoring.score_cases(comp.filter(pl.col("ticker").is_in(runnable)), stats, priors, n_draws=1000, seed=sector.int("mc_seed"))
+    scored = scoring.score_cases(
+        comp.filter(pl.col("ticker").is_in(runnable)),
+        stats,
+        priors,
+        n_draws=1000,
+        seed=sector.int("mc_seed"),
+        rank_scenarios=[sc.name for sc in named],
+    )
     timings["risk"] = time.perf_counter() - t4
 
     # prices on or before the as-of date
     prices = {t: bases.firms[t].get("share_price") for t in universe}
-    price_dates = {t: (bases.firms[t].figures["share_price_date"].how if "share_price_date" in bases.firms[t].figures else None) for t in universe}
+    price_dates = {
+        t: (
+            bases.firms[t].figures["share_price_date"].how
+            if "share_price_date" in bases.firms[t].figures
+            else None
+        )
+        for t in universe
+    }
 
     multiples, multiples_note = cross_checks(
         [
@@ -175,7 +209,8 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
                 "ebitda": bases.firms[t].value("ebit_ttm") + bases.firms[t].value("da_ttm"),
                 "net_income": bases.firms[t].value("net_income_ttm"),
                 "book_equity": bases.firms[t].value("equity_attributable"),
-                "book_equity_estimated": bases.firms[t].figures["equity_attributable"].basis == "estimated",
+                "book_equity_estimated": bases.firms[t].figures["equity_attributable"].basis
+                == "estimated",
                 "shares": bases.firms[t].get("shares"),
             }
             for t in universe
@@ -185,30 +220,68 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
     say("reverse stress test")
     t5 = time.perf_counter()
     rev = reverse_stress(
-        firms_frame.filter(pl.col("ticker").is_in(runnable)), firm_values, prices, price_dates, inputs.scenarios,
-        as_of, horizon, rate, sector.float("wacc_sensitivity"), growth,
+        firms_frame.filter(pl.col("ticker").is_in(runnable)),
+        firm_values,
+        prices,
+        price_dates,
+        inputs.scenarios,
+        as_of,
+        horizon,
+        rate,
+        sector.float("wacc_sensitivity"),
+        growth,
     )
     timings["reverse_stress"] = time.perf_counter() - t5
 
     named_names = [s.name for s in named]
     keep = pl.col("ticker").is_in(runnable)
-    projection = qm.filter(keep & pl.col("scenario").is_in(named_names)).sort([*KEYS, "quarter_index"])
+    projection = qm.filter(keep & pl.col("scenario").is_in(named_names)).sort(
+        [*KEYS, "quarter_index"]
+    )
     scen_params = pl.DataFrame(
-        [{"scenario": sc.name, "scenario_kind": sc.kind, "export_shock": sc.export_shock, "output_cut": sc.output_cut} for sc in (*named, *grid)]
+        [
+            {
+                "scenario": sc.name,
+                "scenario_kind": sc.kind,
+                "export_shock": sc.export_shock,
+                "output_cut": sc.output_cut,
+            }
+            for sc in (*named, *grid)
+        ]
     )
     contrib_cols = [c for c in scored.columns if c.startswith("contrib_")]
     summary = (
         cm.filter(keep)
         .join(scen_params, on="scenario", how="left")
         .join(val.select(*KEYS, "enterprise_value", "equity_value"), on=list(KEYS), how="left")
-        .join(scored.select(*KEYS, "consolidation_score", "consolidation_low", "consolidation_high", "consolidation_median",
-                            "rank_point", "rank_stability", "score_status", *contrib_cols), on=list(KEYS), how="left")
-        .with_columns(
-            pl.col("ticker").replace_strict(prices, default=None, return_dtype=pl.Float64).alias("share_price"),
-            pl.col("ticker").replace_strict(price_dates, default=None, return_dtype=pl.String).alias("price_date"),
+        .join(
+            scored.select(
+                *KEYS,
+                "consolidation_score",
+                "consolidation_low",
+                "consolidation_high",
+                "consolidation_median",
+                "rank_point",
+                "rank_stability",
+                "score_status",
+                *contrib_cols,
+            ),
+            on=list(KEYS),
+            how="left",
         )
         .with_columns(
-            pl.when(pl.col("share_price") > 0).then(pl.col("value_per_share") / pl.col("share_price") - 1).otherwise(None).alias("upside"),
+            pl.col("ticker")
+            .replace_strict(prices, default=None, return_dtype=pl.Float64)
+            .alias("share_price"),
+            pl.col("ticker")
+            .replace_strict(price_dates, default=None, return_dtype=pl.String)
+            .alias("price_date"),
+        )
+        .with_columns(
+            pl.when(pl.col("share_price") > 0)
+            .then(pl.col("value_per_share") / pl.col("share_price") - 1)
+            .otherwise(None)
+            .alias("upside"),
             pl.lit("uncalibrated index").alias("consolidation_label"),
         )
     )
@@ -219,7 +292,9 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
 
         say(f"Monte Carlo: {options.paths} paths")
         t6 = time.perf_counter()
-        monte_carlo["montecarlo"] = run_paths(firms_frame.filter(keep), inputs.scenarios, sector, as_of, options.paths)
+        monte_carlo["montecarlo"] = run_paths(
+            firms_frame.filter(keep), inputs.scenarios, sector, as_of, options.paths
+        )
         timings["montecarlo"] = time.perf_counter() - t6
     timings["total"] = time.perf_counter() - t0
     return RunResult(
@@ -257,18 +332,46 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
 
 
 SUMMARY_FIRST = (
-    "ticker", "scenario", "scenario_kind", "export_shock", "output_cut", "min_cash", "cash_runway_quarters", "runway_status",
-    "min_interest_cover", "interest_cover_status", "altman_z", "altman_zone", "ohlson_probability", "distance_to_default",
-    "default_probability", "dd_status", "net_debt_to_ebitda", "net_debt_to_ebitda_status", "consolidation_score",
-    "consolidation_low", "consolidation_high", "value_per_share", "value_status", "share_price", "price_date", "upside",
+    "ticker",
+    "scenario",
+    "scenario_kind",
+    "export_shock",
+    "output_cut",
+    "min_cash",
+    "cash_runway_quarters",
+    "runway_status",
+    "min_interest_cover",
+    "interest_cover_status",
+    "altman_z",
+    "altman_zone",
+    "ohlson_probability",
+    "distance_to_default",
+    "default_probability",
+    "dd_status",
+    "net_debt_to_ebitda",
+    "net_debt_to_ebitda_status",
+    "consolidation_score",
+    "consolidation_low",
+    "consolidation_high",
+    "value_per_share",
+    "value_status",
+    "share_price",
+    "price_date",
+    "upside",
 )
 
 
 def _order_summary(summary: pl.DataFrame, named: list[str]) -> pl.DataFrame:
     rank = {n: i for i, n in enumerate(named)}
-    s = summary.with_columns(
-        pl.col("scenario").replace_strict(rank, default=len(rank), return_dtype=pl.Int32).alias("_r")
-    ).sort(["ticker", "_r", "export_shock", "output_cut"]).drop("_r")
+    s = (
+        summary.with_columns(
+            pl.col("scenario")
+            .replace_strict(rank, default=len(rank), return_dtype=pl.Int32)
+            .alias("_r")
+        )
+        .sort(["ticker", "_r", "export_shock", "output_cut"])
+        .drop("_r")
+    )
     first = [c for c in SUMMARY_FIRST if c in s.columns]
     return s.select(*first, pl.exclude(first))
 

@@ -155,7 +155,15 @@ def components(
 
 
 def score_cases(
-    comp: pl.DataFrame, stats: PeerStats, priors: Priors, n_draws: int, seed: int
+    comp: pl.DataFrame,
+    stats: PeerStats,
+    priors: Priors,
+    n_draws: int,
+    seed: int,
+    rank_scenarios: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Point score, per-component contributions and the uncertainty band per case."""
-    return uncertainty_band(comp, stats, priors, n_draws=n_draws, seed=seed)
+    """Point score, per-component contributions and the uncertainty band per case; rank
+    stability only for ``rank_scenarios`` (all scenarios when None)."""
+    return uncertainty_band(
+        comp, stats, priors, n_draws=n_draws, seed=seed, rank_groups=rank_scenarios
+    )

@@ -17,8 +17,15 @@ from hypothesis import strategies as st
 from stressmodel import consolidation as c
 
 # methods.md 13.2 worked example: z values of one firm
-EXAMPLE_Z = {"distress": 1.0, "size": -1.0, "roa_gap": -0.5, "export": 1.5, "private": 1.0,
-             "upstream": 0.0, "runway": -0.5}
+EXAMPLE_Z = {
+    "distress": 1.0,
+    "size": -1.0,
+    "roa_gap": -0.5,
+    "export": 1.5,
+    "private": 1.0,
+    "upstream": 0.0,
+    "runway": -0.5,
+}
 
 
 def identity_stats() -> c.PeerStats:
@@ -93,7 +100,9 @@ def test_score_clips_z_and_flags_missing_and_bad_dummies() -> None:
     assert out["eta"][0] == pytest.approx(0.802775 + 0.8 * 2.0, abs=5e-7)
     assert out["consolidation_score"].to_list()[1:] == [None, None]
     assert out["score_status"].to_list() == [
-        "ok", "n/a: missing size, export", "n/a: missing private"
+        "ok",
+        "n/a: missing size, export",
+        "n/a: missing private",
     ]
 
 
@@ -152,12 +161,14 @@ def test_runway_component() -> None:
 
 
 def test_peer_stats_mad_and_fallbacks() -> None:
-    stats = c.peer_stats({
-        "size": [1.0, 2.0, 3.0, 4.0, 100.0],          # MAD = 1 -> scale 1.4826
-        "export": [0.2, 0.2, 0.2, 0.2, 0.7],           # MAD = 0 -> SD fallback
-        "runway": [12.0, 12.0, 12.0],                  # no dispersion at all
-        "distress": [None, float("nan")],              # no values
-    })
+    stats = c.peer_stats(
+        {
+            "size": [1.0, 2.0, 3.0, 4.0, 100.0],  # MAD = 1 -> scale 1.4826
+            "export": [0.2, 0.2, 0.2, 0.2, 0.7],  # MAD = 0 -> SD fallback
+            "runway": [12.0, 12.0, 12.0],  # no dispersion at all
+            "distress": [None, float("nan")],  # no values
+        }
+    )
     assert (stats.median("size"), stats["size"].mad) == (3.0, 1.0)
     assert stats.scale("size") == pytest.approx(1.4826)
     assert stats["size"].status == "ok"
@@ -182,10 +193,15 @@ def test_standardise() -> None:
 
 
 def test_zero_dispersion_component_contributes_zero() -> None:
-    stats = c.peer_stats({
-        "distress": [-1.0, 0.0, 1.0], "size": [5.0, 5.0, 5.0], "roa_gap": [-1.0, 0.0, 1.0],
-        "export": [-1.0, 0.0, 1.0], "runway": [12.0, 12.0, 12.0],
-    })
+    stats = c.peer_stats(
+        {
+            "distress": [-1.0, 0.0, 1.0],
+            "size": [5.0, 5.0, 5.0],
+            "roa_gap": [-1.0, 0.0, 1.0],
+            "export": [-1.0, 0.0, 1.0],
+            "runway": [12.0, 12.0, 12.0],
+        }
+    )
     out = c.score(frame([{**EXAMPLE_Z, "size": 7.0, "runway": 3.0}]), stats, c.Priors())
     assert out["z_size"][0] == 0.0
     assert out["z_runway"][0] == 0.0
@@ -200,11 +216,21 @@ def test_zero_dispersion_component_contributes_zero() -> None:
 
 
 def test_priors_validation_and_parameters() -> None:
-    p = c.Priors.from_parameters({
-        "base_rate": 0.1, "base_rate_low": 0.05, "base_rate_high": 0.2, "horizon_years": 3,
-        "w_distress": 0.8, "w_size": -0.6, "w_roa_gap": -0.4, "w_export": 0.5,
-        "w_private": 0.4, "w_upstream": -0.7, "w_runway": -0.5,
-    })
+    p = c.Priors.from_parameters(
+        {
+            "base_rate": 0.1,
+            "base_rate_low": 0.05,
+            "base_rate_high": 0.2,
+            "horizon_years": 3,
+            "w_distress": 0.8,
+            "w_size": -0.6,
+            "w_roa_gap": -0.4,
+            "w_export": 0.5,
+            "w_private": 0.4,
+            "w_upstream": -0.7,
+            "w_runway": -0.5,
+        }
+    )
     assert p == c.Priors()
     assert list(p.weights) == list(c.COMPONENTS)
     with pytest.raises(TypeError):
@@ -292,6 +318,20 @@ def test_uncertainty_band_properties() -> None:
         assert ((g["rank_stability"] >= 0) & (g["rank_stability"] <= 1)).all()
 
 
+def test_rank_statistics_only_for_the_requested_scenarios() -> None:
+    full = c.uncertainty_band(band_frame(), identity_stats(), c.Priors(), n_draws=200, seed=1)
+    part = c.uncertainty_band(
+        band_frame(), identity_stats(), c.Priors(), n_draws=200, seed=1, rank_groups=["base"]
+    )
+    # the band itself does not depend on which scenarios are ranked
+    assert part["consolidation_low"].equals(full["consolidation_low"])
+    assert part["consolidation_high"].equals(full["consolidation_high"])
+    stress = part.filter(pl.col("scenario") == "stress")
+    assert stress["rank_point"].is_null().all() and stress["kendall_tau_mean"].is_null().all()
+    base_full = full.filter(pl.col("scenario") == "base")["rank_stability"]
+    assert part.filter(pl.col("scenario") == "base")["rank_stability"].equals(base_full)
+
+
 def test_uncertainty_band_is_deterministic() -> None:
     f = band_frame()
     a = c.uncertainty_band(f, identity_stats(), c.Priors(), n_draws=300, seed=42)
@@ -309,8 +349,9 @@ def test_uncertainty_band_rank_stability_and_tau_by_hand() -> None:
     assert out["rank_stability"].to_list() == [1.0, 1.0]
     assert out["kendall_tau_mean"].to_list() == [1.0, 1.0]
     # a degenerate weight range reproduces the point score, up to the base-rate draw
-    fixed = c.Priors(weight_low_factor=1.0, weight_high_factor=1.0, base_rate_low=0.1,
-                     base_rate_high=0.1)
+    fixed = c.Priors(
+        weight_low_factor=1.0, weight_high_factor=1.0, base_rate_low=0.1, base_rate_high=0.1
+    )
     out2 = c.uncertainty_band(frame([EXAMPLE_Z]), identity_stats(), fixed, n_draws=50)
     row = out2.row(0, named=True)
     for k in ("consolidation_low", "consolidation_median", "consolidation_high"):
