@@ -517,9 +517,22 @@ def score(
 # ------------------------------------------------------------------------------ band
 
 
+#: above this many firms, Kendall's tau is computed per draw in O(n log n) (scipy) instead
+#: of over every pair at once, whose memory grows as n^2 x draws
+PAIRWISE_MAX_FIRMS = 200
+
+
 def _kendall_tau_b(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b between one vector (n,) and each column of draws (n, D), vectorised
-    over the n(n-1)/2 pairs. Returns (D,), NaN where a side has no untied pair."""
+    """Kendall's tau-b between one vector (n,) and each column of draws (n, D): vectorised
+    over the n(n-1)/2 pairs for up to :data:`PAIRWISE_MAX_FIRMS` firms, else one O(n log n)
+    scipy computation per draw. Returns (D,), NaN where a side has no untied pair."""
+    if point.size > PAIRWISE_MAX_FIRMS:
+        from scipy.stats import kendalltau
+
+        out = np.empty(draws.shape[1])
+        for d in range(draws.shape[1]):
+            out[d] = kendalltau(point, draws[:, d], variant="b").statistic
+        return out
     i, j = np.triu_indices(point.size, k=1)
     sx = np.sign(point[i] - point[j])  # (m,)
     sy = np.sign(draws[i, :] - draws[j, :])  # (m, D)

@@ -359,6 +359,16 @@ def test_uncertainty_band_rank_stability_and_tau_by_hand() -> None:
     assert row["kendall_tau_mean"] is None  # one firm: no pairs
 
 
+def test_kendall_tau_b_large_universe_path_matches_the_pairwise_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    point = np.round(rng.normal(size=60), 1)  # ties on purpose
+    draws = np.round(point[:, None] + rng.normal(scale=0.5, size=(60, 25)), 1)
+    pairwise = c._kendall_tau_b(point, draws)
+    monkeypatch.setattr(c, "PAIRWISE_MAX_FIRMS", 10)
+    per_draw = c._kendall_tau_b(point, draws)
+    np.testing.assert_allclose(per_draw, pairwise, rtol=1e-12, atol=1e-12)
+
+
 def test_kendall_tau_b_matches_scipy() -> None:
     from scipy.stats import kendalltau
 
