@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stressmodel.errors import Problem
+from stressmodel.readers import printable, shown
+from stressmodel.validation import text_problems
 
 
 @dataclass(frozen=True)
@@ -129,95 +131,243 @@ def parse_sector(doc: dict[str, Any], file: str) -> tuple[Sector | None, list[Pr
     """Validate the parsed TOML of sector.toml; collect every problem."""
     problems: list[Problem] = []
     params: dict[str, Param] = {}
-    for name, spec in SECTOR_SPECS.items():
+    for name in SECTOR_SPECS:
         if name not in doc:
             problems.append(Problem(file, None, name, f"a parameter [{name}]", "nothing"))
     for name, table in doc.items():
         spec = SECTOR_SPECS.get(name)
         if spec is None:
-            problems.append(Problem(file, None, name, "a known parameter (see inputs/README.md)", f"unknown parameter {name!r}"))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    printable(name),
+                    "a known parameter (see inputs/README.md)",
+                    f"unknown parameter {shown(name)}",
+                )
+            )
             continue
         if not isinstance(table, dict):
-            problems.append(Problem(file, None, name, "a table with value, unit and source or assumption", repr(table)))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    name,
+                    "a table with value, unit and source or assumption",
+                    shown(table),
+                )
+            )
             continue
         source = table.get("source")
         assumption = table.get("assumption")
         if (source is None) == (assumption is None):
-            problems.append(Problem(file, None, name, "exactly one of source or assumption", "both" if source else "neither"))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    name,
+                    "exactly one of source or assumption",
+                    "both" if source else "neither",
+                )
+            )
         for key in ("source", "assumption", "unit"):
             if key in table and (not isinstance(table[key], str) or not table[key].strip()):
-                problems.append(Problem(file, None, f"{name}.{key}", "non-empty text", repr(table[key])))
+                problems.append(
+                    Problem(
+                        file, None, f"{name}.{printable(key)}", "non-empty text", shown(table[key])
+                    )
+                )
+            elif key in table:
+                problems.extend(text_problems(file, None, f"{name}.{printable(key)}", table[key]))
         if "unit" not in table:
             problems.append(Problem(file, None, f"{name}.unit", "a unit", "nothing"))
-        allowed = {"value", "unit", "source", "assumption"} | ({"points", "base_1968"} if spec.kind == "points" else set())
+        allowed = {"value", "unit", "source", "assumption"} | (
+            {"points", "base_1968"} if spec.kind == "points" else set()
+        )
         for key in table:
             if key not in allowed:
-                problems.append(Problem(file, None, f"{name}.{key}", "only " + ", ".join(sorted(allowed)), f"unexpected key {key!r}"))
+                problems.append(
+                    Problem(
+                        file,
+                        None,
+                        f"{name}.{printable(key)}",
+                        "only " + ", ".join(sorted(allowed)),
+                        f"unexpected key {shown(key)}",
+                    )
+                )
         value: Any = None
         points: list[tuple[str, float, str]] = []
         extra: dict[str, Any] = {}
         if spec.kind == "points":
             raw = table.get("points")
             if not isinstance(raw, list) or not raw:
-                problems.append(Problem(file, None, f"{name}.points", "a non-empty list of {period, value, source}", repr(raw)))
+                problems.append(
+                    Problem(
+                        file,
+                        None,
+                        f"{name}.points",
+                        "a non-empty list of {period, value, source}",
+                        shown(raw),
+                    )
+                )
             else:
                 for i, pt in enumerate(raw):
-                    if not (isinstance(pt, dict) and isinstance(pt.get("period"), str) and isinstance(pt.get("source"), str)
-                            and _is_num(pt.get("value"))):
-                        problems.append(Problem(file, None, f"{name}.points[{i}]", "{period = text, value = number, source = text}", repr(pt)))
+                    if not (
+                        isinstance(pt, dict)
+                        and isinstance(pt.get("period"), str)
+                        and isinstance(pt.get("source"), str)
+                        and _is_num(pt.get("value"))
+                    ):
+                        problems.append(
+                            Problem(
+                                file,
+                                None,
+                                f"{name}.points[{i}]",
+                                "{period = text, value = number, source = text}",
+                                shown(pt),
+                            )
+                        )
                         continue
                     v = float(pt["value"])
+                    for key in ("period", "source"):
+                        problems.extend(
+                            text_problems(file, None, f"{name}.points[{i}].{key}", pt[key])
+                        )
                     if not _in_range(v, spec):
-                        problems.append(Problem(file, None, f"{name}.points[{i}].value", f"a number in [{spec.low:g}, {spec.high:g}]", repr(v)))
+                        problems.append(
+                            Problem(
+                                file,
+                                None,
+                                f"{name}.points[{i}].value",
+                                f"a number in [{spec.low:g}, {spec.high:g}]",
+                                shown(v),
+                            )
+                        )
                     points.append((pt["period"], v, pt["source"]))
             if "base_1968" in table:
                 if not _is_num(table["base_1968"]) or float(table["base_1968"]) <= 0:
-                    problems.append(Problem(file, None, f"{name}.base_1968", "a positive number", repr(table["base_1968"])))
+                    problems.append(
+                        Problem(
+                            file,
+                            None,
+                            f"{name}.base_1968",
+                            "a positive number",
+                            shown(table["base_1968"]),
+                        )
+                    )
                 else:
                     extra["base_1968"] = float(table["base_1968"])
             elif name == "us_gdp_deflator":
-                problems.append(Problem(file, None, f"{name}.base_1968", "the 1968 index value", "nothing"))
+                problems.append(
+                    Problem(file, None, f"{name}.base_1968", "the 1968 index value", "nothing")
+                )
             if name == "us_gdp_deflator":
                 for per, _v, _s in points:
                     if not (per.isdigit() and len(per) == 4):
-                        problems.append(Problem(file, None, f"{name}.points", "years like 2024", repr(per)))
+                        problems.append(
+                            Problem(file, None, f"{name}.points", "years like 2024", shown(per))
+                        )
             if name == "cny_per_usd":
                 for per, _v, _s in points:
                     try:
                         dt.date.fromisoformat(per)
                     except ValueError:
-                        problems.append(Problem(file, None, f"{name}.points", "dates YYYY-MM-DD", repr(per)))
+                        problems.append(
+                            Problem(file, None, f"{name}.points", "dates YYYY-MM-DD", shown(per))
+                        )
         else:
             if "value" not in table:
                 problems.append(Problem(file, None, f"{name}.value", "a value", "nothing"))
                 continue
             value = table["value"]
             if spec.kind == "str":
+                if isinstance(value, str):
+                    problems.extend(text_problems(file, None, f"{name}.value", value))
                 if spec.choices and value not in spec.choices:
-                    problems.append(Problem(file, None, f"{name}.value", "one of " + ", ".join(spec.choices), repr(value)))
+                    problems.append(
+                        Problem(
+                            file,
+                            None,
+                            f"{name}.value",
+                            "one of " + ", ".join(spec.choices),
+                            shown(value),
+                        )
+                    )
                 elif not isinstance(value, str) or not value:
-                    problems.append(Problem(file, None, f"{name}.value", "text", repr(value)))
-                elif name == "export_controls_start" and not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", value):
-                    problems.append(Problem(file, None, f"{name}.value", "a month YYYY-MM", repr(value)))
+                    problems.append(Problem(file, None, f"{name}.value", "text", shown(value)))
+                elif name == "export_controls_start" and not re.match(
+                    r"^\d{4}-(0[1-9]|1[0-2])$", value
+                ):
+                    problems.append(
+                        Problem(file, None, f"{name}.value", "a month YYYY-MM", shown(value))
+                    )
                 elif name == "trade_reference_year" and not re.match(r"^\d{4}$", value):
-                    problems.append(Problem(file, None, f"{name}.value", "a year YYYY", repr(value)))
+                    problems.append(
+                        Problem(file, None, f"{name}.value", "a year YYYY", shown(value))
+                    )
             elif spec.kind == "int":
-                if not isinstance(value, int) or isinstance(value, bool) or not _in_range(value, spec):
-                    problems.append(Problem(file, None, f"{name}.value", f"a whole number in [{spec.low:g}, {spec.high:g}]", repr(value)))
+                if (
+                    not isinstance(value, int)
+                    or isinstance(value, bool)
+                    or not _in_range(value, spec)
+                ):
+                    problems.append(
+                        Problem(
+                            file,
+                            None,
+                            f"{name}.value",
+                            f"a whole number in [{spec.low:g}, {spec.high:g}]",
+                            shown(value),
+                        )
+                    )
             else:
                 if not _is_num(value) or not _in_range(float(value), spec):
-                    problems.append(Problem(file, None, f"{name}.value", f"a number in [{spec.low:g}, {spec.high:g}]", repr(value)))
+                    problems.append(
+                        Problem(
+                            file,
+                            None,
+                            f"{name}.value",
+                            f"a number in [{spec.low:g}, {spec.high:g}]",
+                            shown(value),
+                        )
+                    )
                 else:
                     value = float(value)
-        params[name] = Param(name, value, str(table.get("unit", "")), source, assumption, tuple(points), extra)
+        params[name] = Param(
+            name, value, str(table.get("unit", "")), source, assumption, tuple(points), extra
+        )
     if not problems:
         lo, hi = params["mc_export_shock_low"].value, params["mc_export_shock_high"].value
         if lo > hi:
-            problems.append(Problem(file, None, "mc_export_shock_low", f"at most mc_export_shock_high ({hi})", repr(lo)))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    "mc_export_shock_low",
+                    f"at most mc_export_shock_high ({hi})",
+                    shown(lo),
+                )
+            )
         if params["mc_duration_min"].value > params["mc_duration_max"].value:
-            problems.append(Problem(file, None, "mc_duration_min", "at most mc_duration_max", repr(params["mc_duration_min"].value)))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    "mc_duration_min",
+                    "at most mc_duration_max",
+                    shown(params["mc_duration_min"].value),
+                )
+            )
         if params["terminal_growth"].value >= params["discount_rate"].value:
-            problems.append(Problem(file, None, "terminal_growth", "below discount_rate", repr(params["terminal_growth"].value)))
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    "terminal_growth",
+                    "below discount_rate",
+                    shown(params["terminal_growth"].value),
+                )
+            )
     if problems:
         return None, problems
     return Sector(params), problems

@@ -15,15 +15,16 @@ from typing import Any
 from stressmodel.assumptions import Sector, parse_sector
 from stressmodel.errors import InputError, Problem
 from stressmodel.periods import month_index, quarter_end_date
-from stressmodel.readers import RawTable, read_csv, read_toml, read_xlsx
+from stressmodel.readers import RawTable, printable, read_csv, read_toml, read_xlsx
 from stressmodel.scenarios import ScenarioSet, parse_scenarios
 from stressmodel.validation import (
     PRICE_COLUMNS,
-    TRADE_COLUMNS,
     TICKER_RE,
+    TRADE_COLUMNS,
     check_prices,
     check_register,
     check_statements,
+    check_text,
     check_trade,
     parse_number,
 )
@@ -86,7 +87,10 @@ class Inputs:
         last_month = month_index(end.year, end.month)
         return replace(
             self,
-            statements={t: tuple(r for r in rows if r["end"] <= quarter) for t, rows in self.statements.items()},
+            statements={
+                t: tuple(r for r in rows if r["end"] <= quarter)
+                for t, rows in self.statements.items()
+            },
             prices=tuple(r for r in self.prices if r["date"] <= end),
             trade=tuple(r for r in self.trade if r["last"] <= last_month),
             as_of_quarter=quarter,
@@ -102,7 +106,9 @@ def sha256_file(path: Path) -> str:
 
 
 def _rel(root: Path, path: Path) -> str:
-    return f"{root.name}/{path.relative_to(root).as_posix()}"
+    """The name of an input file in messages: the inputs folder's name and the path in it
+    (``inputs/firms.csv``), also when the folder is given as ``.``."""
+    return printable(f"{root.name or root.resolve().name}/{path.relative_to(root).as_posix()}")
 
 
 def load_inputs(root: Path) -> Inputs:
@@ -122,7 +128,14 @@ def load_inputs(root: Path) -> Inputs:
     def need(name: str) -> Path | None:
         path = root / name
         if not path.is_file():
-            problems.append(Problem(_rel(root, path), None, None, "the file to exist", "no such file"))
+            found = (
+                "no such file"
+                if not path.exists()
+                else "a folder"
+                if path.is_dir()
+                else "not a regular file"
+            )
+            problems.append(Problem(_rel(root, path), None, None, "the file to exist", found))
             return None
         return path
 
@@ -143,8 +156,12 @@ def load_inputs(root: Path) -> Inputs:
             rec["shares_outstanding"] = parse_number(r["shares_outstanding"])
             rec["share_price"] = parse_number(r["share_price"]) if r["share_price"] else None
             rec["export_share"] = parse_number(r["export_share"]) if r["export_share"] else None
-            rec["equity_volatility"] = parse_number(r["equity_volatility"]) if r["equity_volatility"] else None
-            rec["upstream_tie"] = int(r["upstream_tie"]) if r["upstream_tie"] in ("0", "1") else None
+            rec["equity_volatility"] = (
+                parse_number(r["equity_volatility"]) if r["equity_volatility"] else None
+            )
+            rec["upstream_tie"] = (
+                int(r["upstream_tie"]) if r["upstream_tie"] in ("0", "1") else None
+            )
             for k in ("shares_date", "price_date"):
                 try:
                     rec[k] = dt.date.fromisoformat(r[k]) if r[k] else None
@@ -158,41 +175,100 @@ def load_inputs(root: Path) -> Inputs:
     statement_files: dict[str, str] = {}
     sdir = root / STATEMENTS_DIR
     if not sdir.is_dir():
-        problems.append(Problem(_rel(root, sdir), None, None, "a statements folder", "no such folder"))
+        problems.append(
+            Problem(_rel(root, sdir), None, None, "a statements folder", "no such folder")
+        )
     else:
         found: dict[str, Path] = {}
         for path in sorted(sdir.iterdir()):
-            if path.name.startswith(".") or path.is_dir():
-                continue
             stem, suffix = path.stem, path.suffix.lower()
+            if path.name.startswith(".") or (path.is_dir() and suffix not in (".csv", ".xlsx")):
+                continue  # hidden files (editor lock files) and sub-folders are not inputs
             name = _rel(root, path)
+            if path.is_dir():
+                problems.append(Problem(name, None, None, "a regular file", "a folder"))
+                continue
             if suffix not in (".csv", ".xlsx"):
-                problems.append(Problem(name, None, None, "a .csv or .xlsx statements file", f"a {suffix or 'file without extension'}"))
+                problems.append(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        "a .csv or .xlsx statements file",
+                        f"a {suffix or 'file without extension'}",
+                    )
+                )
                 continue
             if not TICKER_RE.match(stem):
-                problems.append(Problem(name, None, None, "a file named after a ticker, e.g. 603072.SH.csv", repr(path.name)))
+                problems.append(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        "a file named after a ticker, e.g. 603072.SH.csv",
+                        repr(path.name),
+                    )
+                )
                 continue
             if stem in found:
-                problems.append(Problem(name, None, None, "one statements file per firm", f"also {found[stem].name}"))
+                problems.append(
+                    Problem(
+                        name, None, None, "one statements file per firm", f"also {found[stem].name}"
+                    )
+                )
                 continue
             found[stem] = path
         for t in tickers:
             if t not in found and TICKER_RE.match(t):
-                problems.append(Problem(_rel(root, sdir / f"{t}.csv"), None, None, f"a statements file for {t} (firms.csv)", "no such file"))
+                problems.append(
+                    Problem(
+                        _rel(root, sdir / f"{t}.csv"),
+                        None,
+                        None,
+                        f"a statements file for {t} (firms.csv)",
+                        "no such file",
+                    )
+                )
         for stem, path in found.items():
             name = _rel(root, path)
             if stem not in tickers:
-                problems.append(Problem(name, None, None, "a ticker listed in firms.csv", f"{stem} is not in firms.csv"))
+                problems.append(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        "a ticker listed in firms.csv",
+                        f"{stem} is not in firms.csv",
+                    )
+                )
                 continue
             reader = read_xlsx if path.suffix.lower() == ".xlsx" else read_csv
             table = attempt(reader, path, name, STATEMENT_COLUMNS)
-            file_hashes[name] = sha256_file(path)
             if table is None:
-                continue
+                continue  # not hashed either: it may not be a regular file
+            file_hashes[name] = sha256_file(path)
             probs, rows = check_statements(table)
             problems.extend(probs)
             statements[stem] = tuple(rows)
             statement_files[stem] = name
+
+    # a firm in the default run needs revenue, or no run can choose its as-of quarter
+    for r in register:
+        t = r["ticker"]
+        if (
+            r["default_run"] == "yes"
+            and t in statements
+            and not any(row["item"] == "revenue" for row in statements[t])
+        ):
+            problems.append(
+                Problem(
+                    statement_files[t],
+                    None,
+                    "revenue",
+                    f"at least one revenue figure ({t} has default_run = yes in {REGISTER_FILE})",
+                    "none",
+                )
+            )
 
     # register export shares must agree with the statements history
     for r in register:
@@ -200,12 +276,20 @@ def load_inputs(root: Path) -> Inputs:
         if r["export_share"] is None or t not in statements:
             continue
         for row in statements[t]:
-            if row["item"] == "overseas_revenue_share" and row["period"] == r["export_share_period"]:
-                if abs(row["value"] - r["export_share"]) > 1e-9:
-                    problems.append(
-                        Problem(_rel(root, root / REGISTER_FILE), r["line"], "export_share",
-                                f"{row['value']} as in {statement_files[t]} row {row['line']}", str(r["export_share"]))
+            if (
+                row["item"] == "overseas_revenue_share"
+                and row["period"] == r["export_share_period"]
+                and abs(row["value"] - r["export_share"]) > 1e-9
+            ):
+                problems.append(
+                    Problem(
+                        _rel(root, root / REGISTER_FILE),
+                        r["line"],
+                        "export_share",
+                        f"{row['value']} as in {statement_files[t]} row {row['line']}",
+                        str(r["export_share"]),
                     )
+                )
 
     # prices
     prices: list[dict[str, Any]] = []
@@ -223,8 +307,13 @@ def load_inputs(root: Path) -> Inputs:
                 v = closes.get((r["ticker"], r["price_date"]))
                 if v is None or abs(v - r["share_price"]) > 1e-9:
                     problems.append(
-                        Problem(_rel(root, root / REGISTER_FILE), r["line"], "share_price",
-                                f"the close of {r['price_date']} in {PRICES_FILE}", f"{r['share_price']} (prices.csv: {v})")
+                        Problem(
+                            _rel(root, root / REGISTER_FILE),
+                            r["line"],
+                            "share_price",
+                            f"the close of {r['price_date']} in {PRICES_FILE}",
+                            f"{r['share_price']} (prices.csv: {v})",
+                        )
                     )
 
     # trade
@@ -286,18 +375,30 @@ def load_inputs(root: Path) -> Inputs:
 
 
 def _check_priors(table: RawTable) -> tuple[dict[str, float], list[dict[str, str]], list[Problem]]:
-    p: list[Problem] = []
+    p: list[Problem] = check_text(table)
     f = table.file
     values: dict[str, float] = {}
     rows: list[dict[str, str]] = []
+    given: dict[str, int] = {}
     for line, r in table.records():
         name = r["parameter"]
         if name not in PRIOR_PARAMETERS:
-            p.append(Problem(f, line, "parameter", "one of " + ", ".join(PRIOR_PARAMETERS), repr(name)))
+            p.append(
+                Problem(f, line, "parameter", "one of " + ", ".join(PRIOR_PARAMETERS), repr(name))
+            )
             continue
-        if name in values:
-            p.append(Problem(f, line, "parameter", "each parameter once", f"{name} again"))
+        if name in given:
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "parameter",
+                    "each parameter once",
+                    f"{name} again (first on row {given[name]})",
+                )
+            )
             continue
+        given[name] = line
         v = parse_number(r["value"])
         if v is None:
             p.append(Problem(f, line, "value", "a number", repr(r["value"])))
@@ -312,12 +413,22 @@ def _check_priors(table: RawTable) -> tuple[dict[str, float], list[dict[str, str
             p.append(Problem(f, line, "value", "a weight within [-10, 10] log-odds", r["value"]))
             continue
         if not r["rationale"]:
-            p.append(Problem(f, line, "rationale", "the reasoning behind the value", "an empty cell"))
+            p.append(
+                Problem(f, line, "rationale", "the reasoning behind the value", "an empty cell")
+            )
         values[name] = v
         rows.append(dict(r))
     for name in PRIOR_PARAMETERS:
-        if name not in values and not any(x.field == "parameter" and name in x.found for x in p):
+        if name not in given:
             p.append(Problem(f, None, "parameter", f"a row for {name}", "nothing"))
     if not p and not values["base_rate_low"] <= values["base_rate"] <= values["base_rate_high"]:
-        p.append(Problem(f, None, "base_rate", "base_rate_low <= base_rate <= base_rate_high", str(values["base_rate"])))
+        p.append(
+            Problem(
+                f,
+                None,
+                "base_rate",
+                "base_rate_low <= base_rate <= base_rate_high",
+                str(values["base_rate"]),
+            )
+        )
     return values, rows, p

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
+import stat
 import tomllib
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,32 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_XLSX_UNCOMPRESSED = 50 * 1024 * 1024
 MAX_XLSX_PART = 20 * 1024 * 1024
 MAX_XLSX_RATIO = 200
+#: the ratio limit applies to parts larger than this (small parts cannot be bombs)
+MAX_XLSX_RATIO_FLOOR = 1024 * 1024
 MAX_XLSX_PARTS = 500
+#: the first sheet of a statements workbook: at most this many rows and columns are read
+MAX_XLSX_ROWS = 20_000
+MAX_XLSX_COLUMNS = 50
+#: relationship types that make a workbook depend on other files or data connections
+_EXTERNAL_RELATIONSHIPS = (
+    b"/externallink",
+    b"/externallinkpath",
+    b"/connections",
+    b"/querytable",
+    b"/oleobject",
+)
+#: errors the zip and deflate layers raise for a corrupt archive
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+    KeyError,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +74,22 @@ class RawTable:
         return out
 
 
+def printable(text: str) -> str:
+    """Text safe for a one-line message: every non-printable character escaped (``\\x0c``,
+    ``\\u202e``); letters of any script are kept."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value as a message shows it: its repr (escaped), cut short when long."""
+    r = repr(value)
+    return r if len(r) <= limit else f"{r[:limit]}... ({len(r)} characters)"
+
+
+def _column(name: str) -> str:
+    return name if name and name.isprintable() and name.strip() == name else repr(name)
+
+
 def display_name(path: Path, root: Path | None = None) -> str:
     """Path shown in messages: relative to the inputs folder when possible."""
     if root is not None:
@@ -56,18 +101,37 @@ def display_name(path: Path, root: Path | None = None) -> str:
 
 
 def _read_bytes(path: Path, name: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES. A folder, device, pipe or
+    socket is refused before it is opened (reading /dev/zero or a FIFO would never end)."""
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(Problem(name, None, None, "a readable file", f"{exc.strerror}")) from None
-    if size > MAX_FILE_BYTES:
+        st = os.stat(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(Problem(name, None, None, "a readable file", _os_reason(exc))) from None
+    if not stat.S_ISREG(st.st_mode):
+        found = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, pipe or socket"
+        raise InputError(Problem(name, None, None, "a regular file", found))
+    if st.st_size > MAX_FILE_BYTES:
         raise InputError(
-            Problem(name, None, None, f"a file of at most {MAX_FILE_BYTES} bytes", f"{size} bytes")
+            Problem(
+                name, None, None, f"a file of at most {MAX_FILE_BYTES} bytes", f"{st.st_size} bytes"
+            )
         )
     try:
-        return path.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read(st.st_size + 1)
     except OSError as exc:
-        raise InputError(Problem(name, None, None, "a readable file", f"{exc.strerror}")) from None
+        raise InputError(Problem(name, None, None, "a readable file", _os_reason(exc))) from None
+    if len(data) > st.st_size:
+        raise InputError(
+            Problem(
+                name, None, None, "a file that does not change while it is read", "a file that grew"
+            )
+        )
+    return data
+
+
+def _os_reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def decode_text(data: bytes, name: str) -> str:
@@ -91,7 +155,9 @@ def decode_text(data: bytes, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(
-            Problem(name, line, None, "UTF-8 text", f"a byte that is not UTF-8 at offset {exc.start}")
+            Problem(
+                name, line, None, "UTF-8 text", f"a byte that is not UTF-8 at offset {exc.start}"
+            )
         ) from None
 
 
@@ -99,13 +165,17 @@ def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
     """Read a comma-separated file whose header must be exactly ``expected``."""
     text = decode_text(_read_bytes(path, name), name)
     if not text.strip():
-        raise InputError(Problem(name, None, None, "a header row " + ",".join(expected), "an empty file"))
+        raise InputError(
+            Problem(name, None, None, "a header row " + ",".join(expected), "an empty file")
+        )
     first = text.splitlines()[0]
     if "," not in first:
         for delim, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
             if delim in first:
                 raise InputError(
-                    Problem(name, 1, None, "comma-separated columns", f"columns separated by {label}")
+                    Problem(
+                        name, 1, None, "comma-separated columns", f"columns separated by {label}"
+                    )
                 )
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -145,13 +215,23 @@ def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
 def header_problems(name: str, header: tuple[str, ...], expected: tuple[str, ...]) -> list[Problem]:
     problems = []
     missing = [c for c in expected if c not in header]
-    extra = [c for c in header if c not in expected]
-    dups = sorted({c for c in header if header.count(c) > 1})
+    extra = [_column(c) for c in header if c not in expected]
+    dups = sorted({_column(c) for c in header if header.count(c) > 1})
     if missing:
-        problems.append(Problem(name, 1, None, "columns " + ", ".join(expected), "missing " + ", ".join(missing)))
+        problems.append(
+            Problem(
+                name, 1, None, "columns " + ", ".join(expected), "missing " + ", ".join(missing)
+            )
+        )
     if extra:
         problems.append(
-            Problem(name, 1, None, "only the columns " + ", ".join(expected), "unexpected " + ", ".join(extra))
+            Problem(
+                name,
+                1,
+                None,
+                "only the columns " + ", ".join(expected),
+                "unexpected " + ", ".join(extra),
+            )
         )
     if dups:
         problems.append(Problem(name, 1, None, "each column once", "repeated " + ", ".join(dups)))
@@ -164,85 +244,246 @@ def header_problems(name: str, header: tuple[str, ...], expected: tuple[str, ...
 def check_xlsx_container(data: bytes, name: str) -> None:
     """Reject files that are not a safe xlsx package before any XML is parsed.
 
-    Checks: a zip archive; a workbook part; no more than MAX_XLSX_PARTS parts; uncompressed
-    sizes and compression ratios under the zip-bomb limits; no external links; no DTD or
-    entity declarations in any XML part (billion laughs, external entities).
+    Checks, in this order, reading no compressed data until the sizes are known to be safe:
+    a zip archive (not a legacy .xls or an encrypted workbook); at most MAX_XLSX_PARTS
+    parts; a workbook part; no encrypted parts and only stored or deflated parts; declared
+    uncompressed sizes under MAX_XLSX_PART per part and MAX_XLSX_UNCOMPRESSED in total, and
+    compression ratios under MAX_XLSX_RATIO for parts above MAX_XLSX_RATIO_FLOOR (zip
+    bombs); then, decompressing with a hard cap: every part intact (CRC), no external links
+    or data connections, XML parts in UTF-8, and no DTD or entity declarations in any part
+    (billion laughs, external entities).
     """
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputError(
+            Problem(
+                name,
+                None,
+                None,
+                "an .xlsx workbook (a zip package)",
+                "a legacy .xls or password-protected workbook; save it as a plain .xlsx",
+            )
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise InputError(Problem(name, None, None, "an .xlsx workbook (a zip package)", "not a zip file")) from None
+    except _ZIP_ERRORS:
+        raise InputError(
+            Problem(name, None, None, "an .xlsx workbook (a zip package)", "not a zip file")
+        ) from None
     with zf:
         infos = zf.infolist()
         names = {i.filename for i in infos}
         if len(infos) > MAX_XLSX_PARTS:
-            raise InputError(Problem(name, None, None, f"at most {MAX_XLSX_PARTS} parts", f"{len(infos)} parts"))
+            raise InputError(
+                Problem(name, None, None, f"at most {MAX_XLSX_PARTS} parts", f"{len(infos)} parts")
+            )
         if "xl/workbook.xml" not in names or "[Content_Types].xml" not in names:
             raise InputError(
-                Problem(name, None, None, "an .xlsx workbook", "a zip file without a workbook (xl/workbook.xml)")
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "an .xlsx workbook",
+                    "a zip file without a workbook (xl/workbook.xml)",
+                )
             )
         total = 0
         for info in infos:
-            total += info.file_size
-            ratio = info.file_size / max(info.compress_size, 1)
-            if info.file_size > MAX_XLSX_PART or ratio > MAX_XLSX_RATIO:
+            if info.flag_bits & 0x1:
                 raise InputError(
                     Problem(
                         name,
                         None,
                         None,
-                        f"parts under {MAX_XLSX_PART} bytes and compression ratio {MAX_XLSX_RATIO}",
+                        "an unencrypted workbook",
+                        f"an encrypted part {info.filename}",
+                    )
+                )
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise InputError(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        "parts stored or deflated (as Excel writes them)",
+                        f"part {info.filename} compressed with method {info.compress_type}",
+                    )
+                )
+            total += info.file_size
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > MAX_XLSX_PART or (
+                info.file_size > MAX_XLSX_RATIO_FLOOR and ratio > MAX_XLSX_RATIO
+            ):
+                raise InputError(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        f"parts of at most {MAX_XLSX_PART} bytes uncompressed and compression ratio at most {MAX_XLSX_RATIO}",
                         f"part {info.filename} of {info.file_size} bytes (ratio {ratio:.0f}): a zip bomb?",
                     )
                 )
         if total > MAX_XLSX_UNCOMPRESSED:
             raise InputError(
-                Problem(name, None, None, f"at most {MAX_XLSX_UNCOMPRESSED} bytes uncompressed", f"{total} bytes")
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"at most {MAX_XLSX_UNCOMPRESSED} bytes uncompressed",
+                    f"{total} bytes: a zip bomb?",
+                )
             )
-        if any(n.startswith("xl/externalLinks/") for n in names):
-            raise InputError(Problem(name, None, None, "a self-contained workbook", "external links"))
+        if any("externallink" in n.lower() or n.lower().endswith("connections.xml") for n in names):
+            raise InputError(
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "a self-contained workbook",
+                    "external links or data connections",
+                )
+            )
         for info in infos:
-            if not info.filename.endswith((".xml", ".rels")):
+            if info.is_dir():
                 continue
-            head = zf.read(info.filename)
-            upper = head.upper()
-            if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+            try:
+                with zf.open(info) as fh:
+                    part = fh.read(MAX_XLSX_PART + 1)
+            except _ZIP_ERRORS as exc:
                 raise InputError(
                     Problem(
                         name,
                         None,
                         None,
-                        "XML without DTD or entity declarations",
-                        f"a DTD/entity declaration in {info.filename} (an XML attack?)",
+                        "an intact .xlsx workbook",
+                        f"a corrupt part {info.filename} ({exc})",
+                    )
+                ) from None
+            if len(part) > MAX_XLSX_PART:  # pragma: no cover - zipfile stops at the declared size
+                raise InputError(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        f"parts of at most {MAX_XLSX_PART} bytes",
+                        f"a larger part {info.filename}",
                     )
                 )
+            _check_xml_part(part, info.filename, name)
+
+
+def _check_xml_part(part: bytes, part_name: str, name: str) -> None:
+    head = part[:256].lstrip()
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or (
+        head.startswith(b"<") and b"\x00" in head
+    ):
+        raise InputError(
+            Problem(name, None, None, "XML parts in UTF-8", f"UTF-16 or UTF-32 XML in {part_name}")
+        )
+    m = (
+        re.search(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""", head[:200])
+        if head.startswith(b"<?xml")
+        else None
+    )
+    if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise InputError(
+            Problem(
+                name,
+                None,
+                None,
+                "XML parts in UTF-8",
+                f"{m.group(1).decode('ascii')} XML in {part_name}",
+            )
+        )
+    upper = part.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        raise InputError(
+            Problem(
+                name,
+                None,
+                None,
+                "XML without DTD or entity declarations",
+                f"a DTD/entity declaration in {part_name} (an XML attack?)",
+            )
+        )
+    if part_name.endswith(".rels"):
+        lower = part.lower()
+        if any(rel + b'"' in lower or rel + b"'" in lower for rel in _EXTERNAL_RELATIONSHIPS):
+            raise InputError(
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "a self-contained workbook",
+                    f"a relationship to external links, data connections or embedded objects in {part_name}",
+                )
+            )
 
 
 def read_xlsx(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
     """Read the first sheet of an .xlsx file as a table of text cells.
 
     Cells must hold plain values: a formula in a cell is rejected (an input file should
-    carry figures, not computations that could differ between spreadsheet programs).
+    carry figures, not computations that could differ between spreadsheet programs), and
+    so is a text cell that starts with ``=``. At most MAX_XLSX_ROWS rows and
+    MAX_XLSX_COLUMNS columns are read, whatever dimension the sheet declares.
     """
     import openpyxl  # I/O dependency, imported at the edge
     from openpyxl.xml import DEFUSEDXML
 
     if not DEFUSEDXML:  # pragma: no cover - defusedxml is a dependency
-        raise InputError(Problem(name, None, None, "defusedxml installed", "openpyxl without defusedxml"))
+        raise InputError(
+            Problem(name, None, None, "defusedxml installed", "openpyxl without defusedxml")
+        )
     data = _read_bytes(path, name)
     check_xlsx_container(data, name)
+    grid: list[tuple[int, list[Any]]] = []
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        wb = openpyxl.load_workbook(
+            io.BytesIO(data), read_only=True, data_only=False, keep_links=False
+        )
     except Exception as exc:  # openpyxl raises many types for corrupt packages
-        raise InputError(Problem(name, None, None, "a readable .xlsx workbook", f"{type(exc).__name__}: {exc}")) from None
+        raise InputError(
+            Problem(name, None, None, "a readable .xlsx workbook", _exc_text(exc))
+        ) from None
     try:
-        ws = wb.worksheets[0]
-        grid: list[tuple[int, list[Any]]] = []
-        for r_idx, row in enumerate(ws.iter_rows(values_only=False), start=1):
+        sheets = wb.worksheets
+        if not sheets or not hasattr(sheets[0], "iter_rows"):
+            raise InputError(
+                Problem(name, None, None, "a worksheet as the first sheet", "no worksheet")
+            )
+        ws = sheets[0]
+        for declared, limit, what in (
+            (ws.max_column, MAX_XLSX_COLUMNS, "columns wide"),
+            (ws.max_row, MAX_XLSX_ROWS, "rows long"),
+        ):
+            if isinstance(declared, int) and declared > limit:
+                raise InputError(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        f"a sheet at most {limit} {what}",
+                        f"{declared} {what.split()[0]}",
+                    )
+                )
+        # read what is there, not what the sheet declares (a declared range may lie): every
+        # row element is visited, at most MAX_XLSX_COLUMNS + 1 cells of it
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+        rows = ws.iter_rows(min_row=1, max_col=MAX_XLSX_COLUMNS + 1, values_only=False)
+        for r_idx, row in enumerate(rows, start=1):
+            if r_idx > MAX_XLSX_ROWS:
+                raise InputError(
+                    Problem(
+                        name, None, None, f"a sheet at most {MAX_XLSX_ROWS} rows long", "more rows"
+                    )
+                )
             cells = []
             for cell in row:
-                v = cell.value
-                if getattr(cell, "data_type", None) == "f" or (isinstance(v, str) and v.startswith("=")):
+                v = getattr(cell, "value", None)
+                if getattr(cell, "data_type", None) == "f" or (
+                    isinstance(v, str) and v.startswith("=")
+                ):
                     raise InputError(
                         Problem(
                             name,
@@ -253,12 +494,30 @@ def read_xlsx(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
                         )
                     )
                 cells.append(v)
-            grid.append((r_idx, cells))
+            if any(v not in (None, "") for v in cells):
+                if len(cells) > MAX_XLSX_COLUMNS and cells[MAX_XLSX_COLUMNS] not in (None, ""):
+                    raise InputError(
+                        Problem(
+                            name,
+                            r_idx,
+                            None,
+                            f"a sheet at most {MAX_XLSX_COLUMNS} columns wide",
+                            "more columns",
+                        )
+                    )
+                grid.append((r_idx, cells))
+    except InputError:
+        raise
+    except Exception as exc:  # a corrupt sheet surfaces while it is read
+        raise InputError(
+            Problem(name, None, None, "a readable .xlsx workbook", _exc_text(exc))
+        ) from None
     finally:
         wb.close()
-    grid = [(i, c) for i, c in grid if any(v not in (None, "") for v in c)]
     if not grid:
-        raise InputError(Problem(name, None, None, "a header row " + ",".join(expected), "an empty sheet"))
+        raise InputError(
+            Problem(name, None, None, "a header row " + ",".join(expected), "an empty sheet")
+        )
     _, head_cells = grid[0]
     header = tuple(_cell_text(v) for v in head_cells)
     while header and header[-1] == "":
@@ -266,17 +525,24 @@ def read_xlsx(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
     problems = header_problems(name, header, expected)
     if problems:
         raise InputError(problems)
-    rows = []
+    rows_out = []
     lines = []
     for idx, cells in grid[1:]:
         texts = [_cell_text(v) for v in cells[: len(header)]]
         texts += [""] * (len(header) - len(texts))
         extra = [v for v in cells[len(header) :] if v not in (None, "")]
         if extra:
-            raise InputError(Problem(name, idx, None, f"{len(header)} columns", "values beyond the last column"))
-        rows.append(tuple(texts))
+            raise InputError(
+                Problem(name, idx, None, f"{len(header)} columns", "values beyond the last column")
+            )
+        rows_out.append(tuple(texts))
         lines.append(idx)
-    return RawTable(name, header, tuple(rows), tuple(lines))
+    return RawTable(name, header, tuple(rows_out), tuple(lines))
+
+
+def _exc_text(exc: BaseException) -> str:
+    text = printable(f"{type(exc).__name__}: {exc}")
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _cell_text(v: object) -> str:
@@ -293,6 +559,8 @@ def _cell_text(v: object) -> str:
 
 # --- TOML ----------------------------------------------------------------------------------
 
+_TOML_LINE_RE = re.compile(r"\(at line (\d+), column \d+\)")
+
 
 def read_toml(path: Path, name: str) -> dict[str, Any]:
     text = decode_text(_read_bytes(path, name), name)
@@ -300,5 +568,13 @@ def read_toml(path: Path, name: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
-        msg = getattr(exc, "msg", str(exc))
-        raise InputError(Problem(name, line, None, "valid TOML", msg)) from None
+        msg = getattr(exc, "msg", None) or str(exc)
+        if line is None:
+            m = _TOML_LINE_RE.search(str(exc))
+            line = int(m.group(1)) if m else None
+            msg = _TOML_LINE_RE.sub("", msg).strip()
+        raise InputError(Problem(name, line, None, "valid TOML", printable(msg))) from None
+    except RecursionError:
+        raise InputError(
+            Problem(name, None, None, "valid TOML", "arrays or tables nested too deeply")
+        ) from None

@@ -16,8 +16,16 @@ from typing import Any
 from stressmodel.assumptions import Sector
 from stressmodel.errors import Problem
 from stressmodel.periods import is_quarter_label, parse_quarter
+from stressmodel.readers import printable, shown
+from stressmodel.validation import text_problems
 
-NAMED_SCENARIOS: tuple[str, ...] = ("baseline", "seed", "deal_normalises", "structural", "trade_implied")
+NAMED_SCENARIOS: tuple[str, ...] = (
+    "baseline",
+    "seed",
+    "deal_normalises",
+    "structural",
+    "trade_implied",
+)
 
 #: parameter -> (low, high, integer?) admissible range
 PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -41,7 +49,10 @@ SECTOR_LINKS = {
     "storage_cost_rate": "storage_cost_rate",
     "licence_delay_days": "licence_review_business_days",
 }
-_START_RE = re.compile(r"^(next|\+\d{1,2}|\d{4}Q[1-4])$")
+_START_RE = re.compile(r"^(next|\+[0-9]{1,2}|[0-9]{4}Q[1-4])\Z")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}\Z")
+#: the most values one axis of the sensitivity grid may take (a grid is axis x axis cases)
+MAX_GRID_POINTS = 101
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,14 @@ class ScenarioSet:
         for e in self.grid.export_shocks:
             for c in self.grid.output_cuts:
                 out.append(
-                    replace(base, name=grid_name(e, c), export_shock=e, output_cut=c, kind="grid",
-                            description=f"grid: export shock {e:.2f}, output cut {c:.2f}, other parameters as in {base.name}")
+                    replace(
+                        base,
+                        name=grid_name(e, c),
+                        export_shock=e,
+                        output_cut=c,
+                        kind="grid",
+                        description=f"grid: export shock {e:.2f}, output cut {c:.2f}, other parameters as in {base.name}",
+                    )
                 )
         return out
 
@@ -105,8 +122,15 @@ class ScenarioSet:
         """A permanent export shock from the next quarter, other parameters as the base."""
         base = self.named[self.reverse_base]
         return replace(
-            base, name=name, export_shock=shock, start="next", duration_quarters=horizon + 1,
-            recovery_quarters=0, permanent_share=1.0, path="parametric", kind="reverse",
+            base,
+            name=name,
+            export_shock=shock,
+            start="next",
+            duration_quarters=horizon + 1,
+            recovery_quarters=0,
+            permanent_share=1.0,
+            path="parametric",
+            kind="reverse",
             description=f"permanent export shock {shock:.4f} from the next quarter, otherwise {base.name}",
         )
 
@@ -116,15 +140,46 @@ def grid_name(export_shock: float, output_cut: float) -> str:
 
 
 def _frange(spec: Any, field: str, file: str, problems: list[Problem]) -> tuple[float, ...]:
-    if not (isinstance(spec, dict) and set(spec) == {"from", "to", "step"} and all(_is_num(spec[k]) for k in spec)):
-        problems.append(Problem(file, None, f"grid.{field}", "{ from = number, to = number, step = number }", repr(spec)))
+    if not (
+        isinstance(spec, dict)
+        and set(spec) == {"from", "to", "step"}
+        and all(_is_num(spec[k]) for k in spec)
+    ):
+        problems.append(
+            Problem(
+                file,
+                None,
+                f"grid.{field}",
+                "{ from = number, to = number, step = number }",
+                shown(spec),
+            )
+        )
         return ()
     a, b, s = float(spec["from"]), float(spec["to"]), float(spec["step"])
     lo, hi, _ = PARAM_RANGES[field]
-    if s <= 0 or b < a or a < lo or b > hi or (b - a) / s > 1000:
-        problems.append(Problem(file, None, f"grid.{field}", f"from <= to within [{lo:g}, {hi:g}], step > 0", repr(spec)))
+    if s <= 0 or b < a or a < lo or b > hi:
+        problems.append(
+            Problem(
+                file,
+                None,
+                f"grid.{field}",
+                f"from <= to within [{lo:g}, {hi:g}], step > 0",
+                shown(spec),
+            )
+        )
         return ()
-    n = int(math.floor((b - a) / s + 1e-9)) + 1
+    if (b - a) / s + 1 > MAX_GRID_POINTS + 1e-9:
+        problems.append(
+            Problem(
+                file,
+                None,
+                f"grid.{field}",
+                f"at most {MAX_GRID_POINTS} values (a larger step)",
+                f"{math.floor((b - a) / s + 1e-9) + 1:.0f} values from {spec!r}",
+            )
+        )
+        return ()
+    n = math.floor((b - a) / s + 1e-9) + 1
     return tuple(round(a + i * s, 10) for i in range(n))
 
 
@@ -132,15 +187,27 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
-def parse_scenarios(doc: dict[str, Any], file: str, sector: Sector | None) -> tuple[ScenarioSet | None, list[Problem]]:
+def parse_scenarios(
+    doc: dict[str, Any], file: str, sector: Sector | None
+) -> tuple[ScenarioSet | None, list[Problem]]:
     """Validate scenarios.toml (parsed) and resolve "sector" references."""
     p: list[Problem] = []
     for key in doc:
         if key not in ("defaults", "scenarios", "grid", "reverse_stress"):
-            p.append(Problem(file, None, key, "only [defaults], [scenarios.*], [grid], [reverse_stress]", f"unknown table {key!r}"))
+            p.append(
+                Problem(
+                    file,
+                    None,
+                    printable(key),
+                    "only [defaults], [scenarios.*], [grid], [reverse_stress]",
+                    f"unknown table {shown(key)}",
+                )
+            )
     defaults = doc.get("defaults")
     if not isinstance(defaults, dict):
-        p.append(Problem(file, None, "defaults", "a [defaults] table with every parameter", "nothing"))
+        p.append(
+            Problem(file, None, "defaults", "a [defaults] table with every parameter", "nothing")
+        )
         defaults = {}
     required = (*PARAM_RANGES, "start", "path")
     for k in required:
@@ -153,18 +220,28 @@ def parse_scenarios(doc: dict[str, Any], file: str, sector: Sector | None) -> tu
     named: dict[str, Scenario] = {}
     for name in NAMED_SCENARIOS:
         if name not in scen_tables:
-            p.append(Problem(file, None, f"scenarios.{name}", f"the named scenario {name}", "nothing"))
+            p.append(
+                Problem(file, None, f"scenarios.{name}", f"the named scenario {name}", "nothing")
+            )
     for name, table in scen_tables.items():
-        if not re.match(r"^[a-z][a-z0-9_]{0,30}$", name):
-            p.append(Problem(file, None, f"scenarios.{name}", "a name of lower-case letters, digits and _ (max 31)", repr(name)))
+        if not _NAME_RE.match(name):
+            p.append(
+                Problem(
+                    file,
+                    None,
+                    f"scenarios.{printable(name)}",
+                    "a name of lower-case letters, digits and _ (max 31)",
+                    shown(name),
+                )
+            )
             continue
         if not isinstance(table, dict):
-            p.append(Problem(file, None, f"scenarios.{name}", "a table", repr(table)))
+            p.append(Problem(file, None, f"scenarios.{name}", "a table", shown(table)))
             continue
         merged = {**defaults, **table}
         values: dict[str, Any] = {}
         for k, v in merged.items():
-            where = f"scenarios.{name}.{k}" if k in table else f"defaults.{k}"
+            where = f"scenarios.{name}.{printable(k)}" if k in table else f"defaults.{printable(k)}"
             if k in PARAM_RANGES:
                 lo, hi, integer = PARAM_RANGES[k]
                 if v == "sector" and k in SECTOR_LINKS:
@@ -174,31 +251,55 @@ def parse_scenarios(doc: dict[str, Any], file: str, sector: Sector | None) -> tu
                 if not _is_num(v) or (integer and not isinstance(v, int)):
                     what = "a whole number" if integer else "a number"
                     hint = ' or "sector"' if k in SECTOR_LINKS else ""
-                    p.append(Problem(file, None, where, f"{what}{hint}", repr(v)))
+                    p.append(Problem(file, None, where, f"{what}{hint}", shown(v)))
                     continue
                 if not lo <= float(v) <= hi:
-                    p.append(Problem(file, None, where, f"a value in [{lo:g}, {hi:g}]", repr(v)))
+                    p.append(Problem(file, None, where, f"a value in [{lo:g}, {hi:g}]", shown(v)))
                     continue
                 values[k] = int(v) if integer else float(v)
             elif k == "start":
-                if not isinstance(v, str) or not _START_RE.match(v) or (v[0].isdigit() and not is_quarter_label(v)):
-                    p.append(Problem(file, None, where, '"next", "+N" or a quarter like "2025Q2"', repr(v)))
+                if (
+                    not isinstance(v, str)
+                    or not _START_RE.match(v)
+                    or (v[0].isdigit() and not is_quarter_label(v))
+                ):
+                    p.append(
+                        Problem(
+                            file, None, where, '"next", "+N" or a quarter like "2025Q2"', shown(v)
+                        )
+                    )
                     continue
                 values[k] = v
             elif k == "path":
                 if v not in ("parametric", "trade"):
-                    p.append(Problem(file, None, where, '"parametric" or "trade"', repr(v)))
+                    p.append(Problem(file, None, where, '"parametric" or "trade"', shown(v)))
                     continue
                 values[k] = v
             elif k == "description":
                 if not isinstance(v, str):
-                    p.append(Problem(file, None, where, "text", repr(v)))
+                    p.append(Problem(file, None, where, "text", shown(v)))
+                    continue
+                text = text_problems(file, None, where, v)
+                if text:
+                    p.extend(text)
                     continue
                 values[k] = v
             else:
-                p.append(Problem(file, None, where, "a known scenario parameter (see scenarios.toml)", f"unknown parameter {k!r}"))
+                p.append(
+                    Problem(
+                        file,
+                        None,
+                        where,
+                        "a known scenario parameter (see scenarios.toml)",
+                        f"unknown parameter {shown(k)}",
+                    )
+                )
         if all(k in values for k in required):
-            named[name] = Scenario(name=name, description=values.get("description", ""), **{k: values[k] for k in required})
+            named[name] = Scenario(
+                name=name,
+                description=values.get("description", ""),
+                **{k: values[k] for k in required},
+            )
     grid_doc = doc.get("grid")
     grid = GridSpec("seed", (), ())
     if not isinstance(grid_doc, dict):
@@ -206,16 +307,31 @@ def parse_scenarios(doc: dict[str, Any], file: str, sector: Sector | None) -> tu
     else:
         for k in grid_doc:
             if k not in ("base", "export_shock", "output_cut"):
-                p.append(Problem(file, None, f"grid.{k}", "only base, export_shock, output_cut", f"unknown key {k!r}"))
+                p.append(
+                    Problem(
+                        file,
+                        None,
+                        f"grid.{printable(k)}",
+                        "only base, export_shock, output_cut",
+                        f"unknown key {shown(k)}",
+                    )
+                )
         base = grid_doc.get("base")
         if base not in scen_tables:
-            p.append(Problem(file, None, "grid.base", "the name of a scenario", repr(base)))
-        grid = GridSpec(str(base), _frange(grid_doc.get("export_shock"), "export_shock", file, p),
-                        _frange(grid_doc.get("output_cut"), "output_cut", file, p))
+            p.append(Problem(file, None, "grid.base", "the name of a scenario", shown(base)))
+        grid = GridSpec(
+            str(base),
+            _frange(grid_doc.get("export_shock"), "export_shock", file, p),
+            _frange(grid_doc.get("output_cut"), "output_cut", file, p),
+        )
     rs = doc.get("reverse_stress")
     reverse_base = "baseline"
     if not isinstance(rs, dict) or set(rs) != {"base"} or rs.get("base") not in scen_tables:
-        p.append(Problem(file, None, "reverse_stress", '[reverse_stress] with base = "<scenario>"', repr(rs)))
+        p.append(
+            Problem(
+                file, None, "reverse_stress", '[reverse_stress] with base = "<scenario>"', shown(rs)
+            )
+        )
     else:
         reverse_base = rs["base"]
     if p:
@@ -257,7 +373,13 @@ def scenario_paths(
         inten = [float(trade_loss[q]) for q in quarters]
     else:
         inten = [
-            intensity(q, start, scenario.duration_quarters, scenario.recovery_quarters, scenario.permanent_share)
+            intensity(
+                q,
+                start,
+                scenario.duration_quarters,
+                scenario.recovery_quarters,
+                scenario.permanent_share,
+            )
             for q in quarters
         ]
     rm = [scenario.raw_material_price_change if q >= start else 0.0 for q in quarters]

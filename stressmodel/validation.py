@@ -19,9 +19,20 @@ from stressmodel.periods import Period, PeriodKind, parse_month_span, parse_peri
 from stressmodel.readers import RawTable
 from stressmodel.vocabulary import FRACTION, ITEMS, TICKER_PATTERN
 
-TICKER_RE = re.compile(TICKER_PATTERN)
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-PARTIAL_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+#: a ticker, matched in full (``$`` would also accept a trailing newline): tickers become
+#: file and folder names, so nothing else may pass
+TICKER_RE = re.compile(TICKER_PATTERN.removesuffix("$") + r"\Z", re.ASCII)
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+PARTIAL_DATE_RE = re.compile(r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?\Z")
+#: dates outside these years are typing errors
+MIN_DATE_YEAR, MAX_DATE_YEAR = 1990, 2100
+
+#: characters never allowed in a text cell: C0 controls other than tab, line feed and
+#: carriage return (a spreadsheet cell cannot hold them), DEL, and Unicode bidirectional
+#: overrides and isolates (they make a cell display differently from what it holds)
+CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+#: the longest text a spreadsheet cell holds
+MAX_TEXT = 32767
 
 #: tolerance of the balance-sheet identity: attributable equity excludes minority
 #: interests, so TA - TL - equity is the minority interest; allowed up to 2% of assets
@@ -64,10 +75,13 @@ TRADE_COLUMNS = ("period", "destination", "tonnes", "source", "note")
 
 
 def parse_number(text: str) -> float | None:
-    """A finite float, or None if the text is not one (NaN and inf are not numbers here)."""
+    """A finite float, or None if the text is not one (NaN and inf are not numbers here;
+    neither are digit grouping like ``1_000`` or ``1,000`` nor non-ASCII digits)."""
+    if not isinstance(text, str) or not text.isascii() or "_" in text:
+        return None
     try:
-        v = float(text.replace("_", "x"))  # reject Python's 1_000 digit grouping
-    except (ValueError, AttributeError):
+        v = float(text)
+    except ValueError:
         return None
     if not math.isfinite(v):
         return None
@@ -75,12 +89,69 @@ def parse_number(text: str) -> float | None:
 
 
 def parse_date(text: str) -> dt.date | None:
+    """A date written YYYY-MM-DD between MIN_DATE_YEAR and MAX_DATE_YEAR, else None."""
     if not DATE_RE.match(text):
         return None
     try:
-        return dt.date.fromisoformat(text)
+        d = dt.date.fromisoformat(text)
     except ValueError:
         return None
+    return d if MIN_DATE_YEAR <= d.year <= MAX_DATE_YEAR else None
+
+
+def is_partial_date(text: str) -> bool:
+    """YYYY, YYYY-MM or YYYY-MM-DD, each part a valid year, month or day."""
+    if not PARTIAL_DATE_RE.match(text):
+        return False
+    parts = text.split("-")
+    if not MIN_DATE_YEAR <= int(parts[0]) <= MAX_DATE_YEAR:
+        return False
+    if len(parts) == 2:
+        return 1 <= int(parts[1]) <= 12
+    return len(parts) == 1 or parse_date(text) is not None
+
+
+def check_text(table: RawTable) -> list[Problem]:
+    """Every cell of a table: no control characters, at most MAX_TEXT characters."""
+    p: list[Problem] = []
+    for line, row in zip(table.lines, table.rows, strict=True):
+        for field, cell in zip(table.header, row, strict=False):
+            p.extend(text_problems(table.file, line, field, cell))
+    return p
+
+
+def text_problems(file: str, line: int | None, field: str, text: str) -> list[Problem]:
+    """Problems of one text value (a cell, or a string in a TOML file)."""
+    p = []
+    m = CONTROL_RE.search(text)
+    if m:
+        p.append(
+            Problem(
+                file,
+                line,
+                field,
+                "text without control characters",
+                f"character U+{ord(m.group()):04X} at position {m.start() + 1}",
+            )
+        )
+    if len(text) > MAX_TEXT:
+        p.append(
+            Problem(file, line, field, f"at most {MAX_TEXT} characters", f"{len(text)} characters")
+        )
+    return p
+
+
+#: the longest cell text quoted in full in a message
+SHOW_MAX = 60
+
+
+def _show(text: str) -> str:
+    """A cell as a message shows it: quoted (a long one cut short), or 'an empty cell'."""
+    if not text:
+        return "an empty cell"
+    if len(text) > SHOW_MAX:
+        return f"{text[:SHOW_MAX]!r}... ({len(text)} characters)"
+    return repr(text)
 
 
 def _number(
@@ -88,7 +159,7 @@ def _number(
 ) -> float | None:
     v = parse_number(text)
     if v is None:
-        found = repr(text) if text else "an empty cell"
+        found = _show(text)
         if text.strip().lower() in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
             found = f"{text!r} (not a finite number)"
         problems.append(Problem(file, line, field, what, found))
@@ -100,72 +171,171 @@ def _number(
 
 def check_register(table: RawTable) -> list[Problem]:
     """Rules for firms.csv (the header was checked by the reader)."""
-    p: list[Problem] = []
+    p: list[Problem] = check_text(table)
     f = table.file
     seen: dict[str, int] = {}
     if not table.rows:
         p.append(Problem(f, None, None, "at least one firm", "no rows"))
+    elif not any(r["default_run"] == "yes" for _line, r in table.records()):
+        p.append(
+            Problem(f, None, "default_run", "at least one firm with default_run = yes", "none")
+        )
     for line, r in table.records():
         t = r["ticker"]
         if not TICKER_RE.match(t):
-            p.append(Problem(f, line, "ticker", "six digits, a dot and SH/SZ/BJ (e.g. 603072.SH)", repr(t)))
+            p.append(
+                Problem(
+                    f, line, "ticker", "six digits, a dot and SH/SZ/BJ (e.g. 603072.SH)", _show(t)
+                )
+            )
         elif t in seen:
-            p.append(Problem(f, line, "ticker", "each ticker once", f"{t} again (first on row {seen[t]})"))
+            p.append(
+                Problem(
+                    f, line, "ticker", "each ticker once", f"{t} again (first on row {seen[t]})"
+                )
+            )
         else:
             seen[t] = line
         if not r["company_name"]:
             p.append(Problem(f, line, "company_name", "a company name", "an empty cell"))
         if r["exchange"] not in EXCHANGES:
-            p.append(Problem(f, line, "exchange", "one of " + ", ".join(EXCHANGES), repr(r["exchange"])))
+            p.append(
+                Problem(f, line, "exchange", "one of " + ", ".join(EXCHANGES), _show(r["exchange"]))
+            )
         if r["board"] not in BOARDS:
-            p.append(Problem(f, line, "board", "one of " + ", ".join(BOARDS), repr(r["board"])))
+            p.append(Problem(f, line, "board", "one of " + ", ".join(BOARDS), _show(r["board"])))
         if r["currency"] != "CNY":
-            p.append(Problem(f, line, "currency", "CNY", repr(r["currency"])))
+            p.append(Problem(f, line, "currency", "CNY", _show(r["currency"])))
         if r["ownership"] not in OWNERSHIPS:
-            p.append(Problem(f, line, "ownership", "one of " + ", ".join(OWNERSHIPS), repr(r["ownership"])))
+            p.append(
+                Problem(
+                    f, line, "ownership", "one of " + ", ".join(OWNERSHIPS), _show(r["ownership"])
+                )
+            )
         if r["ownership"] in ("state", "private") and not r["ownership_source"]:
-            p.append(Problem(f, line, "ownership_source", "a source for the ownership", "an empty cell"))
+            p.append(
+                Problem(f, line, "ownership_source", "a source for the ownership", "an empty cell")
+            )
         if r["upstream_tie"] not in ("0", "1", ""):
-            p.append(Problem(f, line, "upstream_tie", "0, 1 or empty (unknown)", repr(r["upstream_tie"])))
+            p.append(
+                Problem(
+                    f, line, "upstream_tie", "0, 1 or empty (unknown)", _show(r["upstream_tie"])
+                )
+            )
         if r["upstream_tie"] in ("0", "1") and not r["upstream_tie_source"]:
-            p.append(Problem(f, line, "upstream_tie_source", "a source for the upstream tie", "an empty cell"))
-        if r["listing_date"] and not PARTIAL_DATE_RE.match(r["listing_date"]):
-            p.append(Problem(f, line, "listing_date", "YYYY-MM-DD (or YYYY-MM, YYYY when the day is not known)", repr(r["listing_date"])))
-        v = _number(p, f, line, "shares_outstanding", r["shares_outstanding"], what="a number of million shares")
+            p.append(
+                Problem(
+                    f, line, "upstream_tie_source", "a source for the upstream tie", "an empty cell"
+                )
+            )
+        if r["listing_date"] and not is_partial_date(r["listing_date"]):
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "listing_date",
+                    "YYYY-MM-DD (or YYYY-MM, YYYY when the day is not known)",
+                    _show(r["listing_date"]),
+                )
+            )
+        v = _number(
+            p,
+            f,
+            line,
+            "shares_outstanding",
+            r["shares_outstanding"],
+            what="a number of million shares",
+        )
         if v is not None and v <= 0:
-            p.append(Problem(f, line, "shares_outstanding", "a number > 0", r["shares_outstanding"]))
+            p.append(
+                Problem(f, line, "shares_outstanding", "a number > 0", r["shares_outstanding"])
+            )
         elif v is not None and v > 1e6:
-            p.append(Problem(f, line, "shares_outstanding", "million shares (at most 1,000,000)", r["shares_outstanding"]))
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "shares_outstanding",
+                    "million shares (at most 1,000,000)",
+                    r["shares_outstanding"],
+                )
+            )
         if parse_date(r["shares_date"]) is None:
-            p.append(Problem(f, line, "shares_date", "a date YYYY-MM-DD", repr(r["shares_date"])))
+            p.append(Problem(f, line, "shares_date", "a date YYYY-MM-DD", _show(r["shares_date"])))
         if not r["shares_source"]:
-            p.append(Problem(f, line, "shares_source", "a source for the share count", "an empty cell"))
+            p.append(
+                Problem(f, line, "shares_source", "a source for the share count", "an empty cell")
+            )
         if r["share_price"]:
             v = _number(p, f, line, "share_price", r["share_price"], what="a price in CNY")
             if v is not None and not 0 < v < 1e5:
-                p.append(Problem(f, line, "share_price", "a price > 0 and < 100,000 CNY", r["share_price"]))
+                p.append(
+                    Problem(
+                        f, line, "share_price", "a price > 0 and < 100,000 CNY", r["share_price"]
+                    )
+                )
             if parse_date(r["price_date"]) is None:
-                p.append(Problem(f, line, "price_date", "a date YYYY-MM-DD", repr(r["price_date"])))
+                p.append(
+                    Problem(f, line, "price_date", "a date YYYY-MM-DD", _show(r["price_date"]))
+                )
             if not r["price_source"]:
-                p.append(Problem(f, line, "price_source", "a source for the price", "an empty cell"))
+                p.append(
+                    Problem(f, line, "price_source", "a source for the price", "an empty cell")
+                )
         if r["export_share"]:
             v = _number(p, f, line, "export_share", r["export_share"], what="a fraction")
             if v is not None and not 0 <= v <= 1:
-                p.append(Problem(f, line, "export_share", "a fraction in [0, 1]", r["export_share"]))
+                p.append(
+                    Problem(f, line, "export_share", "a fraction in [0, 1]", r["export_share"])
+                )
             try:
                 parse_period(r["export_share_period"])
             except ValueError:
-                p.append(Problem(f, line, "export_share_period", "a period like FY2024", repr(r["export_share_period"])))
+                p.append(
+                    Problem(
+                        f,
+                        line,
+                        "export_share_period",
+                        "a period like FY2024",
+                        _show(r["export_share_period"]),
+                    )
+                )
             if not r["export_share_source"]:
-                p.append(Problem(f, line, "export_share_source", "a source for the export share", "an empty cell"))
+                p.append(
+                    Problem(
+                        f,
+                        line,
+                        "export_share_source",
+                        "a source for the export share",
+                        "an empty cell",
+                    )
+                )
         if r["equity_volatility"]:
-            v = _number(p, f, line, "equity_volatility", r["equity_volatility"], what="a fraction per year")
+            v = _number(
+                p, f, line, "equity_volatility", r["equity_volatility"], what="a fraction per year"
+            )
             if v is not None and not 0 < v <= 3:
-                p.append(Problem(f, line, "equity_volatility", "a volatility in (0, 3]", r["equity_volatility"]))
+                p.append(
+                    Problem(
+                        f,
+                        line,
+                        "equity_volatility",
+                        "a volatility in (0, 3]",
+                        r["equity_volatility"],
+                    )
+                )
             if not r["equity_volatility_source"]:
-                p.append(Problem(f, line, "equity_volatility_source", "a source for the volatility", "an empty cell"))
+                p.append(
+                    Problem(
+                        f,
+                        line,
+                        "equity_volatility_source",
+                        "a source for the volatility",
+                        "an empty cell",
+                    )
+                )
         if r["default_run"] not in ("yes", "no"):
-            p.append(Problem(f, line, "default_run", "yes or no", repr(r["default_run"])))
+            p.append(Problem(f, line, "default_run", "yes or no", _show(r["default_run"])))
     return p
 
 
@@ -178,52 +348,116 @@ def check_statements(table: RawTable) -> tuple[list[Problem], list[dict[str, obj
     Parsed rows hold: period (label), end, span, kind, item, value, unit, source, note, line.
     Rows with an empty value are skipped (not reported).
     """
-    p: list[Problem] = []
+    p: list[Problem] = check_text(table)
     f = table.file
     parsed: list[dict[str, object]] = []
     seen: dict[tuple[str, str], int] = {}
+    seen_end: dict[tuple[int, str], tuple[str, int]] = {}
     for line, r in table.records():
         item_name = r["item"]
         if not r["value"] and not r["period"]:
             if item_name and item_name not in ITEMS:
-                p.append(Problem(f, line, "item", "an item from the vocabulary (inputs/README.md)", repr(item_name)))
+                p.append(
+                    Problem(
+                        f,
+                        line,
+                        "item",
+                        "an item from the vocabulary (inputs/README.md)",
+                        _show(item_name),
+                    )
+                )
             continue  # a template row
         try:
+            if not r["period"].isascii():
+                raise ValueError(r["period"])
             period: Period | None = parse_period(r["period"])
         except ValueError:
-            p.append(Problem(f, line, "period", "FY2024, 2025Q1, 2025H1, 2025-9M or 2025Q1-TTM", repr(r["period"])))
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "period",
+                    "FY2024, 2025Q1, 2025H1, 2025-9M or 2025Q1-TTM",
+                    _show(r["period"]),
+                )
+            )
             period = None
         item = ITEMS.get(item_name)
         if item is None:
-            p.append(Problem(f, line, "item", "an item from the vocabulary (inputs/README.md)", repr(item_name)))
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "item",
+                    "an item from the vocabulary (inputs/README.md)",
+                    _show(item_name),
+                )
+            )
         elif r["unit"] != item.unit:
-            p.append(Problem(f, line, "unit", f"{item.unit!r} for {item_name}", repr(r["unit"])))
+            p.append(Problem(f, line, "unit", f"{item.unit!r} for {item_name}", _show(r["unit"])))
         if not r["value"]:
             continue
         value = _number(p, f, line, "value", r["value"])
         if not r["source"]:
-            p.append(Problem(f, line, "source", "a source (URL or citation) for the figure", "an empty cell"))
+            p.append(
+                Problem(
+                    f, line, "source", "a source (URL or citation) for the figure", "an empty cell"
+                )
+            )
         if value is None or item is None or period is None:
             continue
         limit = MAGNITUDE_LIMITS.get(item.unit, 1e9)
         if abs(value) > limit:
-            p.append(Problem(f, line, "value", f"a magnitude at most {limit:g} {item.unit}", r["value"]))
+            p.append(
+                Problem(f, line, "value", f"a magnitude at most {limit:g} {item.unit}", r["value"])
+            )
             continue
+        n_before = len(p)
         if item.sign == "nonneg" and value < 0:
             p.append(Problem(f, line, "value", f"{item_name} >= 0", r["value"]))
         elif item.sign == "pos" and value <= 0:
             p.append(Problem(f, line, "value", f"{item_name} > 0", r["value"]))
         if item.unit == FRACTION and item.sign == "nonneg" and value > 1:
             p.append(Problem(f, line, "value", f"{item_name} as a fraction in [0, 1]", r["value"]))
-        if item.kind == "flow" and period.kind == PeriodKind.TTM and item.unit != "CNY mn":
+        elif item.unit == FRACTION and value > 1:
+            p.append(Problem(f, line, "value", f"{item_name} as a fraction at most 1", r["value"]))
+        if period.kind == PeriodKind.TTM and (
+            item.kind == "stock" or (item.kind == "flow" and item.unit != "CNY mn")
+        ):
             p.append(Problem(f, line, "period", f"no TTM figures for {item_name}", r["period"]))
+        if len(p) > n_before:
+            continue  # a figure that breaks a rule takes no part in the cross-checks below
         key = (period.label, item_name)
         if key in seen:
             p.append(
-                Problem(f, line, "item", "one figure per period and item", f"{item_name} for {period.label} again (first on row {seen[key]})")
+                Problem(
+                    f,
+                    line,
+                    "item",
+                    "one figure per period and item",
+                    f"{item_name} for {period.label} again (first on row {seen[key]})",
+                )
             )
             continue
         seen[key] = line
+        if item.kind != "flow":
+            # a balance or ratio is a point in time: FY2024 and 2024Q4 (or 2025H1 and 2025Q2)
+            # name the same day, and the model cannot tell two figures for it apart
+            end_key = (period.end, item_name)
+            if end_key in seen_end:
+                first_label, first_line = seen_end[end_key]
+                p.append(
+                    Problem(
+                        f,
+                        line,
+                        "item",
+                        "one figure per item and period end",
+                        f"{item_name} for {period.label}, which ends on the same day as {first_label} "
+                        f"(row {first_line})",
+                    )
+                )
+                continue
+            seen_end[end_key] = (period.label, line)
         parsed.append(
             {
                 "period": period.label,
@@ -252,7 +486,10 @@ def _check_identities(file: str, rows: list[dict[str, object]]) -> list[Problem]
         if item.kind == "stock":
             stock[(int(r["end"]), item.name)] = (float(r["value"]), int(r["line"]))  # type: ignore[arg-type]
         elif item.kind == "flow" and r["kind"] != "TTM":
-            flows[(item.name, int(r["end"]), int(r["span"]), str(r["kind"]))] = (float(r["value"]), int(r["line"]))  # type: ignore[arg-type]
+            flows[(item.name, int(r["end"]), int(r["span"]), str(r["kind"]))] = (
+                float(r["value"]),
+                int(r["line"]),
+            )  # type: ignore[arg-type]
     for (end, name), (ta, line) in stock.items():
         if name != "total_assets":
             continue
@@ -304,8 +541,10 @@ def _check_identities(file: str, rows: list[dict[str, object]]) -> list[Problem]
 # --- prices ----------------------------------------------------------------------------------
 
 
-def check_prices(table: RawTable, tickers: Iterable[str]) -> tuple[list[Problem], list[dict[str, object]]]:
-    p: list[Problem] = []
+def check_prices(
+    table: RawTable, tickers: Iterable[str]
+) -> tuple[list[Problem], list[dict[str, object]]]:
+    p: list[Problem] = check_text(table)
     f = table.file
     known = set(tickers)
     parsed: list[dict[str, object]] = []
@@ -313,22 +552,37 @@ def check_prices(table: RawTable, tickers: Iterable[str]) -> tuple[list[Problem]
     for line, r in table.records():
         t = r["ticker"]
         if not TICKER_RE.match(t):
-            p.append(Problem(f, line, "ticker", "a ticker like 603072.SH", repr(t)))
+            p.append(Problem(f, line, "ticker", "a ticker like 603072.SH", _show(t)))
             continue
         if t not in known:
-            p.append(Problem(f, line, "ticker", "a ticker in firms.csv", repr(t)))
+            p.append(Problem(f, line, "ticker", "a ticker in firms.csv", _show(t)))
         d = parse_date(r["date"])
         if d is None:
-            p.append(Problem(f, line, "date", "a date YYYY-MM-DD", repr(r["date"])))
+            p.append(Problem(f, line, "date", "a date YYYY-MM-DD", _show(r["date"])))
         unit = PRICE_ITEMS.get(r["item"])
         if unit is None:
-            p.append(Problem(f, line, "item", "one of " + ", ".join(PRICE_ITEMS), repr(r["item"])))
+            p.append(Problem(f, line, "item", "one of " + ", ".join(PRICE_ITEMS), _show(r["item"])))
         elif r["unit"] != unit:
-            p.append(Problem(f, line, "unit", f"{unit!r} for {r['item']}", repr(r["unit"])))
+            p.append(Problem(f, line, "unit", f"{unit!r} for {r['item']}", _show(r["unit"])))
         v = _number(p, f, line, "value", r["value"])
         if v is not None and unit is not None:
-            if r["item"] in ("close", "market_cap", "enterprise_value", "shares_outstanding", "week52_high", "week52_low", "volatility") and v <= 0 and r["item"] != "enterprise_value":
+            if (
+                r["item"]
+                in (
+                    "close",
+                    "market_cap",
+                    "enterprise_value",
+                    "shares_outstanding",
+                    "week52_high",
+                    "week52_low",
+                    "volatility",
+                )
+                and v <= 0
+                and r["item"] != "enterprise_value"
+            ):
                 p.append(Problem(f, line, "value", f"{r['item']} > 0", r["value"]))
+            if r["item"] == "avg_weekly_movement" and v < 0:
+                p.append(Problem(f, line, "value", f"{r['item']} >= 0", r["value"]))
             if abs(v) > (1e5 if unit == "CNY" else 1e7):
                 p.append(Problem(f, line, "value", f"a plausible {r['item']}", r["value"]))
         if not r["source"]:
@@ -337,10 +591,28 @@ def check_prices(table: RawTable, tickers: Iterable[str]) -> tuple[list[Problem]
             continue
         key = (t, r["date"], r["item"])
         if key in seen:
-            p.append(Problem(f, line, "item", "one observation per ticker, date and item", f"{r['item']} on {r['date']} again (first on row {seen[key]})"))
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "item",
+                    "one observation per ticker, date and item",
+                    f"{r['item']} on {r['date']} again (first on row {seen[key]})",
+                )
+            )
             continue
         seen[key] = line
-        parsed.append({"ticker": t, "date": d, "item": r["item"], "value": v, "source": r["source"], "note": r["note"], "line": line})
+        parsed.append(
+            {
+                "ticker": t,
+                "date": d,
+                "item": r["item"],
+                "value": v,
+                "source": r["source"],
+                "note": r["note"],
+                "line": line,
+            }
+        )
     return p, parsed
 
 
@@ -348,15 +620,25 @@ def check_prices(table: RawTable, tickers: Iterable[str]) -> tuple[list[Problem]
 
 
 def check_trade(table: RawTable) -> tuple[list[Problem], list[dict[str, object]]]:
-    p: list[Problem] = []
+    p: list[Problem] = check_text(table)
     f = table.file
     parsed: list[dict[str, object]] = []
     seen: dict[tuple[str, str], int] = {}
     for line, r in table.records():
         try:
+            if not r["period"].isascii():
+                raise ValueError(r["period"])
             span = parse_month_span(r["period"])
         except ValueError:
-            p.append(Problem(f, line, "period", "a month 2025-05, a range 2025-01/2025-05 or a year 2024-FY", repr(r["period"])))
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "period",
+                    "a month 2025-05, a range 2025-01/2025-05 or a year 2024-FY",
+                    _show(r["period"]),
+                )
+            )
             span = None
         if not r["destination"]:
             p.append(Problem(f, line, "destination", "world or a country/region", "an empty cell"))
@@ -371,12 +653,35 @@ def check_trade(table: RawTable) -> tuple[list[Problem], list[dict[str, object]]
             continue
         key = (span.label, r["destination"])
         if key in seen:
-            p.append(Problem(f, line, "period", "one figure per period and destination", f"{span.label} {r['destination']} again (first on row {seen[key]})"))
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "period",
+                    "one figure per period and destination",
+                    f"{span.label} {r['destination']} again (first on row {seen[key]})",
+                )
+            )
             continue
         seen[key] = line
-        parsed.append({"first": span.first, "last": span.last, "period": span.label, "destination": r["destination"], "tonnes": v, "source": r["source"], "note": r["note"], "line": line})
+        parsed.append(
+            {
+                "first": span.first,
+                "last": span.last,
+                "period": span.label,
+                "destination": r["destination"],
+                "tonnes": v,
+                "source": r["source"],
+                "note": r["note"],
+                "line": line,
+            }
+        )
     # cumulative and annual rows must agree with the months where all months are present
-    months: dict[tuple[str, int], float] = {(str(r["destination"]), int(r["first"])): float(r["tonnes"]) for r in parsed if r["first"] == r["last"]}  # type: ignore[arg-type]
+    months: dict[tuple[str, int], float] = {
+        (str(r["destination"]), int(r["first"])): float(r["tonnes"])
+        for r in parsed
+        if r["first"] == r["last"]
+    }  # type: ignore[arg-type]
     for r in parsed:
         first, last = int(r["first"]), int(r["last"])  # type: ignore[arg-type]
         if first == last:
@@ -387,5 +692,13 @@ def check_trade(table: RawTable) -> tuple[list[Problem], list[dict[str, object]]
         total = sum(v for v in vals if v is not None)
         tol = max(TRADE_TOLERANCE_ABS, TRADE_TOLERANCE_REL * float(r["tonnes"]))  # type: ignore[arg-type]
         if abs(total - float(r["tonnes"])) > tol:  # type: ignore[arg-type]
-            p.append(Problem(f, int(r["line"]), "tonnes", f"the sum of the months ({total:g}) within {tol:g}", f"{r['tonnes']:g}"))  # type: ignore[str-format]
+            p.append(
+                Problem(
+                    f,
+                    int(r["line"]),
+                    "tonnes",
+                    f"the sum of the months ({total:g}) within {tol:g}",
+                    f"{r['tonnes']:g}",
+                )
+            )  # type: ignore[str-format]
     return p, parsed
