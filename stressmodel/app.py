@@ -78,13 +78,18 @@ def workbook_writer() -> Callable[[RunResult, Inputs, Path], list[str]]:
     return write_workbooks  # type: ignore[no-any-return]
 
 
-def actuals_status(inputs: Inputs, firms: list[str], as_of: int) -> tuple[dict[str, str], dict[str, str]]:
+def actuals_status(
+    inputs: Inputs, firms: list[str], as_of: int
+) -> tuple[dict[str, str], dict[str, str]]:
     """Firms with actuals after ``as_of`` (ticker -> latest quarter), and firms whose
     latest actual quarter is before ``as_of`` (their figures are carried forward)."""
     latest = latest_actuals(inputs)
     later = {t: quarter_label(q) for t in firms if (q := latest.get(t)) is not None and q > as_of}
-    stale = {t: quarter_label(q) if q is not None else "none"
-             for t in firms if (q := latest.get(t)) is None or q < as_of}
+    stale = {
+        t: quarter_label(q) if q is not None else "none"
+        for t in firms
+        if (q := latest.get(t)) is None or q < as_of
+    }
     return later, stale
 
 
@@ -104,7 +109,11 @@ def compare_with_earlier(
         current = history.run_metrics(result.summary, result.extras["reverse_stress"])
         prev = history.run_metrics(previous.summary, previous.reverse_stress)  # type: ignore[arg-type]
         frames["changes"] = history.change_report(
-            prev, current, previous_as_of=previous.label, as_of=result.as_of_label, scenario_order=order
+            prev,
+            current,
+            previous_as_of=previous.label,
+            as_of=result.as_of_label,
+            scenario_order=order,
         )
         info["previous_as_of"] = previous.label
     projections = {r.as_of: r.projections for r in earlier if r.projections is not None}
@@ -228,16 +237,37 @@ def run_and_write(
                 "history": info,
             },
         )
-    return RunReport(result, target, tuple(sorted(names)), started, info, stale,
-                     time.perf_counter() - t_start)
+    return RunReport(
+        result, target, tuple(sorted(names)), started, info, stale, time.perf_counter() - t_start
+    )
 
 
 # --- validate: coverage table --------------------------------------------------------------
 
 COVERAGE_FIGURES = (
-    "revenue_ttm", "cogs_ttm", "ebit_ttm", "da_ttm", "net_income_ttm", "cfo_ttm", "interest_ttm", "net_income_ttm_prev",
-    "cash", "receivables", "inventory", "total_assets", "total_liabilities", "equity_attributable", "total_debt", "st_debt",
-    "export_share", "price_ratio", "asp", "share_price", "shares", "equity_volatility", "past_year_return",
+    "revenue_ttm",
+    "cogs_ttm",
+    "ebit_ttm",
+    "da_ttm",
+    "net_income_ttm",
+    "cfo_ttm",
+    "interest_ttm",
+    "net_income_ttm_prev",
+    "cash",
+    "receivables",
+    "inventory",
+    "total_assets",
+    "total_liabilities",
+    "equity_attributable",
+    "total_debt",
+    "st_debt",
+    "export_share",
+    "price_ratio",
+    "asp",
+    "share_price",
+    "shares",
+    "equity_volatility",
+    "past_year_return",
 )
 
 
@@ -259,8 +289,14 @@ def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
                 missing.append(name)
             else:
                 counts[fig.basis] += 1
-        rows.append({"ticker": t, **counts, "missing_figures": ", ".join(missing),
-                     "note": bases.not_runnable.get(t, "")})
+        rows.append(
+            {
+                "ticker": t,
+                **counts,
+                "missing_figures": ", ".join(missing),
+                "note": bases.not_runnable.get(t, ""),
+            }
+        )
     return quarter_label(as_of), pl.DataFrame(rows)
 
 
@@ -270,7 +306,7 @@ def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
 def template_csv(ticker: str) -> str:
     import re
 
-    if not re.match(TICKER_PATTERN, ticker):
+    if not re.fullmatch(TICKER_PATTERN, ticker):
         raise UsageError(f"a ticker like 603072.SH is needed, got {ticker!r}")
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -295,7 +331,18 @@ def write_template_xlsx(ticker: str, path: Path) -> None:
 
 # --- calibrate -----------------------------------------------------------------------------
 
-EVENT_COLUMNS = ("ticker", "year", "event", "z_distress", "z_size", "z_roa_gap", "z_export", "private", "upstream", "z_runway")
+EVENT_COLUMNS = (
+    "ticker",
+    "year",
+    "event",
+    "z_distress",
+    "z_size",
+    "z_roa_gap",
+    "z_export",
+    "private",
+    "upstream",
+    "z_runway",
+)
 
 
 def read_events(path: Path) -> pl.DataFrame:
@@ -342,8 +389,11 @@ def calibrate_file(events_path: Path, inputs_dir: Path, out_path: Path) -> dict[
     res = calibrate(events, priors)
     units = {r["parameter"]: r["unit"] for r in inputs.priors_table}
     rows = [("base_rate", res.priors.base_rate)]
-    rows += [("base_rate_low", res.priors.base_rate_low), ("base_rate_high", res.priors.base_rate_high),
-             ("horizon_years", res.priors.horizon_years)]
+    rows += [
+        ("base_rate_low", res.priors.base_rate_low),
+        ("base_rate_high", res.priors.base_rate_high),
+        ("horizon_years", res.priors.horizon_years),
+    ]
     rows += [(f"w_{k}", v) for k, v in res.priors.weights.items()]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -355,14 +405,29 @@ def calibrate_file(events_path: Path, inputs_dir: Path, out_path: Path) -> dict[
             note += f"; standard error {se:.4f}"
         if name in ("base_rate_low", "base_rate_high", "horizon_years"):
             note = "copied from the priors"
-        w.writerow([name, repr(float(value)), units.get(name, ""), note, f"stressmodel calibrate --events {events_path.name}"])
+        w.writerow(
+            [
+                name,
+                repr(float(value)),
+                units.get(name, ""),
+                note,
+                f"stressmodel calibrate --events {events_path.name}",
+            ]
+        )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(buf.getvalue(), encoding="utf-8")
     stats = {
-        "method": res.method, "status": res.status, "n": res.n, "events": res.events,
-        "log_likelihood": res.log_likelihood, "aic": res.aic, "pseudo_r2": res.pseudo_r2, "alpha": res.alpha,
+        "method": res.method,
+        "status": res.status,
+        "n": res.n,
+        "events": res.events,
+        "log_likelihood": res.log_likelihood,
+        "aic": res.aic,
+        "pseudo_r2": res.pseudo_r2,
+        "alpha": res.alpha,
         "std_errors": dict(res.std_errors) if res.std_errors else None,
-        "deviations_from_prior": dict(res.deviations) if res.deviations else None, "cov_type": res.cov_type,
+        "deviations_from_prior": dict(res.deviations) if res.deviations else None,
+        "cov_type": res.cov_type,
         "cv_deviance": {str(k): v for k, v in res.cv_deviance.items()} if res.cv_deviance else None,
     }
     out_path.with_suffix(".json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -19,6 +20,17 @@ import click
 
 from stressmodel import __version__
 from stressmodel.errors import StressModelError
+
+
+class SafePath(click.Path):
+    """click.Path that refuses a NUL character with a usage error (exit 2); click.Path
+    itself calls os.stat on it, which raises ValueError: a traceback and exit 1."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail(f"{value!r} contains a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
 
 DEFAULT_INPUTS = Path("inputs")
 DEFAULT_OUTPUTS = Path("outputs")
@@ -42,6 +54,12 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if debug:
                 traceback.print_exc()
             _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # the reader of our output went away (``stressmodel validate | head``): not an
+            # error of ours; silence the flush at exit and stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except KeyboardInterrupt:
             _fail("interrupted; no partial outputs were left", 130)
         except click.exceptions.Exit:
@@ -51,7 +69,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # an internal error: no traceback unless asked
             if debug:
                 traceback.print_exc()
-            _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", 1)
+            _fail(
+                f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback",
+                1,
+            )
 
     return wrapper
 
@@ -79,7 +100,9 @@ class Progress:
             self.n = min(self.n + 1, self.total)
             self.message = message
         if self._thread is None:
-            self._thread = threading.Thread(target=self._tick, name="stressmodel-progress", daemon=True)
+            self._thread = threading.Thread(
+                target=self._tick, name="stressmodel-progress", daemon=True
+            )
             self._thread.start()
         elif self.shown:
             self._draw()
@@ -120,7 +143,11 @@ class Progress:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,15 +163,38 @@ def main() -> None:
 
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
-        click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True,
-                     help="Folder with firms.csv, statements/, prices.csv, trade.csv, sector.toml, scenarios.toml."),
-        click.option("--outputs", "outputs_dir", type=click.Path(path_type=Path), default=DEFAULT_OUTPUTS, show_default=True,
-                     help="Folder that receives <as_of>/ with tables and workbooks."),
-        click.option("--firms", default=None, help="Comma-separated tickers (default: every firm with default_run = yes)."),
+        click.option(
+            "--inputs",
+            "inputs_dir",
+            type=SafePath(path_type=Path),
+            default=DEFAULT_INPUTS,
+            show_default=True,
+            help="Folder with firms.csv, statements/, prices.csv, trade.csv, sector.toml, scenarios.toml.",
+        ),
+        click.option(
+            "--outputs",
+            "outputs_dir",
+            type=SafePath(path_type=Path),
+            default=DEFAULT_OUTPUTS,
+            show_default=True,
+            help="Folder that receives <as_of>/ with tables and workbooks.",
+        ),
+        click.option(
+            "--firms",
+            default=None,
+            help="Comma-separated tickers (default: every firm with default_run = yes).",
+        ),
         click.option("--force", is_flag=True, help="Replace an existing outputs/<as_of>/ folder."),
         click.option("--quiet", is_flag=True, help="No progress indicator and no summary table."),
-        click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."),
-        click.option("--horizon", type=click.IntRange(1, 40), default=None, help="Projected quarters (default: sector.toml)."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."
+        ),
+        click.option(
+            "--horizon",
+            type=click.IntRange(1, 40),
+            default=None,
+            help="Projected quarters (default: sector.toml).",
+        ),
         click.option("--no-workbooks", is_flag=True, help="Write only the tables (parquet/CSV)."),
         click.option("--verbose", is_flag=True, help="Log each stage to stderr."),
         click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
@@ -155,13 +205,35 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @main.command()
-@click.option("--as-of", "as_of", default=None, help="Quarter like 2025Q3 (default: the latest quarter for which every selected firm has actuals).")
-@click.option("--paths", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
-              help="Monte Carlo paths of export shock size and duration (0 = none).")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Quarter like 2025Q3 (default: the latest quarter for which every selected firm has actuals).",
+)
+@click.option(
+    "--paths",
+    type=click.IntRange(0, 1_000_000),
+    default=0,
+    show_default=True,
+    help="Monte Carlo paths of export shock size and duration (0 = none).",
+)
 @run_options
 @handle_errors
-def run(as_of: str | None, paths: int, inputs_dir: Path, outputs_dir: Path, firms: str | None, force: bool, quiet: bool,
-        as_json: bool, horizon: int | None, no_workbooks: bool, verbose: bool, debug: bool) -> None:
+def run(
+    as_of: str | None,
+    paths: int,
+    inputs_dir: Path,
+    outputs_dir: Path,
+    firms: str | None,
+    force: bool,
+    quiet: bool,
+    as_json: bool,
+    horizon: int | None,
+    no_workbooks: bool,
+    verbose: bool,
+    debug: bool,
+) -> None:
     """Run every scenario as of one quarter and write outputs/<as_of>/."""
     from stressmodel.app import parse_as_of, parse_firms, run_and_write
     from stressmodel.pipeline import RunOptions
@@ -170,8 +242,14 @@ def run(as_of: str | None, paths: int, inputs_dir: Path, outputs_dir: Path, firm
     _logging(verbose)
     with Progress(not quiet and not as_json) as progress:
         report = run_and_write(
-            inputs_dir, outputs_dir, RunOptions(as_of=parse_as_of(as_of), firms=parse_firms(firms), horizon=horizon, paths=paths),
-            force=force, workbooks=not no_workbooks, progress=progress,
+            inputs_dir,
+            outputs_dir,
+            RunOptions(
+                as_of=parse_as_of(as_of), firms=parse_firms(firms), horizon=horizon, paths=paths
+            ),
+            force=force,
+            workbooks=not no_workbooks,
+            progress=progress,
         )
     if as_json:
         click.echo(json.dumps(_json_summary(report), indent=2, default=str))
@@ -202,7 +280,13 @@ def _json_summary(report: Any) -> dict[str, Any]:
 
 
 @main.command()
-@click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True)
+@click.option(
+    "--inputs",
+    "inputs_dir",
+    type=SafePath(path_type=Path),
+    default=DEFAULT_INPUTS,
+    show_default=True,
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @handle_errors
 def validate(inputs_dir: Path, debug: bool) -> None:
@@ -216,17 +300,31 @@ def validate(inputs_dir: Path, debug: bool) -> None:
 
     inputs = load_inputs(inputs_dir)
     as_of, table = coverage(inputs)
-    click.echo(f"inputs valid: {len(inputs.tickers)} firms, {sum(len(v) for v in inputs.statements.values())} statement figures, "
-               f"{len(inputs.prices)} price observations, {len(inputs.trade)} trade rows, {len(inputs.scenarios.named)} scenarios")
+    click.echo(
+        f"inputs valid: {len(inputs.tickers)} firms, {sum(len(v) for v in inputs.statements.values())} statement figures, "
+        f"{len(inputs.prices)} price observations, {len(inputs.trade)} trade rows, {len(inputs.scenarios.named)} scenarios"
+    )
     click.echo(f"coverage of the figures the model needs at the default as-of quarter {as_of}:")
-    click.echo(f"{'ticker':10} {'reported':>8} {'derived':>8} {'estimated':>9} {'missing':>8}  missing figures")
+    click.echo(
+        f"{'ticker':10} {'reported':>8} {'derived':>8} {'estimated':>9} {'missing':>8}  missing figures"
+    )
     for r in table.iter_rows(named=True):
-        click.echo(f"{r['ticker']:10} {r['reported']:>8} {r['derived']:>8} {r['estimated']:>9} {r['missing']:>8}  {r['missing_figures']}{'  ' + r['note'] if r['note'] else ''}")
+        note = f"  {r['note']}" if r["note"] else ""
+        click.echo(
+            f"{r['ticker']:10} {r['reported']:>8} {r['derived']:>8} {r['estimated']:>9} "
+            f"{r['missing']:>8}  {r['missing_figures']}{note}"
+        )
 
 
 @main.command()
 @click.argument("ticker")
-@click.option("--xlsx", "xlsx_path", type=click.Path(path_type=Path), default=None, help="Write an .xlsx template here instead of CSV on stdout.")
+@click.option(
+    "--xlsx",
+    "xlsx_path",
+    type=SafePath(path_type=Path),
+    default=None,
+    help="Write an .xlsx template here instead of CSV on stdout.",
+)
 @click.option("--debug", is_flag=True)
 @handle_errors
 def template(ticker: str, xlsx_path: Path | None, debug: bool) -> None:
@@ -241,11 +339,28 @@ def template(ticker: str, xlsx_path: Path | None, debug: bool) -> None:
 
 
 @main.command()
-@click.option("--events", "events_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
-              help="Labelled firm-year events CSV (format: inputs/README.md).")
-@click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True)
-@click.option("--out", "out_path", type=click.Path(path_type=Path), default=Path("outputs/calibrated_priors.csv"), show_default=True,
-              help="Fitted weights in the priors format (fit statistics in a .json beside it).")
+@click.option(
+    "--events",
+    "events_path",
+    type=SafePath(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="Labelled firm-year events CSV (format: inputs/README.md).",
+)
+@click.option(
+    "--inputs",
+    "inputs_dir",
+    type=SafePath(path_type=Path),
+    default=DEFAULT_INPUTS,
+    show_default=True,
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=SafePath(path_type=Path),
+    default=Path("outputs/calibrated_priors.csv"),
+    show_default=True,
+    help="Fitted weights in the priors format (fit statistics in a .json beside it).",
+)
 @click.option("--debug", is_flag=True)
 @handle_errors
 def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) -> None:
@@ -253,23 +368,54 @@ def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) 
     from stressmodel.app import calibrate_file
 
     stats = calibrate_file(events_path, inputs_dir, out_path)
-    click.echo(f"{stats['method']} fit on {stats['n']} firm-years ({stats['events']} events): {stats['status']}")
+    click.echo(
+        f"{stats['method']} fit on {stats['n']} firm-years ({stats['events']} events): {stats['status']}"
+    )
     click.echo(f"wrote {out_path} and {out_path.with_suffix('.json')}")
 
 
 @main.command()
-@click.option("--from", "first", required=True, metavar="QUARTER", help="First as-of quarter, like 2025Q1.")
-@click.option("--to", "last", default=None, metavar="QUARTER",
-              help="Last as-of quarter (default: the latest quarter for which every selected firm "
-                   "has actuals).")
-@click.option("--paths", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
-              help="Monte Carlo paths of export shock size and duration (0 = none).")
-@click.option("--skip-existing", is_flag=True, help="Keep as-of folders that exist (they still serve as earlier runs).")
+@click.option(
+    "--from", "first", required=True, metavar="QUARTER", help="First as-of quarter, like 2025Q1."
+)
+@click.option(
+    "--to",
+    "last",
+    default=None,
+    metavar="QUARTER",
+    help="Last as-of quarter (default: the latest quarter for which every selected firm "
+    "has actuals).",
+)
+@click.option(
+    "--paths",
+    type=click.IntRange(0, 1_000_000),
+    default=0,
+    show_default=True,
+    help="Monte Carlo paths of export shock size and duration (0 = none).",
+)
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Keep as-of folders that exist (they still serve as earlier runs).",
+)
 @run_options
 @handle_errors
-def batch(first: str, last: str | None, paths: int, skip_existing: bool, inputs_dir: Path, outputs_dir: Path,
-          firms: str | None, force: bool, quiet: bool, as_json: bool, horizon: int | None, no_workbooks: bool,
-          verbose: bool, debug: bool) -> None:
+def batch(
+    first: str,
+    last: str | None,
+    paths: int,
+    skip_existing: bool,
+    inputs_dir: Path,
+    outputs_dir: Path,
+    firms: str | None,
+    force: bool,
+    quiet: bool,
+    as_json: bool,
+    horizon: int | None,
+    no_workbooks: bool,
+    verbose: bool,
+    debug: bool,
+) -> None:
     """Run every as-of quarter from --from to --to in turn, each into outputs/<as_of>/.
 
     Each quarter sees only data dated on or before it. From the second quarter on, each
@@ -286,23 +432,43 @@ def batch(first: str, last: str | None, paths: int, skip_existing: bool, inputs_
     stages = STAGES_PER_RUN - (1 if no_workbooks else 0)
     with Progress(not quiet and not as_json, total=max(n, 1) * stages + 1) as progress:
         report = run_batch(
-            inputs_dir, outputs_dir, start, end,
+            inputs_dir,
+            outputs_dir,
+            start,
+            end,
             RunOptions(firms=parse_firms(firms), horizon=horizon, paths=paths),
-            force=force, skip_existing=skip_existing, workbooks=not no_workbooks, progress=progress,
+            force=force,
+            skip_existing=skip_existing,
+            workbooks=not no_workbooks,
+            progress=progress,
         )
     if as_json:
         click.echo(json.dumps(batch_json(report), indent=2, default=str))
     elif not quiet:
         click.echo(batch_text(report))
-        click.echo(f"\nwrote {len(report.runs)} as-of folder{'s' if len(report.runs) != 1 else ''} to {outputs_dir}")
+        click.echo(
+            f"\nwrote {len(report.runs)} as-of folder{'s' if len(report.runs) != 1 else ''} to {outputs_dir}"
+        )
 
 
 @main.command()
-@click.option("--quick", is_flag=True, help="Universes of 2 and 100 firms (default 2, 100 and 1,000), fewer repeats.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure on stdout.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Universes of 2 and 100 firms (default 2, 100 and 1,000), fewer repeats.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object with every figure on stdout."
+)
 @click.option("--sizes", default=None, help="Comma-separated universe sizes instead, e.g. 2,10.")
-@click.option("--inputs", "inputs_dir", type=click.Path(path_type=Path), default=DEFAULT_INPUTS, show_default=True,
-              help="The shipped inputs the synthetic universe is built from.")
+@click.option(
+    "--inputs",
+    "inputs_dir",
+    type=SafePath(path_type=Path),
+    default=DEFAULT_INPUTS,
+    show_default=True,
+    help="The shipped inputs the synthetic universe is built from.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @handle_errors
 def bench(quick: bool, as_json: bool, sizes: str | None, inputs_dir: Path, debug: bool) -> None:

@@ -110,6 +110,7 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
     say(f"bases as of {quarter_label(as_of)}")
     bases = compute_bases(inputs, as_of)
     runnable = [t for t in firms if t in bases.firms]
+    not_run = {t: bases.not_runnable.get(t, "no data") for t in firms if t not in bases.firms}
     if not runnable:
         reasons = "; ".join(f"{t}: {bases.not_runnable.get(t, 'no data')}" for t in firms)
         raise UsageError(f"no selected firm can be run as of {quarter_label(as_of)} ({reasons})")
@@ -325,6 +326,7 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
             "multiples": multiples.filter(keep),
             "multiples_note": multiples_note,
             "universe": universe,
+            "not_run": not_run,
             **monte_carlo,
         },
         timings=timings,

@@ -93,12 +93,26 @@ def estimated_inputs(result: RunResult) -> dict[str, str]:
 
 
 def summary_table(result: RunResult) -> pl.DataFrame:
+    """One row per firm and scenario; a selected firm that could not be run gets one row
+    with ``scenario_kind = "not_run"`` and the reason in ``value_status`` (never dropped)."""
     est = estimated_inputs(result)
-    return result.summary.with_columns(
+    table = result.summary.with_columns(
         pl.col("ticker")
         .replace_strict(est, default="", return_dtype=pl.String)
         .alias("estimated_inputs")
     )
+    not_run = result.extras.get("not_run", {})
+    if not_run:
+        rows = pl.DataFrame(
+            {
+                "ticker": list(not_run),
+                "scenario": [""] * len(not_run),
+                "scenario_kind": ["not_run"] * len(not_run),
+                "value_status": [f"not run: {reason}" for reason in not_run.values()],
+            }
+        )
+        table = pl.concat([table, rows], how="diagonal_relaxed").sort("ticker", maintain_order=True)
+    return table
 
 
 def base_figures_table(result: RunResult) -> pl.DataFrame:
@@ -169,7 +183,9 @@ def write_result_files(result: RunResult, inputs: Inputs, folder: Path) -> list[
         "actual_metrics.csv": result.extras["actual_metrics"],
         "peer_stats.csv": result.extras["peer_stats"],
         "trade_path.csv": trade_table(result),
-        "multiples.csv": result.extras["multiples"].with_columns(pl.lit(result.extras["multiples_note"]).alias("regression")),
+        "multiples.csv": result.extras["multiples"].with_columns(
+            pl.lit(result.extras["multiples_note"]).alias("regression")
+        ),
     }
     if "montecarlo" in result.extras:
         files["montecarlo.csv"] = result.extras["montecarlo"]
