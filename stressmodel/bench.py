@@ -79,8 +79,16 @@ MC_PATHS = 10_000
 SEED = 20250404
 #: line items of the subset projection (what a grid summary or the Monte Carlo reads)
 KEY_OUTPUTS: tuple[str, ...] = (
-    "revenue", "ebit", "interest_expense", "net_income", "fcf", "cash", "revolver", "revolver_draw",
-    "total_debt", "equity",
+    "revenue",
+    "ebit",
+    "interest_expense",
+    "net_income",
+    "fcf",
+    "cash",
+    "revolver",
+    "revolver_draw",
+    "total_debt",
+    "equity",
 )
 #: the largest universe that gets an end-to-end run by default: the consolidation index's
 #: the largest universe that gets an end-to-end run (every size the benchmark asks for;
@@ -196,18 +204,56 @@ def _load_average() -> float | None:
 # --- the synthetic universe ------------------------------------------------------------------
 
 #: base parameters in CNY mn or tonnes (scaled with the size of a synthetic firm)
-SIZE_PARAMS = frozenset({
-    "q_export0", "q_domestic0", "normal_production", "fixed_overhead", "opex", "depreciation",
-    "inventory_tonnes0", "inventory0", "min_cash", "other_current_assets", "other_current_liabilities",
-    "other_noncurrent_liabilities", "revenue_export_q0", "revenue_domestic_q0", "receivables0", "payables0",
-    "tax_payable0", "cash0", "st_debt0", "lt_debt0", "equity0", "other_noncurrent_assets0",
-})
+SIZE_PARAMS = frozenset(
+    {
+        "q_export0",
+        "q_domestic0",
+        "normal_production",
+        "fixed_overhead",
+        "opex",
+        "depreciation",
+        "inventory_tonnes0",
+        "inventory0",
+        "min_cash",
+        "other_current_assets",
+        "other_current_liabilities",
+        "other_noncurrent_liabilities",
+        "revenue_export_q0",
+        "revenue_domestic_q0",
+        "receivables0",
+        "payables0",
+        "tax_payable0",
+        "cash0",
+        "st_debt0",
+        "lt_debt0",
+        "equity0",
+        "other_noncurrent_assets0",
+    }
+)
 #: base figures in CNY mn or million shares (scaled with the size of a synthetic firm)
-SIZE_FIGURES = frozenset({
-    "revenue_ttm", "cogs_ttm", "ebit_ttm", "da_ttm", "net_income_ttm", "net_income_ttm_prev", "cfo_ttm",
-    "interest_ttm", "cash", "receivables", "inventory", "total_assets", "total_liabilities", "equity_total",
-    "equity_attributable", "total_debt", "st_debt", "shares", "market_cap",
-})
+SIZE_FIGURES = frozenset(
+    {
+        "revenue_ttm",
+        "cogs_ttm",
+        "ebit_ttm",
+        "da_ttm",
+        "net_income_ttm",
+        "net_income_ttm_prev",
+        "cfo_ttm",
+        "interest_ttm",
+        "cash",
+        "receivables",
+        "inventory",
+        "total_assets",
+        "total_liabilities",
+        "equity_total",
+        "equity_attributable",
+        "total_debt",
+        "st_debt",
+        "shares",
+        "market_cap",
+    }
+)
 
 
 def templates(inputs: Inputs, bases: BaseSet) -> list[str]:
@@ -225,7 +271,9 @@ def synthetic_ticker(template: str, i: int) -> str:
     return f"{template[:2]}{i:04d}{template[6:]}"
 
 
-def synthetic_bases(shipped: BaseSet, template_firms: Sequence[str], n: int, seed: int = SEED) -> BaseSet:
+def synthetic_bases(
+    shipped: BaseSet, template_firms: Sequence[str], n: int, seed: int = SEED
+) -> BaseSet:
     """N firms, firm i a perturbed copy of ``template_firms[i % len]`` (seeded per firm,
     so firm i is the same in every universe size):
 
@@ -259,7 +307,13 @@ def synthetic_bases(shipped: BaseSet, template_firms: Sequence[str], n: int, see
         p["dso_days"] = min(p["dso_days"] * float(r.uniform(0.8, 1.2)), p["max_dso_days"])
         p["interest_rate"] = p["interest_rate"] * float(r.uniform(0.8, 1.2))
         figures = {
-            k: Figure(f.value * size if k in SIZE_FIGURES else f.value, f.basis, f.how, f.sources, f.quarter)
+            k: Figure(
+                f.value * size if k in SIZE_FIGURES else f.value,
+                f.basis,
+                f.how,
+                f.sources,
+                f.quarter,
+            )
             for k, f in fb.figures.items()
         }
         figures["cash"] = Figure(cash, "estimated", "synthetic", ())
@@ -278,7 +332,9 @@ def _scale(text: str, factor: float) -> str:
     return repr(float(text) * factor) if text.strip() else text
 
 
-def write_synthetic_inputs(src: Path, dest: Path, template_firms: Sequence[str], n: int, seed: int = SEED) -> list[str]:
+def write_synthetic_inputs(
+    src: Path, dest: Path, template_firms: Sequence[str], n: int, seed: int = SEED
+) -> list[str]:
     """An inputs folder of N synthetic firms in the documented format (inputs/README.md):
     firm i is ``template_firms[i % len]`` with every CNY mn and tonne figure of its
     statements and prices, and its share count, x exp(Normal(0, 0.5)) (seeded per firm);
@@ -309,9 +365,13 @@ def write_synthetic_inputs(src: Path, dest: Path, template_firms: Sequence[str],
         ticker = synthetic_ticker(t, i)
         size = float(np.exp(np.random.default_rng([seed, i]).normal(0.0, 0.5)))
         row = dict(register[t])
-        row.update(ticker=ticker, company_name=f"Synthetic {i} (from {t})", default_run="yes",
-                   shares_outstanding=_scale(row["shares_outstanding"], size),
-                   note=f"synthetic benchmark firm: {t} x {size:.4f}")
+        row.update(
+            ticker=ticker,
+            company_name=f"Synthetic {i} (from {t})",
+            default_run="yes",
+            shares_outstanding=_scale(row["shares_outstanding"], size),
+            note=f"synthetic benchmark firm: {t} x {size:.4f}",
+        )
         firm_rows.append(row)
         for p in prices.get(t, []):
             value = _scale(p["value"], size) if p["unit"] in SIZE_UNITS else p["value"]
@@ -321,9 +381,19 @@ def write_synthetic_inputs(src: Path, dest: Path, template_firms: Sequence[str],
             w = csv.DictWriter(fh, cols, lineterminator="\n")
             w.writeheader()
             for r in rows:
-                w.writerow({**r, "value": _scale(r["value"], size) if r["unit"] in SIZE_UNITS else r["value"]})
+                w.writerow(
+                    {
+                        **r,
+                        "value": _scale(r["value"], size)
+                        if r["unit"] in SIZE_UNITS
+                        else r["value"],
+                    }
+                )
         tickers.append(ticker)
-    for name, cols, rows in (("firms.csv", columns, firm_rows), ("prices.csv", price_columns, price_rows)):
+    for name, cols, rows in (
+        ("firms.csv", columns, firm_rows),
+        ("prices.csv", price_columns, price_rows),
+    ):
         with open(dest / name, "w", encoding="utf-8", newline="") as fh:
             w = csv.DictWriter(fh, cols, lineterminator="\n")
             w.writeheader()
@@ -363,24 +433,36 @@ def setting(inputs_dir: Path) -> Setting:
         end = quarter_end_date(as_of)
         sector = inputs.sector
         trade_loss = trade_path(
-            inputs.as_of(as_of).trade, month_index(end.year, end.month),
-            [as_of + k for k in range(1, GRID_HORIZON + 1)], str(sector["export_controls_start"]),
-            int(sector["trade_reference_year"]), sector.float("trade_forecast_interval"),
+            inputs.as_of(as_of).trade,
+            month_index(end.year, end.month),
+            [as_of + k for k in range(1, GRID_HORIZON + 1)],
+            str(sector["export_controls_start"]),
+            int(sector["trade_reference_year"]),
+            sector.float("trade_forecast_interval"),
         ).loss
     frame = scenario_frame(list(grid), as_of, GRID_HORIZON, trade_loss)
-    return Setting(Path(inputs_dir), inputs, as_of, shipped, tuple(templates(inputs, shipped)), grid, frame)
+    return Setting(
+        Path(inputs_dir), inputs, as_of, shipped, tuple(templates(inputs, shipped)), grid, frame
+    )
 
 
-def bench_projection(cases: pl.DataFrame, s: Setting, repeats: int) -> tuple[dict[str, Any], pl.DataFrame]:
+def bench_projection(
+    cases: pl.DataFrame, s: Setting, repeats: int
+) -> tuple[dict[str, Any], pl.DataFrame]:
     """Every line item (cold call, then ``repeats``), and the :data:`KEY_OUTPUTS` subset."""
     rows = cases.height * GRID_HORIZON
     with PeakRss() as mem:
-        cold, warm, proj = _repeat(lambda: project(cases, GRID_HORIZON, s.labels, s.as_of + 1), repeats)
+        cold, warm, proj = _repeat(
+            lambda: project(cases, GRID_HORIZON, s.labels, s.as_of + 1), repeats
+        )
         sub_cold, sub_warm, sub = _repeat(
-            lambda: project(cases, GRID_HORIZON, s.labels, s.as_of + 1, outputs=KEY_OUTPUTS), repeats
+            lambda: project(cases, GRID_HORIZON, s.labels, s.as_of + 1, outputs=KEY_OUTPUTS),
+            repeats,
         )
         del sub
-    balance = float(proj["balance_check"].abs().max() or 0.0) / max(float(proj["total_assets"].abs().max() or 1.0), 1.0)
+    balance = float(proj["balance_check"].abs().max() or 0.0) / max(
+        float(proj["total_assets"].abs().max() or 1.0), 1.0
+    )
     seconds = _median(warm) if warm else cold
     sub_seconds = _median(sub_warm) if sub_warm else sub_cold
     return {
@@ -403,7 +485,9 @@ def bench_projection(cases: pl.DataFrame, s: Setting, repeats: int) -> tuple[dic
     }, proj
 
 
-def bench_risk_valuation(proj: pl.DataFrame, cases: pl.DataFrame, bases: BaseSet, s: Setting) -> dict[str, Any]:
+def bench_risk_valuation(
+    proj: pl.DataFrame, cases: pl.DataFrame, bases: BaseSet, s: Setting
+) -> dict[str, Any]:
     """DCF, quarter and case distress metrics and distance to default, as run_model does."""
     from stressmodel import risk
     from stressmodel.valuation import dcf
@@ -414,22 +498,37 @@ def bench_risk_valuation(proj: pl.DataFrame, cases: pl.DataFrame, bases: BaseSet
         {
             "ticker": universe,
             "shares": [bases.firms[t].get("shares") for t in universe],
-            "net_debt0": [bases.firms[t].value("total_debt") - bases.firms[t].value("cash") for t in universe],
+            "net_debt0": [
+                bases.firms[t].value("total_debt") - bases.firms[t].value("cash") for t in universe
+            ],
         },
         schema={"ticker": pl.String, "shares": pl.Float64, "net_debt0": pl.Float64},
     )
-    base_name = grid_name(0.0, 0.0) if any(sc.name == grid_name(0.0, 0.0) for sc in s.grid) else s.grid[0].name
+    base_name = (
+        grid_name(0.0, 0.0)
+        if any(sc.name == grid_name(0.0, 0.0) for sc in s.grid)
+        else s.grid[0].name
+    )
     timings: dict[str, float] = {}
     gc.collect()
     with PeakRss() as mem:
         t0 = time.perf_counter()
-        val = dcf(proj, cases, firm_values, sector.float("discount_rate"), sector.float("terminal_growth"), GRID_HORIZON)
+        val = dcf(
+            proj,
+            cases,
+            firm_values,
+            sector.float("discount_rate"),
+            sector.float("terminal_growth"),
+            GRID_HORIZON,
+        )
         timings["valuation"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         base_q = risk.base_quarter_frame(bases, universe)
         fx, deflator, _note = risk.fx_and_deflator(bases, sector)
         qm = risk.quarter_metrics(proj, base_q, fx, deflator)
-        cm = risk.distance_to_default(risk.case_metrics(qm, val, GRID_HORIZON), base_scenario=base_name)
+        cm = risk.distance_to_default(
+            risk.case_metrics(qm, val, GRID_HORIZON), base_scenario=base_name
+        )
         timings["risk"] = time.perf_counter() - t1
     seconds = timings["valuation"] + timings["risk"]
     return {
@@ -454,11 +553,18 @@ def bench_naive(firms: pl.DataFrame, s: Setting, repeats: int) -> dict[str, Any]
     from stressmodel.reference import project_naive
 
     scen = s.grid_frame
-    firm_dicts = [{p: float(r[f"f_{p}"]) for p in ALL_FIRM_PARAMS} for r in firms.iter_rows(named=True)]
+    firm_dicts = [
+        {p: float(r[f"f_{p}"]) for p in ALL_FIRM_PARAMS} for r in firms.iter_rows(named=True)
+    ]
     scen_rows = list(scen.iter_rows(named=True))
     scen_dicts = [{p: float(r[f"s_{p}"]) for p in SCENARIO_PARAMS} for r in scen_rows]
-    drivers = [[{p: float(r[f"d_{p}_{k}"]) for p in DRIVERS} for k in range(1, GRID_HORIZON + 1)] for r in scen_rows]
-    naive_cold, naive_warm, naive = _repeat(lambda: project_naive(firm_dicts, scen_dicts, drivers), repeats)
+    drivers = [
+        [{p: float(r[f"d_{p}_{k}"]) for p in DRIVERS} for k in range(1, GRID_HORIZON + 1)]
+        for r in scen_rows
+    ]
+    naive_cold, naive_warm, naive = _repeat(
+        lambda: project_naive(firm_dicts, scen_dicts, drivers), repeats
+    )
     naive_seconds = _median(naive_warm) if naive_warm else naive_cold
     cases = case_frame(firms, scen)
     cold, warm, proj = _repeat(lambda: project(cases, GRID_HORIZON, s.labels, s.as_of + 1), repeats)
@@ -468,7 +574,12 @@ def bench_naive(firms: pl.DataFrame, s: Setting, repeats: int) -> dict[str, Any]
     items = line_items()
     mismatches, worst = 0, 0.0
     for name in items:
-        ref = np.array([[[naive[a][j][k][name] for j in range(n_s)] for a in range(n_f)] for k in range(GRID_HORIZON)]).ravel()
+        ref = np.array(
+            [
+                [[naive[a][j][k][name] for j in range(n_s)] for a in range(n_f)]
+                for k in range(GRID_HORIZON)
+            ]
+        ).ravel()
         got = proj[name].to_numpy()
         mismatches += int(np.count_nonzero(~np.isclose(got, ref, rtol=REL_TOL, atol=ABS_TOL)))
         scale = np.maximum(np.abs(ref), 1.0)
@@ -549,11 +660,15 @@ def bench_end_to_end(s: Setting, n: int, workbooks: bool, status: str) -> dict[s
     out: dict[str, Any] = {"firms": n, "workbooks": workbooks, "workbook_status": status}
     with tempfile.TemporaryDirectory(prefix="stressmodel-bench-") as tmp:
         src, dest = Path(tmp) / "inputs", Path(tmp) / "outputs"
-        out["write_inputs_seconds"], _tickers = _timed(lambda: write_synthetic_inputs(s.inputs_dir, src, s.templates, n))
+        out["write_inputs_seconds"], _tickers = _timed(
+            lambda: write_synthetic_inputs(s.inputs_dir, src, s.templates, n)
+        )
         gc.collect()
         try:
             with PeakRss() as mem:
-                seconds, report = _timed(lambda: run_and_write(src, dest, RunOptions(), workbooks=workbooks))
+                seconds, report = _timed(
+                    lambda: run_and_write(src, dest, RunOptions(), workbooks=workbooks)
+                )
         except Exception as exc:
             if not workbooks:
                 raise
@@ -561,7 +676,9 @@ def bench_end_to_end(s: Setting, n: int, workbooks: bool, status: str) -> dict[s
             out["workbooks"] = False
             out["workbook_status"] = f"failed: {type(exc).__name__}: {exc}"
             with PeakRss() as mem:
-                seconds, report = _timed(lambda: run_and_write(src, dest, RunOptions(), workbooks=False, force=True))
+                seconds, report = _timed(
+                    lambda: run_and_write(src, dest, RunOptions(), workbooks=False, force=True)
+                )
         out["seconds"] = seconds
         out["rss_before_mb"], out["peak_rss_mb"] = mem.before_mb, mem.peak_mb
         out["as_of"] = report.result.as_of_label
@@ -597,7 +714,9 @@ def parse_sizes(text: str | None) -> tuple[int, ...] | None:
     try:
         sizes = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise UsageError(f"--sizes takes comma-separated firm counts like 2,100; got {text!r}") from None
+        raise UsageError(
+            f"--sizes takes comma-separated firm counts like 2,100; got {text!r}"
+        ) from None
     if not sizes or any(not 1 <= n < 10_000 for n in sizes):
         raise UsageError(f"--sizes takes firm counts from 1 to 9999; got {text!r}")
     return tuple(dict.fromkeys(sizes))
@@ -621,7 +740,9 @@ def run_benchmark(
     t_start = time.perf_counter()
     sizes = tuple(sizes if sizes is not None else (QUICK_SIZES if quick else SIZES))
     repeats = repeats if repeats is not None else (2 if quick else 3)
-    naive_firms = naive_firms if naive_firms is not None else (QUICK_NAIVE_FIRMS if quick else NAIVE_FIRMS)
+    naive_firms = (
+        naive_firms if naive_firms is not None else (QUICK_NAIVE_FIRMS if quick else NAIVE_FIRMS)
+    )
     e2e = set(
         [n for n in sizes if n <= E2E_MAX_FIRMS] if end_to_end_sizes is None else end_to_end_sizes
     )
@@ -631,9 +752,16 @@ def run_benchmark(
     report: dict[str, Any] = {
         "machine": machine(),
         "settings": {
-            "inputs": str(inputs_dir), "as_of": quarter_label(s.as_of), "sizes": list(sizes), "repeats": repeats,
-            "grid_scenarios": len(s.grid), "horizon": GRID_HORIZON, "seed": SEED, "templates": list(s.templates),
-            "key_outputs": list(KEY_OUTPUTS), "quick": quick,
+            "inputs": str(inputs_dir),
+            "as_of": quarter_label(s.as_of),
+            "sizes": list(sizes),
+            "repeats": repeats,
+            "grid_scenarios": len(s.grid),
+            "horizon": GRID_HORIZON,
+            "seed": SEED,
+            "templates": list(s.templates),
+            "key_outputs": list(KEY_OUTPUTS),
+            "quick": quick,
         },
         "workbook_status": wb_status,
         "sizes": {},
@@ -649,10 +777,15 @@ def run_benchmark(
         del proj
         gc.collect()
         if n in e2e:
-            say(f"N = {n}: end-to-end run" + (" with workbooks" if wb_ok else " (workbooks unavailable)"))
+            say(
+                f"N = {n}: end-to-end run"
+                + (" with workbooks" if wb_ok else " (workbooks unavailable)")
+            )
             entry["end_to_end"] = bench_end_to_end(s, n, wb_ok, wb_status)
         else:
-            entry["end_to_end_status"] = f"not run: end-to-end runs are limited to {E2E_MAX_FIRMS} firms"
+            entry["end_to_end_status"] = (
+                f"not run: end-to-end runs are limited to {E2E_MAX_FIRMS} firms"
+            )
         report["sizes"][str(n)] = entry
     say(f"naive reference: {naive_firms} firms x {len(s.grid)} scenarios x {GRID_HORIZON} quarters")
     naive_universe = synthetic_bases(s.shipped, s.templates, naive_firms).frame()
@@ -682,7 +815,11 @@ def summary_figures(report: dict[str, Any]) -> dict[str, Any]:
     proj = sizes[largest]["projection"]
     naive = report["naive"]
     e2e_100 = sizes.get("100", {}).get("end_to_end")
-    books = [v["end_to_end"] for v in sizes.values() if v.get("end_to_end", {}).get("workbook_cells_per_second")]
+    books = [
+        v["end_to_end"]
+        for v in sizes.values()
+        if v.get("end_to_end", {}).get("workbook_cells_per_second")
+    ]
     books.sort(key=lambda e: e["firms"])
     peak = max(
         [v["projection"]["peak_rss_mb"] for v in sizes.values()]

@@ -119,8 +119,13 @@ def _design(
         raise InputError(Problem(_EVENTS, None, "event", "0 or 1", "other values"))
     if events.height == 0 or y.min() == y.max():
         raise InputError(
-            Problem(_EVENTS, None, "event", "at least one event and one non-event",
-                    f"{int(y.sum())} events in {events.height} rows")
+            Problem(
+                _EVENTS,
+                None,
+                "event",
+                "at least one event and one non-event",
+                f"{int(y.sum())} events in {events.height} rows",
+            )
         )
     z = events.select([pl.col(feature_column(c)).cast(pl.Float64) for c in components])
     z_np = z.to_numpy().astype(float).reshape(events.height, len(components))
@@ -169,8 +174,10 @@ def king_zeng_intercept(
     (fractions). Example: -0.3, ybar 0.5, tau 0.02 -> -0.3 - ln 49 = -4.191820. Slopes are
     unchanged. Raises ValueError unless both rates are in (0, 1).
     """
-    for name, v in (("sample_event_rate", sample_event_rate),
-                    ("population_event_rate", population_event_rate)):
+    for name, v in (
+        ("sample_event_rate", sample_event_rate),
+        ("population_event_rate", population_event_rate),
+    ):
         if not 0.0 < v < 1.0:
             raise ValueError(f"{name} must be in (0, 1)")
     tau, ybar = population_event_rate, sample_event_rate
@@ -271,9 +278,7 @@ def _ridge_deviations(
     return np.asarray(res.params, dtype=float), list(rec)
 
 
-def fit_shrinkage(
-    events: pl.DataFrame, priors: Priors, alpha: float
-) -> CalibrationResult:
+def fit_shrinkage(events: pl.DataFrame, priors: Priors, alpha: float) -> CalibrationResult:
     """Ridge shrinkage toward the prior weights and base rate.
 
     GLM Binomial (logit link) with offset eta_prior = logit(pi0) + Z @ w_prior and
@@ -294,7 +299,13 @@ def fit_shrinkage(
     prior = _prior_vector(priors, components)
     delta, rec = _ridge_deviations(y, x, prior, alpha)
     return _shrinkage_result(
-        y, x, prior, delta, priors, components, alpha,
+        y,
+        x,
+        prior,
+        delta,
+        priors,
+        components,
+        alpha,
         f"shrinkage: ridge toward the priors, alpha = {alpha:g}" + _warning_note(rec),
     )
 
@@ -401,9 +412,7 @@ def calibrate(
             return _logit_result(res, y, components, priors, note)
         why = f"fallback from logit ({reason}{note})"
     else:
-        why = (
-            f"{epp:.1f} events per parameter < {min_events_per_parameter:g}"
-        )
+        why = f"{epp:.1f} events per parameter < {min_events_per_parameter:g}"
     cv: Mapping[float, float] | None = None
     if alpha is None:
         chosen, cv = choose_alpha(events, priors)

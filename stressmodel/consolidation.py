@@ -54,11 +54,24 @@ from scipy.stats import rankdata
 CONTINUOUS: tuple[str, ...] = ("distress", "size", "roa_gap", "export", "runway")
 DUMMIES: tuple[str, ...] = ("private", "upstream")
 COMPONENTS: tuple[str, ...] = (
-    "distress", "size", "roa_gap", "export", "private", "upstream", "runway"
+    "distress",
+    "size",
+    "roa_gap",
+    "export",
+    "private",
+    "upstream",
+    "runway",
 )
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {"distress": 0.8, "size": -0.6, "roa_gap": -0.4, "export": 0.5, "private": 0.4,
-     "upstream": -0.7, "runway": -0.5}
+    {
+        "distress": 0.8,
+        "size": -0.6,
+        "roa_gap": -0.4,
+        "export": 0.5,
+        "private": 0.4,
+        "upstream": -0.7,
+        "runway": -0.5,
+    }
 )
 PROB_CLIP = 1e-6
 MAD_TO_SD = 1.4826
@@ -271,8 +284,14 @@ class PeerStats:
                 "scale": [c.scale for c in self.components],
                 "status": [c.status for c in self.components],
             },
-            schema={"component": pl.String, "n": pl.Int64, "median": pl.Float64,
-                    "mad": pl.Float64, "scale": pl.Float64, "status": pl.String},
+            schema={
+                "component": pl.String,
+                "n": pl.Int64,
+                "median": pl.Float64,
+                "mad": pl.Float64,
+                "scale": pl.Float64,
+                "status": pl.String,
+            },
         )
 
 
@@ -296,9 +315,7 @@ def component_stats(name: str, values: Sequence[float | None]) -> ComponentStats
         return ComponentStats(name, int(x.size), med, mad, MAD_TO_SD * mad, "ok")
     sd = float(np.std(x, ddof=1)) if x.size >= 2 else 0.0
     if sd > 0:
-        return ComponentStats(
-            name, int(x.size), med, mad, sd, "fallback: MAD = 0, scale = SD"
-        )
+        return ComponentStats(name, int(x.size), med, mad, sd, "fallback: MAD = 0, scale = SD")
     return ComponentStats(
         name, int(x.size), med, mad, None, "n/a: no dispersion among peers (z = 0)"
     )
@@ -401,8 +418,14 @@ class Priors:
         ``base_rate``, ``base_rate_low``, ``base_rate_high``, ``horizon_years``,
         ``weight_low_factor``, ``weight_high_factor`` (all optional) and ``w_<component>``
         (at least one). Unknown keys raise ValueError."""
-        scalars = {"base_rate", "base_rate_low", "base_rate_high", "horizon_years",
-                   "weight_low_factor", "weight_high_factor"}
+        scalars = {
+            "base_rate",
+            "base_rate_low",
+            "base_rate_high",
+            "horizon_years",
+            "weight_low_factor",
+            "weight_high_factor",
+        }
         weights: dict[str, float] = {}
         kwargs: dict[str, float] = {}
         for key, value in params.items():
@@ -485,8 +508,10 @@ def score(
             bad = bad | (x < 0) | (x > 1)
         bad_exprs.append(bad.alias(f"__bad_{c}"))
         z_exprs.append(
-            pl.when(bad).then(pl.lit(None, dtype=pl.Float64))
-            .otherwise(_z_expr(c, stats, clip)).alias(f"z_{c}")
+            pl.when(bad)
+            .then(pl.lit(None, dtype=pl.Float64))
+            .otherwise(_z_expr(c, stats, clip))
+            .alias(f"z_{c}")
         )
     out = components.with_columns(*z_exprs, *bad_exprs)
     out = out.with_columns(
@@ -497,7 +522,8 @@ def score(
     )
     reasons = pl.concat_str(
         [pl.when(pl.col(f"__bad_{c}")).then(pl.lit(c)) for c in names],
-        separator=", ", ignore_nulls=True,
+        separator=", ",
+        ignore_nulls=True,
     )
     any_bad = pl.any_horizontal([pl.col(f"__bad_{c}") for c in names])
     out = out.with_columns(
@@ -507,9 +533,7 @@ def score(
         .otherwise(pl.lit(STATUS_OK))
         .alias("score_status"),
     )
-    out = out.with_columns(
-        (1.0 / (1.0 + (-pl.col("eta")).exp())).alias("consolidation_score")
-    )
+    out = out.with_columns((1.0 / (1.0 + (-pl.col("eta")).exp())).alias("consolidation_score"))
     ordered = [c for c in out.columns if not c.startswith("__bad_") and c != "score_status"]
     return out.select(*ordered, "score_status")
 

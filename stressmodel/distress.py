@@ -155,14 +155,28 @@ def altman_z(
     """
     wc, re_, eb, me, tl, s, ta = map(
         _expr,
-        (working_capital, retained_earnings, ebit, market_equity, total_liabilities, sales,
-         total_assets),
+        (
+            working_capital,
+            retained_earnings,
+            ebit,
+            market_equity,
+            total_liabilities,
+            sales,
+            total_assets,
+        ),
     )
     value = 1.2 * wc / ta + 1.4 * re_ / ta + 3.3 * eb / ta + 0.6 * me / tl + 1.0 * s / ta
     return _guarded(
         value,
-        {"working capital": wc, "retained earnings": re_, "EBIT": eb, "market equity": me,
-         "total liabilities": tl, "sales": s, "total assets": ta},
+        {
+            "working capital": wc,
+            "retained earnings": re_,
+            "EBIT": eb,
+            "market equity": me,
+            "total liabilities": tl,
+            "sales": s,
+            "total assets": ta,
+        },
         [(ta <= 0, "non-positive total assets"), (tl <= 0, "non-positive total liabilities")],
         "altman_z",
     )
@@ -187,16 +201,28 @@ def altman_z_prime(
     """
     wc, re_, eb, be, tl, s, ta = map(
         _expr,
-        (working_capital, retained_earnings, ebit, book_equity, total_liabilities, sales,
-         total_assets),
+        (
+            working_capital,
+            retained_earnings,
+            ebit,
+            book_equity,
+            total_liabilities,
+            sales,
+            total_assets,
+        ),
     )
-    value = (
-        0.717 * wc / ta + 0.847 * re_ / ta + 3.107 * eb / ta + 0.420 * be / tl + 0.998 * s / ta
-    )
+    value = 0.717 * wc / ta + 0.847 * re_ / ta + 3.107 * eb / ta + 0.420 * be / tl + 0.998 * s / ta
     return _guarded(
         value,
-        {"working capital": wc, "retained earnings": re_, "EBIT": eb, "book equity": be,
-         "total liabilities": tl, "sales": s, "total assets": ta},
+        {
+            "working capital": wc,
+            "retained earnings": re_,
+            "EBIT": eb,
+            "book equity": be,
+            "total liabilities": tl,
+            "sales": s,
+            "total assets": ta,
+        },
         [(ta <= 0, "non-positive total assets"), (tl <= 0, "non-positive total liabilities")],
         "altman_z_prime",
     )
@@ -225,8 +251,14 @@ def altman_z_double_prime(
     value = 6.56 * wc / ta + 3.26 * re_ / ta + 6.72 * eb / ta + 1.05 * be / tl
     return _guarded(
         value,
-        {"working capital": wc, "retained earnings": re_, "EBIT": eb, "book equity": be,
-         "total liabilities": tl, "total assets": ta},
+        {
+            "working capital": wc,
+            "retained earnings": re_,
+            "EBIT": eb,
+            "book equity": be,
+            "total liabilities": tl,
+            "total assets": ta,
+        },
         [(ta <= 0, "non-positive total assets"), (tl <= 0, "non-positive total liabilities")],
         "altman_z_double_prime",
     )
@@ -294,8 +326,11 @@ def ohlson_size(
     return _guarded(
         value,
         {"total assets": ta, "FX rate": fx, "deflator index": p},
-        [(ta <= 0, "non-positive total assets"), (fx <= 0, "non-positive FX rate"),
-         (p <= 0, "non-positive deflator index")],
+        [
+            (ta <= 0, "non-positive total assets"),
+            (fx <= 0, "non-positive FX rate"),
+            (p <= 0, "non-positive deflator index"),
+        ],
         "ohlson_size",
     )
 
@@ -343,8 +378,17 @@ def ohlson_o_score(
     """
     sz, tl, ta, wc, cl, ca, ni, ni0, ffo = map(
         _expr,
-        (size, total_liabilities, total_assets, working_capital, current_liabilities,
-         current_assets, net_income, net_income_prev, funds_from_operations),
+        (
+            size,
+            total_liabilities,
+            total_assets,
+            working_capital,
+            current_liabilities,
+            current_assets,
+            net_income,
+            net_income_prev,
+            funds_from_operations,
+        ),
     )
     oeneg = (tl > ta).cast(pl.Float64)
     intwo = ((ni < 0) & (ni0 < 0)).cast(pl.Float64)
@@ -364,11 +408,22 @@ def ohlson_o_score(
     )
     return _guarded(
         value,
-        {"size": sz, "total liabilities": tl, "total assets": ta, "working capital": wc,
-         "current liabilities": cl, "current assets": ca, "net income": ni,
-         "prior-year net income": ni0, "funds from operations": ffo},
-        [(ta <= 0, "non-positive total assets"), (ca <= 0, "non-positive current assets"),
-         (tl <= 0, "non-positive total liabilities")],
+        {
+            "size": sz,
+            "total liabilities": tl,
+            "total assets": ta,
+            "working capital": wc,
+            "current liabilities": cl,
+            "current assets": ca,
+            "net income": ni,
+            "prior-year net income": ni0,
+            "funds from operations": ffo,
+        },
+        [
+            (ta <= 0, "non-positive total assets"),
+            (ca <= 0, "non-positive current assets"),
+            (tl <= 0, "non-positive total liabilities"),
+        ],
         "ohlson_o",
     )
 
@@ -409,8 +464,13 @@ def zmijewski_x(
     value = -4.336 - 4.513 * ni / ta + 5.679 * tl / ta + 0.004 * ca / cl
     return _guarded(
         value,
-        {"net income": ni, "total liabilities": tl, "total assets": ta, "current assets": ca,
-         "current liabilities": cl},
+        {
+            "net income": ni,
+            "total liabilities": tl,
+            "total assets": ta,
+            "current assets": ca,
+            "current liabilities": cl,
+        },
         [(ta <= 0, "non-positive total assets"), (cl <= 0, "non-positive current liabilities")],
         "zmijewski_x",
     )
@@ -537,8 +597,15 @@ def chs_lpfd(
     ex = [_expr(v) for v in (nimtaavg, tlmta, exretavg, sigma, rsize, cashmta, mb, price)]
     n, tl, er, sg, rs, cm, m, pr = ex
     value = (
-        -9.164 - 20.264 * n + 1.416 * tl - 7.129 * er + 1.411 * sg - 0.045 * rs
-        - 2.132 * cm + 0.075 * m - 0.058 * pr
+        -9.164
+        - 20.264 * n
+        + 1.416 * tl
+        - 7.129 * er
+        + 1.411 * sg
+        - 0.045 * rs
+        - 2.132 * cm
+        + 0.075 * m
+        - 0.058 * pr
     )
     return _guarded(value, dict(zip(names, ex, strict=True)), [], "chs_lpfd")
 
@@ -595,8 +662,11 @@ def naive_dd(
     return _guarded(
         value,
         {"equity": e, "default point": f, "equity volatility": se, "past return": r},
-        [(f <= 0, "no debt (default point is zero)"), (e <= 0, "non-positive equity"),
-         (se < 0, "negative equity volatility")],
+        [
+            (f <= 0, "no debt (default point is zero)"),
+            (e <= 0, "non-positive equity"),
+            (se < 0, "negative equity volatility"),
+        ],
         "naive_dd",
     )
 
@@ -696,8 +766,13 @@ def merton_solve(
 
 def _replace_status(sol: MertonSolution, status: str) -> MertonSolution:
     return MertonSolution(
-        sol.asset_value, sol.asset_volatility, sol.d1, sol.d2, sol.dd_risk_neutral,
-        sol.pd_risk_neutral, status,
+        sol.asset_value,
+        sol.asset_volatility,
+        sol.d1,
+        sol.d2,
+        sol.dd_risk_neutral,
+        sol.pd_risk_neutral,
+        status,
     )
 
 
@@ -779,7 +854,11 @@ def debt_at_risk_flag(ebit: ExprLike, interest_expense: ExprLike, debt: ExprLike
     """
     eb, i, d = _expr(ebit), _expr(interest_expense), _expr(debt)
     excluded = (
-        _is_missing(eb) | _is_missing(i) | _is_missing(d) | (d < 0) | (i < 0)
+        _is_missing(eb)
+        | _is_missing(i)
+        | _is_missing(d)
+        | (d < 0)
+        | (i < 0)
         | ((d == 0) & (i == 0))
     )
     flag = pl.when(i > 0).then(eb < ICR_AT_RISK * i).otherwise(eb < 0)
@@ -845,10 +924,18 @@ def debt_at_risk_share(
     if not len(ebit) == len(interest_expense) == len(debt):
         raise ValueError("ebit, interest_expense and debt must have the same length")
     frame = pl.DataFrame(
-        {"g": [0] * len(ebit), "ebit": list(ebit), "interest_expense": list(interest_expense),
-         "debt": list(debt)},
-        schema={"g": pl.Int64, "ebit": pl.Float64, "interest_expense": pl.Float64,
-                "debt": pl.Float64},
+        {
+            "g": [0] * len(ebit),
+            "ebit": list(ebit),
+            "interest_expense": list(interest_expense),
+            "debt": list(debt),
+        },
+        schema={
+            "g": pl.Int64,
+            "ebit": pl.Float64,
+            "interest_expense": pl.Float64,
+            "debt": pl.Float64,
+        },
     )
     row = debt_at_risk(frame, by="g").row(0, named=True)
     return row["dar_share"], row["dar_status"]

@@ -116,7 +116,9 @@ def _compiled() -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
     )
     opening = opening_state(f)
     state0 = [
-        (opening[n] if isinstance(opening[n], pl.Expr) else pl.lit(float(opening[n]))).alias(f"p_{n}")
+        (opening[n] if isinstance(opening[n], pl.Expr) else pl.lit(float(opening[n]))).alias(
+            f"p_{n}"
+        )
         for n in STATE
     ]
     return ops.levels(), state0
@@ -176,6 +178,10 @@ def project(
         pl.Series("step", q + 1, dtype=pl.Int32),
     )
     return index.hstack(
-        [pl.concat(columns[name], rechunk=False).alias(name) if columns[name] else pl.Series(name, [], pl.Float64)
-         for name in items]
+        [
+            pl.concat(columns[name], rechunk=False).alias(name)
+            if columns[name]
+            else pl.Series(name, [], pl.Float64)
+            for name in items
+        ]
     )

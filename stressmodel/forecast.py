@@ -50,8 +50,7 @@ def _series(y: Sequence[float]) -> np.ndarray:
     return arr
 
 
-def _quiet_fit(model: ExponentialSmoothing, h: int = 0, **params: float
-               ) -> tuple[Any, np.ndarray]:
+def _quiet_fit(model: ExponentialSmoothing, h: int = 0, **params: float) -> tuple[Any, np.ndarray]:
     """Fit with fixed parameters and forecast ``h`` steps (none if h = 0).
 
     The only warnings statsmodels raises here concern the information criteria (e.g.
@@ -92,12 +91,14 @@ def damped_holt_known(
     if h < 1:
         raise ValueError("h must be at least 1")
     model = ExponentialSmoothing(
-        arr, trend="add", damped_trend=True, initialization_method="known",
-        initial_level=level0, initial_trend=trend0,
+        arr,
+        trend="add",
+        damped_trend=True,
+        initialization_method="known",
+        initial_level=level0,
+        initial_trend=trend0,
     )
-    _, fc = _quiet_fit(
-        model, h, smoothing_level=alpha, smoothing_trend=beta, damping_trend=phi
-    )
+    _, fc = _quiet_fit(model, h, smoothing_level=alpha, smoothing_trend=beta, damping_trend=phi)
     return fc
 
 
@@ -107,12 +108,15 @@ def damped_holt_states(
     """Smoothed levels and trends l_1..l_T, b_1..b_T of :func:`damped_holt_known`'s fit."""
     arr = _series(y)
     model = ExponentialSmoothing(
-        arr, trend="add", damped_trend=True, initialization_method="known",
-        initial_level=level0, initial_trend=trend0,
+        arr,
+        trend="add",
+        damped_trend=True,
+        initialization_method="known",
+        initial_level=level0,
+        initial_trend=trend0,
     )
     res, _ = _quiet_fit(model, smoothing_level=alpha, smoothing_trend=beta, damping_trend=phi)
-    return (np.asarray(res.level, dtype=float),
-            np.asarray(res.trend, dtype=float))
+    return (np.asarray(res.level, dtype=float), np.asarray(res.trend, dtype=float))
 
 
 def damped_plateau(level: float, trend: float, phi: float) -> float:
@@ -134,7 +138,10 @@ def holt_known(
     if h < 1:
         raise ValueError("h must be at least 1")
     model = ExponentialSmoothing(
-        arr, trend="add", initialization_method="known", initial_level=level0,
+        arr,
+        trend="add",
+        initialization_method="known",
+        initial_level=level0,
         initial_trend=trend0,
     )
     _, fc = _quiet_fit(model, h, smoothing_level=alpha, smoothing_trend=beta)
@@ -194,8 +201,12 @@ class ExportForecast:
                 "pi_lower": list(self.lower) if self.lower is not None else [None] * n,
                 "pi_upper": list(self.upper) if self.upper is not None else [None] * n,
             },
-            schema={"month": pl.Int64, "mean": pl.Float64, "pi_lower": pl.Float64,
-                    "pi_upper": pl.Float64},
+            schema={
+                "month": pl.Int64,
+                "mean": pl.Float64,
+                "pi_lower": pl.Float64,
+                "pi_upper": pl.Float64,
+            },
         )
 
 
@@ -203,8 +214,9 @@ def _error(status: str, alpha: float) -> ExportForecast:
     return ExportForecast((), (), None, None, f"error: {status}", False, alpha)
 
 
-def _flat(months: np.ndarray, y: np.ndarray, horizon: int, status: str, alpha: float
-          ) -> ExportForecast:
+def _flat(
+    months: np.ndarray, y: np.ndarray, horizon: int, status: str, alpha: float
+) -> ExportForecast:
     last = float(y[-1])
     future = tuple(int(months[-1]) + k for k in range(1, horizon + 1))
     return ExportForecast(future, (last,) * horizon, None, None, status, False, alpha, last)
@@ -258,7 +270,13 @@ def forecast_export_index(
     n = int(y.size)
     if horizon == 0:
         return ExportForecast(
-            (), (), (), (), "not fitted: nothing to forecast (horizon 0)", False, alpha,
+            (),
+            (),
+            (),
+            (),
+            "not fitted: nothing to forecast (horizon 0)",
+            False,
+            alpha,
             float(y[-1]),
         )
     if n < min_points:
@@ -283,8 +301,9 @@ def forecast_export_index(
     mean = np.maximum(frame["mean"].to_numpy(dtype=float), 0.0)
     lower = np.maximum(frame["pi_lower"].to_numpy(dtype=float), 0.0)
     upper = np.maximum(frame["pi_upper"].to_numpy(dtype=float), 0.0)
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(lower))
-            and np.all(np.isfinite(upper))):
+    if not (
+        np.all(np.isfinite(mean)) and np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))
+    ):
         return _flat(m, y, horizon, "not fitted: model failed (non-finite forecast)", alpha)
     params = {str(k): float(v) for k, v in zip(res.param_names, res.params, strict=True)}
     phi = params.get("damping_trend", math.nan)
@@ -299,6 +318,14 @@ def forecast_export_index(
         status += f" (caught warnings: {', '.join(names)})"
     future = tuple(int(m[-1]) + k for k in range(1, horizon + 1))
     return ExportForecast(
-        future, tuple(mean.tolist()), tuple(lower.tolist()), tuple(upper.tolist()), status,
-        True, alpha, float(y[-1]), plateau, MappingProxyType(params),
+        future,
+        tuple(mean.tolist()),
+        tuple(lower.tolist()),
+        tuple(upper.tolist()),
+        status,
+        True,
+        alpha,
+        float(y[-1]),
+        plateau,
+        MappingProxyType(params),
     )

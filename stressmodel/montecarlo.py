@@ -117,22 +117,36 @@ def path_frame(spec: MonteCarloSpec, as_of: int, horizon: int) -> pl.DataFrame:
     quarters = range(as_of + 1, as_of + horizon + 1)
     durations = np.arange(spec.duration_min, spec.duration_max + 1)
     table = np.array(
-        [[intensity(q, start, int(dur), base.recovery_quarters, base.permanent_share) for q in quarters] for dur in durations],
+        [
+            [
+                intensity(q, start, int(dur), base.recovery_quarters, base.permanent_share)
+                for q in quarters
+            ]
+            for dur in durations
+        ],
         dtype=np.float64,
     ).reshape(len(durations), horizon)
     inten = table[duration - spec.duration_min]  # paths x horizon
     _inten, raw = scenario_paths(base, as_of, horizon)
     width = len(str(spec.paths))
-    cols: dict[str, object] = {"scenario": pl.Series([f"mc{i:0{width}d}" for i in range(1, spec.paths + 1)], dtype=pl.String)}
+    cols: dict[str, object] = {
+        "scenario": pl.Series(
+            [f"mc{i:0{width}d}" for i in range(1, spec.paths + 1)], dtype=pl.String
+        )
+    }
     for p in SCENARIO_PARAMS:
-        cols[f"s_{p}"] = shock if p == "export_shock" else np.full(spec.paths, float(getattr(base, p)))
+        cols[f"s_{p}"] = (
+            shock if p == "export_shock" else np.full(spec.paths, float(getattr(base, p)))
+        )
     for k in range(1, horizon + 1):
         cols[f"d_intensity_{k}"] = np.ascontiguousarray(inten[:, k - 1])
         cols[f"d_raw_material_change_{k}"] = np.full(spec.paths, float(raw[k - 1]))
     return pl.DataFrame(cols)
 
 
-def simulate(firms: pl.DataFrame, spec: MonteCarloSpec, as_of: int, windows: Sequence[int] = WINDOWS) -> pl.DataFrame:
+def simulate(
+    firms: pl.DataFrame, spec: MonteCarloSpec, as_of: int, windows: Sequence[int] = WINDOWS
+) -> pl.DataFrame:
     """Probabilities per firm (``firms``: ``ticker`` and ``f_<param>`` columns, one row per
     firm). Columns: :data:`COLUMNS`, one row per ticker, sorted by ticker.
 
@@ -149,13 +163,28 @@ def simulate(firms: pl.DataFrame, spec: MonteCarloSpec, as_of: int, windows: Seq
         proj = project(cases, horizon, labels, as_of + 1, outputs=OUTPUTS)
         first = proj.group_by(KEYS).agg(
             pl.col("step").filter(pl.col("revolver_draw") > DRAW_EPS).min().alias("first_draw"),
-            pl.col("step").filter((pl.col("cash") - pl.col("revolver")) < 0).min().alias("first_out_of_cash"),
+            pl.col("step")
+            .filter((pl.col("cash") - pl.col("revolver")) < 0)
+            .min()
+            .alias("first_out_of_cash"),
         )
         counts.append(
             first.group_by("ticker").agg(
                 pl.len().cast(pl.Int64).alias("paths"),
-                *[(pl.col("first_draw") <= w).fill_null(False).sum().alias(f"n_revolver_draw_{w}q") for w in windows],
-                *[(pl.col("first_out_of_cash") <= w).fill_null(False).sum().alias(f"n_out_of_cash_{w}q") for w in windows],
+                *[
+                    (pl.col("first_draw") <= w)
+                    .fill_null(False)
+                    .sum()
+                    .alias(f"n_revolver_draw_{w}q")
+                    for w in windows
+                ],
+                *[
+                    (pl.col("first_out_of_cash") <= w)
+                    .fill_null(False)
+                    .sum()
+                    .alias(f"n_out_of_cash_{w}q")
+                    for w in windows
+                ],
             )
         )
     total = pl.concat(counts).group_by("ticker").agg(pl.all().sum())
@@ -164,22 +193,21 @@ def simulate(firms: pl.DataFrame, spec: MonteCarloSpec, as_of: int, windows: Seq
         for event in ("revolver_draw", "out_of_cash")
         for w in windows
     ]
-    return (
-        total.select(
-            "ticker",
-            "paths",
-            *probabilities,
-            pl.lit(spec.export_shock_low).alias("export_shock_low"),
-            pl.lit(spec.export_shock_high).alias("export_shock_high"),
-            pl.lit(spec.duration_min, dtype=pl.Int64).alias("duration_min"),
-            pl.lit(spec.duration_max, dtype=pl.Int64).alias("duration_max"),
-            pl.lit(spec.seed, dtype=pl.Int64).alias("seed"),
-            pl.lit(spec.base.name).alias("base_scenario"),
-        )
-        .sort("ticker")
-    )
+    return total.select(
+        "ticker",
+        "paths",
+        *probabilities,
+        pl.lit(spec.export_shock_low).alias("export_shock_low"),
+        pl.lit(spec.export_shock_high).alias("export_shock_high"),
+        pl.lit(spec.duration_min, dtype=pl.Int64).alias("duration_min"),
+        pl.lit(spec.duration_max, dtype=pl.Int64).alias("duration_max"),
+        pl.lit(spec.seed, dtype=pl.Int64).alias("seed"),
+        pl.lit(spec.base.name).alias("base_scenario"),
+    ).sort("ticker")
 
 
-def run_paths(firms: pl.DataFrame, scenarios: ScenarioSet, sector: Sector, as_of: int, paths: int) -> pl.DataFrame:
+def run_paths(
+    firms: pl.DataFrame, scenarios: ScenarioSet, sector: Sector, as_of: int, paths: int
+) -> pl.DataFrame:
     """``stressmodel run --paths P``: the distributions of sector.toml, the ``seed`` scenario."""
     return simulate(firms, MonteCarloSpec.from_sector(sector, scenarios, paths), as_of)

@@ -60,7 +60,14 @@ TEST_PAUSE_ENV = "STRESSMODEL_TEST_PAUSE"
 #: a hidden folder's name: prefix, as-of label, pid of the process that made it, token
 _HIDDEN_RE = re.compile(r"^\.(tmp|old)-([0-9A-Za-z]+)(?:\.(\d+))?(?:\.[0-9a-f]+)?$")
 #: errors making the outputs folder that come from the path chosen, not from the machine
-_USAGE_ERRNOS = (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS)
+_USAGE_ERRNOS = (
+    errno.ENAMETOOLONG,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+)
 #: slack when comparing a process's start time with a folder's change time (seconds)
 _START_SLACK = 1.0
 
@@ -119,7 +126,10 @@ def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
         if dtype == pl.String:
             c = pl.col(name)
             exprs.append(
-                pl.when(c.str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + c).otherwise(c).alias(name)
+                pl.when(c.str.contains(r"^[=+\-@\t\r]"))
+                .then(pl.lit("'") + c)
+                .otherwise(c)
+                .alias(name)
             )
     return frame.with_columns(exprs) if exprs else frame
 
@@ -133,7 +143,10 @@ def read_csv_text(path: Path) -> pl.DataFrame:
     :func:`csv_safe` put before a formula trigger removed again."""
     frame = pl.read_csv(path, infer_schema=False)
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(r"^'[=+\-@\t\r]")).then(pl.col(c).str.slice(1)).otherwise(pl.col(c)).alias(c)
+        pl.when(pl.col(c).str.contains(r"^'[=+\-@\t\r]"))
+        .then(pl.col(c).str.slice(1))
+        .otherwise(pl.col(c))
+        .alias(c)
         for c in frame.columns
     )
 
@@ -225,7 +238,12 @@ def cleanup_stale(outputs_root: Path) -> list[Path]:
         if _in_use(p, pid):
             continue
         target = outputs_root / label
-        if p.name.startswith(OLD_PREFIX) and QUARTER_RE.match(label) and p.is_dir() and not target.exists():
+        if (
+            p.name.startswith(OLD_PREFIX)
+            and QUARTER_RE.match(label)
+            and p.is_dir()
+            and not target.exists()
+        ):
             try:
                 p.rename(target)
             except OSError as e:  # pragma: no cover - left for the next run
@@ -302,8 +320,12 @@ class AtomicFolder:
             self.target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             if e.errno in _USAGE_ERRNOS:
-                raise UsageError(f"--outputs {self.target.parent} cannot be created: {e.strerror}") from None
-            raise ReportError(f"could not create the outputs folder {self.target.parent}: {e}") from None
+                raise UsageError(
+                    f"--outputs {self.target.parent} cannot be created: {e.strerror}"
+                ) from None
+            raise ReportError(
+                f"could not create the outputs folder {self.target.parent}: {e}"
+            ) from None
         cleanup_stale(self.target.parent)
         if self.target.exists() and not self.force:
             raise OutputExistsError(exists_message(self.target))
@@ -314,7 +336,9 @@ class AtomicFolder:
         except OSError as e:
             with _ACTIVE_LOCK:
                 _ACTIVE.difference_update((self.tmp, self.old))
-            raise ReportError(f"could not create a temporary folder in {self.target.parent}: {e}") from None
+            raise ReportError(
+                f"could not create a temporary folder in {self.target.parent}: {e}"
+            ) from None
         return self.tmp
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -101,15 +101,11 @@ def first_crossing(
         return Crossing(0.0, STATUS_BREACHED_AT_ZERO, None, monotone)
     below = np.flatnonzero(g < 0)
     if below.size == 0:
-        return Crossing(
-            None, f"{STATUS_NOT_BREACHED_PREFIX}{s_max:g}]", float(g[-1]), monotone
-        )
+        return Crossing(None, f"{STATUS_NOT_BREACHED_PREFIX}{s_max:g}]", float(g[-1]), monotone)
     i = int(below[0])
     lo, hi = float(grid[i - 1]), float(grid[i])
-    if g[i - 1] == 0:
-        root = lo
-    else:
-        root = float(brentq(lambda s: float(f(s)) - threshold, lo, hi, xtol=xtol))
+    at_lo = g[i - 1] == 0
+    root = lo if at_lo else float(brentq(lambda s: float(f(s)) - threshold, lo, hi, xtol=xtol))
     return Crossing(root, STATUS_BREACHED, None, monotone)
 
 

@@ -21,8 +21,13 @@ from stressmodel.model import ALL_FIRM_PARAMS
 
 REPO = Path(__file__).resolve().parents[1]
 INPUTS = REPO / "inputs"
-REQUIRED = ("engine_rows_per_second", "speedup_vs_naive", "peak_rss_mb", "end_to_end_seconds_100_firms",
-            "workbook_cells_per_second")
+REQUIRED = (
+    "engine_rows_per_second",
+    "speedup_vs_naive",
+    "peak_rss_mb",
+    "end_to_end_seconds_100_firms",
+    "workbook_cells_per_second",
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +65,13 @@ def test_synthetic_bases_are_seeded_perturbed_and_balanced(setting: bench.Settin
         assert any(fa[f"f_{p}"][i] != template[f"f_{p}"][0] for p in ALL_FIRM_PARAMS), t
     # the opening balance sheet still balances: balance_check ~ 0 in every quarter
     cases = case_frame(fa, setting.grid_frame.head(3))
-    proj = project(cases, bench.GRID_HORIZON, setting.labels, setting.as_of + 1, outputs=["balance_check", "total_assets"])
+    proj = project(
+        cases,
+        bench.GRID_HORIZON,
+        setting.labels,
+        setting.as_of + 1,
+        outputs=["balance_check", "total_assets"],
+    )
     assert (proj["balance_check"].abs() <= 1e-9 * proj["total_assets"].abs()).all()
 
 
@@ -73,9 +84,13 @@ def test_synthetic_inputs_validate(setting: bench.Setting, tmp_path: Path) -> No
     shipped = load_inputs(INPUTS)
     src = {(r["period"], r["item"]): r["value"] for r in shipped.statements[setting.templates[0]]}
     syn = {(r["period"], r["item"]): r["value"] for r in loaded.statements[tickers[0]]}
-    factors = {round(syn[k] / v, 9) for k, v in src.items() if k[1] in ("revenue", "total_assets") and v}
+    factors = {
+        round(syn[k] / v, 9) for k, v in src.items() if k[1] in ("revenue", "total_assets") and v
+    }
     assert len(factors) == 1 and next(iter(factors)) != 1.0
-    ratios = [k for k in src if k[1] in ("receivable_days", "inventory_days", "overseas_revenue_share")]
+    ratios = [
+        k for k in src if k[1] in ("receivable_days", "inventory_days", "overseas_revenue_share")
+    ]
     assert ratios and all(syn[k] == src[k] for k in ratios)
 
 
@@ -90,37 +105,55 @@ def test_peak_rss_sampler() -> None:
 def test_benchmark_smoke_with_tiny_n(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every stage but the end-to-end run, with 2 and 3 firms: figures present, finite,
     JSON-ready; the engine reproduces the naive loops (to 1e-12 relative)."""
-    report = bench.run_benchmark(INPUTS, sizes=(2, 3), repeats=1, naive_firms=1, mc_paths=300, end_to_end_sizes=())
+    report = bench.run_benchmark(
+        INPUTS, sizes=(2, 3), repeats=1, naive_firms=1, mc_paths=300, end_to_end_sizes=()
+    )
     text = json.dumps(report)
     for key in REQUIRED:
         assert key in report
     assert report["engine_rows_per_second"] > 0 and math.isfinite(report["engine_rows_per_second"])
-    assert report["speedup_vs_naive"] > 0 and math.isfinite(report["speedup_vs_naive"])  # a figure, not a timed assertion
+    assert report["speedup_vs_naive"] > 0 and math.isfinite(
+        report["speedup_vs_naive"]
+    )  # a figure, not a timed assertion
     assert report["engine_equals_naive"] is True and report["naive"]["values_different"] == 0
     assert report["end_to_end_seconds_100_firms"] is None
     assert report["sizes"]["3"]["projection"]["rows"] == 3 * 77 * 12
     assert report["sizes"]["3"]["projection"]["max_balance_check_relative"] < 1e-9
-    assert report["montecarlo"]["paths"] == 300 and report["montecarlo"]["firms"] == list(bench.NAMED_FIRMS)
+    assert report["montecarlo"]["paths"] == 300 and report["montecarlo"]["firms"] == list(
+        bench.NAMED_FIRMS
+    )
     assert report["peak_rss_mb"] > 0
     assert "engine_rows_per_second" in json.loads(text)
     assert "speed-up vs naive" in bench.format_report(report)
 
 
-def test_workbooks_unavailable_are_reported_with_a_status(monkeypatch: pytest.MonkeyPatch, setting: bench.Setting) -> None:
+def test_workbooks_unavailable_are_reported_with_a_status(
+    monkeypatch: pytest.MonkeyPatch, setting: bench.Setting
+) -> None:
     from stressmodel import app
     from stressmodel.errors import ReportError
 
     def missing() -> None:
-        raise ReportError("workbooks cannot be written (cannot import name 'write_workbooks'); rerun with --no-workbooks")
+        raise ReportError(
+            "workbooks cannot be written (cannot import name 'write_workbooks'); rerun with --no-workbooks"
+        )
 
     monkeypatch.setattr(app, "workbook_writer", missing)
     ok, status = bench.workbook_status()
     assert not ok and status.startswith("unavailable: workbooks cannot be written")
     report = {
-        "sizes": {"2": {"projection": {"rows_per_second": 1.0, "cold_rows_per_second": 1.0, "subset_rows_per_second": 1.0,
-                                       "peak_rss_mb": 1.0},
-                        "risk_valuation": {"peak_rss_mb": 1.0},
-                        "end_to_end": {"firms": 2, "seconds": 1.0, "workbooks": False, "peak_rss_mb": 1.0}}},
+        "sizes": {
+            "2": {
+                "projection": {
+                    "rows_per_second": 1.0,
+                    "cold_rows_per_second": 1.0,
+                    "subset_rows_per_second": 1.0,
+                    "peak_rss_mb": 1.0,
+                },
+                "risk_valuation": {"peak_rss_mb": 1.0},
+                "end_to_end": {"firms": 2, "seconds": 1.0, "workbooks": False, "peak_rss_mb": 1.0},
+            }
+        },
         "naive": {"naive_rows_per_second": 1.0, "speedup_same_cases": 1.0, "identical": True},
         "montecarlo": {"seconds": 1.0},
         "workbook_status": status,

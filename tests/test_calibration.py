@@ -18,8 +18,15 @@ from stressmodel.consolidation import COMPONENTS, Priors, is_dummy
 from stressmodel.errors import InputError, ModelError
 
 TRUE_INTERCEPT = -2.0
-TRUE_WEIGHTS = {"distress": 0.8, "size": -0.6, "roa_gap": -0.4, "export": 0.5,
-                "private": 0.4, "upstream": -0.7, "runway": -0.5}
+TRUE_WEIGHTS = {
+    "distress": 0.8,
+    "size": -0.6,
+    "roa_gap": -0.4,
+    "export": 0.5,
+    "private": 0.4,
+    "upstream": -0.7,
+    "runway": -0.5,
+}
 
 
 def synthetic_events(
@@ -38,12 +45,14 @@ def synthetic_events(
         cols[cal.feature_column(c)] = v
         eta += weights[c] * v
     event = (rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-eta))).astype(np.int64)
-    return pl.DataFrame({
-        "ticker": np.repeat([f"T{i:03d}" for i in range(n_firms)], len(years)),
-        "year": np.tile(np.array(list(years)), n_firms),
-        "event": event,
-        **cols,
-    })
+    return pl.DataFrame(
+        {
+            "ticker": np.repeat([f"T{i:03d}" for i in range(n_firms)], len(years)),
+            "year": np.tile(np.array(list(years)), n_firms),
+            "event": event,
+            **cols,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +97,18 @@ def test_fit_logit_single_ticker_is_not_clustered(events: pl.DataFrame) -> None:
 
 
 def test_shrinkage_limits(events: pl.DataFrame) -> None:
-    priors = Priors(weights={"distress": 0.5, "size": -0.3, "roa_gap": -0.2, "export": 0.3,
-                             "private": 0.2, "upstream": -0.4, "runway": -0.3},
-                    base_rate=0.2)
+    priors = Priors(
+        weights={
+            "distress": 0.5,
+            "size": -0.3,
+            "roa_gap": -0.2,
+            "export": 0.3,
+            "private": 0.2,
+            "upstream": -0.4,
+            "runway": -0.3,
+        },
+        base_rate=0.2,
+    )
     big = cal.fit_shrinkage(events, priors, alpha=1e4)
     assert big.method == "shrinkage"
     assert big.std_errors is None and big.aic is None
@@ -154,12 +172,16 @@ def test_perfect_separation_falls_back_to_shrinkage() -> None:
     rng = np.random.default_rng(11)
     n = 240
     z = rng.normal(size=(n, len(COMPONENTS)))
-    frame = pl.DataFrame({
-        "ticker": [f"T{i % 24}" for i in range(n)],
-        "year": [2010 + i // 24 for i in range(n)],
-        **{cal.feature_column(c): (np.round(np.abs(z[:, k])) % 2 if is_dummy(c) else z[:, k])
-           for k, c in enumerate(COMPONENTS)},
-    }).with_columns(event=(pl.col("z_distress") > 0).cast(pl.Int64))
+    frame = pl.DataFrame(
+        {
+            "ticker": [f"T{i % 24}" for i in range(n)],
+            "year": [2010 + i // 24 for i in range(n)],
+            **{
+                cal.feature_column(c): (np.round(np.abs(z[:, k])) % 2 if is_dummy(c) else z[:, k])
+                for k, c in enumerate(COMPONENTS)
+            },
+        }
+    ).with_columns(event=(pl.col("z_distress") > 0).cast(pl.Int64))
     with pytest.raises(ModelError, match="separation"):
         cal.fit_logit(frame)
     res = cal.calibrate(frame, Priors())

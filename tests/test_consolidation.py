@@ -359,7 +359,9 @@ def test_uncertainty_band_rank_stability_and_tau_by_hand() -> None:
     assert row["kendall_tau_mean"] is None  # one firm: no pairs
 
 
-def test_kendall_tau_b_large_universe_path_matches_the_pairwise_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kendall_tau_b_large_universe_path_matches_the_pairwise_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     rng = np.random.default_rng(3)
     point = np.round(rng.normal(size=60), 1)  # ties on purpose
     draws = np.round(point[:, None] + rng.normal(scale=0.5, size=(60, 25)), 1)

@@ -17,9 +17,23 @@ from stressmodel import distress as d
 
 # MagCo (methods.md 1.4), CNY mn, annual flows
 MAGCO = {
-    "wc": 2500.0, "re": 2000.0, "ebit": 600.0, "me": 12000.0, "be": 5000.0, "tl": 5000.0,
-    "sales": 8000.0, "ta": 10000.0, "ca": 6000.0, "cl": 3500.0, "ni": 400.0, "ni0": 500.0,
-    "cfo": 700.0, "cash": 1500.0, "std": 1500.0, "ltd": 1000.0, "interest": 100.0,
+    "wc": 2500.0,
+    "re": 2000.0,
+    "ebit": 600.0,
+    "me": 12000.0,
+    "be": 5000.0,
+    "tl": 5000.0,
+    "sales": 8000.0,
+    "ta": 10000.0,
+    "ca": 6000.0,
+    "cl": 3500.0,
+    "ni": 400.0,
+    "ni0": 500.0,
+    "cfo": 700.0,
+    "cash": 1500.0,
+    "std": 1500.0,
+    "ltd": 1000.0,
+    "interest": 100.0,
 }
 
 
@@ -40,8 +54,14 @@ def test_altman_family_magco(magco: pl.DataFrame) -> None:
     zp = d.altman_z_prime("wc", "re", "ebit", "be", "tl", "sales", "ta")
     zpp = d.altman_z_double_prime("wc", "re", "ebit", "be", "tl", "ta")
     r = one(
-        magco, *z, d.altman_zone(z.value), *zp, d.altman_zone_prime(zp.value), *zpp,
-        d.altman_zone_double_prime(zpp.value), d.altman_ems(zpp.value),
+        magco,
+        *z,
+        d.altman_zone(z.value),
+        *zp,
+        d.altman_zone_prime(zp.value),
+        *zpp,
+        d.altman_zone_double_prime(zpp.value),
+        d.altman_ems(zpp.value),
         d.altman_zone_ems(d.altman_ems(zpp.value)),
     )
     assert r["altman_z"] == pytest.approx(3.018, abs=5e-7)
@@ -67,8 +87,11 @@ def test_altman_double_prime_stress_hook(magco: pl.DataFrame) -> None:
     [
         (d.altman_zone, [1.80, 1.81, 2.99, 3.0], ["distress", "grey", "grey", "safe"]),
         (d.altman_zone_prime, [1.22, 1.23, 2.90, 2.91], ["distress", "grey", "grey", "safe"]),
-        (d.altman_zone_double_prime, [1.09, 1.10, 2.60, 2.61],
-         ["distress", "grey", "grey", "safe"]),
+        (
+            d.altman_zone_double_prime,
+            [1.09, 1.10, 2.60, 2.61],
+            ["distress", "grey", "grey", "safe"],
+        ),
         (d.altman_zone_ems, [4.34, 4.36, 5.84, 5.86], ["distress", "grey", "grey", "safe"]),
     ],
 )
@@ -118,8 +141,17 @@ def test_ohlson_dummies_and_chin() -> None:
     # TL > TA (OENEG = 1), two losses (INTWO = 1), NI = NI_prev = 0 would make CHIN = 0
     frame = pl.DataFrame({"ni": [-10.0, 0.0], "ni0": [-20.0, 0.0]})
     base = dict(size=10.0, tl=120.0, ta=100.0, wc=0.0, cl=50.0, ca=50.0, ffo=0.0)
-    o = d.ohlson_o_score(base["size"], base["tl"], base["ta"], base["wc"], base["cl"],
-                         base["ca"], "ni", "ni0", base["ffo"])
+    o = d.ohlson_o_score(
+        base["size"],
+        base["tl"],
+        base["ta"],
+        base["wc"],
+        base["cl"],
+        base["ca"],
+        "ni",
+        "ni0",
+        base["ffo"],
+    )
     got = frame.select(o.value).to_series().to_list()
     common = -1.32 - 0.407 * 10 + 6.03 * 1.2 + 0.0757 * 1.0 - 1.72 - 1.83 * 0.0
     exp0 = common - 2.37 * (-0.1) + 0.285 - 0.521 * (10.0 / 30.0)
@@ -132,7 +164,8 @@ def test_ohlson_size_guards() -> None:
     out = frame.select(*d.ohlson_size("ta", "fx", "p"))
     assert out["ohlson_size"].to_list() == [None, None, None]
     assert out["ohlson_size_status"].to_list() == [
-        "n/a: non-positive total assets", "n/a: non-positive FX rate",
+        "n/a: non-positive total assets",
+        "n/a: non-positive FX rate",
         "n/a: non-positive deflator index",
     ]
 
@@ -171,8 +204,14 @@ def test_chs_magco() -> None:
     mb = d.chs_market_to_book(12000.0, 5000.0)
     price = d.chs_price(30.0, 7.2)
     lpfd = d.chs_lpfd(
-        d.chs_nimtaavg([100 / mta] * 4), 5000 / mta, -0.02, 0.55, math.log(12000 / 5e7),
-        1500 / mta, mb.value, price.value,
+        d.chs_nimtaavg([100 / mta] * 4),
+        5000 / mta,
+        -0.02,
+        0.55,
+        math.log(12000 / 5e7),
+        1500 / mta,
+        mb.value,
+        price.value,
     )
     pfd = d.chs_pfd(lpfd.value)
     r = pl.select(mb.value, price.value, *lpfd, pfd, d.chs_cumulative_12m(pfd)).row(0, named=True)
@@ -195,7 +234,9 @@ def test_naive_dd_magco_and_stressed() -> None:
     base = d.naive_dd(12000.0, d.kmv_default_point(1500.0, 1000.0), 0.55, -0.15)
     stressed = d.naive_dd(7200.0, 2000.0, 0.80, -0.50)
     r = pl.select(
-        *base, d.naive_pd(base.value), stressed.value.alias("dd_s"),
+        *base,
+        d.naive_pd(base.value),
+        stressed.value.alias("dd_s"),
         d.naive_pd(stressed.value).alias("pd_s"),
     ).row(0, named=True)
     assert r["naive_dd"] == pytest.approx(3.355587, abs=5e-7)
@@ -210,7 +251,8 @@ def test_naive_dd_no_debt() -> None:
     out = frame.select(*d.naive_dd("e", "f", 0.5, 0.0))
     assert out["naive_dd"].to_list() == [None, None, None]
     assert out["naive_dd_status"].to_list() == [
-        "n/a: no debt (default point is zero)", "n/a: no debt (default point is zero)",
+        "n/a: no debt (default point is zero)",
+        "n/a: no debt (default point is zero)",
         "n/a: non-positive equity",
     ]
 
@@ -241,7 +283,8 @@ def test_merton_guards() -> None:
     assert d.merton_solve(12000.0, 2000.0, 0.0, 0.02).asset_value is None
     assert d.merton_solve(float("nan"), 2000.0, 0.5, 0.02).status == "n/a: missing input"
     assert d.merton_distance_to_default(1.0, 0.2, 0.0, 0.0) == (
-        None, "n/a: no debt (default point is zero)"
+        None,
+        "n/a: no debt (default point is zero)",
     )
 
 
@@ -250,9 +293,7 @@ def test_merton_guards() -> None:
 
 def test_icr_reverse_stress_table() -> None:
     # methods.md 7: EBIT(s) = 600 - 1000 s; interest 100, or 150 after +200 bp
-    frame = pl.DataFrame({"s": [0.0, 0.25, 0.50]}).with_columns(
-        ebit=600.0 - 1000.0 * pl.col("s")
-    )
+    frame = pl.DataFrame({"s": [0.0, 0.25, 0.50]}).with_columns(ebit=600.0 - 1000.0 * pl.col("s"))
     out = frame.select(
         d.interest_cover("ebit", 100.0).value.alias("icr"),
         d.interest_cover("ebit", 150.0).value.alias("icr_rate"),
@@ -262,13 +303,22 @@ def test_icr_reverse_stress_table() -> None:
 
 
 def test_interest_cover_zero_interest_and_bands() -> None:
-    frame = pl.DataFrame({"ebit": [100.0, 100.0, -50.0, 150.0, 200.0, None],
-                          "i": [0.0, 100.0, 40.0, 100.0, 100.0, 1.0]})
+    frame = pl.DataFrame(
+        {
+            "ebit": [100.0, 100.0, -50.0, 150.0, 200.0, None],
+            "i": [0.0, 100.0, 40.0, 100.0, 100.0, 1.0],
+        }
+    )
     icr = d.interest_cover("ebit", "i")
     out = frame.select(*icr, d.icr_band(icr.value))
     assert out["icr"].to_list() == [None, 1.0, -1.25, 1.5, 2.0, None]
     assert out["icr_status"].to_list() == [
-        "n/a: zero interest expense", "ok", "ok", "ok", "ok", "n/a: missing EBIT"
+        "n/a: zero interest expense",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "n/a: missing EBIT",
     ]
     assert out["icr_band"].to_list() == [None, "weak", "at risk", "weak", "adequate", None]
 
@@ -280,9 +330,7 @@ def test_debt_at_risk_scalar_vector() -> None:
     assert d.debt_at_risk_share(ebit, interest, debt) == (pytest.approx(0.3125), "ok")
     stressed_ebit = [e - 0.3 * abs(e) for e in ebit]
     stressed_int = [i * 1.25 for i in interest]
-    assert d.debt_at_risk_share(stressed_ebit, stressed_int, debt) == (
-        pytest.approx(0.6875), "ok"
-    )
+    assert d.debt_at_risk_share(stressed_ebit, stressed_int, debt) == (pytest.approx(0.6875), "ok")
 
 
 def test_debt_at_risk_grouped_frame() -> None:
@@ -292,8 +340,14 @@ def test_debt_at_risk_grouped_frame() -> None:
     rows = []
     for scen, f_e, f_i in (("base", 0.0, 1.0), ("stress", 0.3, 1.25)):
         for e, i, dbt in zip(ebit, interest, debt, strict=True):
-            rows.append({"scenario": scen, "ebit": e - f_e * abs(e), "interest_expense": i * f_i,
-                         "debt": dbt})
+            rows.append(
+                {
+                    "scenario": scen,
+                    "ebit": e - f_e * abs(e),
+                    "interest_expense": i * f_i,
+                    "debt": dbt,
+                }
+            )
         # a debt-free, interest-free firm with losses is excluded, not at risk
         rows.append({"scenario": scen, "ebit": -10.0, "interest_expense": 0.0, "debt": 0.0})
     rows.append({"scenario": "empty", "ebit": 5.0, "interest_expense": 0.0, "debt": 0.0})
@@ -309,7 +363,9 @@ def test_debt_at_risk_grouped_frame() -> None:
 def test_debt_at_risk_flag_zero_interest_with_debt() -> None:
     frame = pl.DataFrame({"e": [-1.0, 1.0, 1.0], "i": [0.0, 0.0, 1.0], "d": [10.0, 10.0, -1.0]})
     assert frame.select(d.debt_at_risk_flag("e", "i", "d")).to_series().to_list() == [
-        True, False, None
+        True,
+        False,
+        None,
     ]
 
 
@@ -318,7 +374,10 @@ def test_net_debt_to_ebitda() -> None:
     out = frame.select(*d.net_debt_to_ebitda("nd", "eb"))
     assert out["net_debt_to_ebitda"].to_list() == [2.5, -2.0, None, None]
     assert out["net_debt_to_ebitda_status"].to_list() == [
-        "ok", "ok", "n/a: non-positive EBITDA", "n/a: non-positive EBITDA"
+        "ok",
+        "ok",
+        "n/a: non-positive EBITDA",
+        "n/a: non-positive EBITDA",
     ]
 
 
@@ -357,8 +416,12 @@ def test_no_inf_or_nan_ever(rows: list[tuple]) -> None:
 
 def test_vectorised_over_large_frame() -> None:
     n = 200_000
-    frame = pl.DataFrame({"ebit": pl.int_range(0, n, eager=True).cast(pl.Float64) - 1000.0,
-                          "i": pl.repeat(100.0, n, eager=True)})
+    frame = pl.DataFrame(
+        {
+            "ebit": pl.int_range(0, n, eager=True).cast(pl.Float64) - 1000.0,
+            "i": pl.repeat(100.0, n, eager=True),
+        }
+    )
     out = frame.select(*d.interest_cover("ebit", "i"))
     assert out.height == n
     assert out["icr"][0] == -10.0

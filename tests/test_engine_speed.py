@@ -48,7 +48,9 @@ def random_cases(shipped: pl.DataFrame, n: int, seed: int, horizon: int = HORIZO
     conv = rng.integers(0, 3, n)  # 0 variable costing, 1 IAS 2, 2 full absorption
     firm_cols["f_absorb_ias2"] = (conv == 1).astype(float)
     firm_cols["f_absorb_full"] = (conv == 2).astype(float)
-    firm_cols["f_inventory_tonnes0"] = np.where(rng.random(n) < 0.1, 0.0, firm_cols["f_inventory_tonnes0"])
+    firm_cols["f_inventory_tonnes0"] = np.where(
+        rng.random(n) < 0.1, 0.0, firm_cols["f_inventory_tonnes0"]
+    )
     firms = pl.DataFrame({"ticker": [f"{i:06d}.SZ" for i in range(n)], **firm_cols})
     scen: dict[str, object] = {"scenario": [f"s{i}" for i in range(n)]}
     for p in SCENARIO_PARAMS:
@@ -72,7 +74,9 @@ def reference(cases: pl.DataFrame, horizon: int = HORIZON) -> list[list[dict[str
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_engine_matches_the_float_reference_on_random_cases(shipped_firms: pl.DataFrame, seed: int) -> None:
+def test_engine_matches_the_float_reference_on_random_cases(
+    shipped_firms: pl.DataFrame, seed: int
+) -> None:
     cases = random_cases(shipped_firms, 40, seed)
     proj = project(cases, HORIZON, [f"q{k}" for k in range(1, HORIZON + 1)], 100)
     ref = reference(cases)
@@ -84,7 +88,13 @@ def test_engine_matches_the_float_reference_on_random_cases(shipped_firms: pl.Da
         for k in range(HORIZON):
             for name in items:
                 got, want = columns[name][k * n + i], ref[i][k][name]
-                assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12 * scale), (i, k, name, got, want)
+                assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12 * scale), (
+                    i,
+                    k,
+                    name,
+                    got,
+                    want,
+                )
 
 
 def test_engine_equals_the_reference(shipped_firms: pl.DataFrame) -> None:
@@ -121,7 +131,9 @@ def test_output_frame_layout(shipped_firms: pl.DataFrame) -> None:
     # quarter-major: all cases of quarter 1, then quarter 2, ...
     assert proj["step"].to_list() == [k for k in range(1, 9) for _ in range(cases.height)]
     assert proj["quarter"].to_list() == [q for q in labels for _ in range(cases.height)]
-    assert proj["quarter_index"].to_list() == [77 + k for k in range(8) for _ in range(cases.height)]
+    assert proj["quarter_index"].to_list() == [
+        77 + k for k in range(8) for _ in range(cases.height)
+    ]
     assert proj.select(KEYS).slice(0, cases.height).equals(cases.select(KEYS))
     assert proj.select(KEYS).slice(5 * cases.height, cases.height).equals(cases.select(KEYS))
     assert len(line_items()) == len(set(line_items())) == 64
@@ -148,10 +160,18 @@ def test_outputs_are_checked(shipped_firms: pl.DataFrame) -> None:
 
 def test_integer_columns_are_cast_and_inputs_untouched(shipped_firms: pl.DataFrame) -> None:
     cases = random_cases(shipped_firms, 5, seed=3, horizon=3)
-    ints = cases.with_columns(pl.col("f_dpo_days").round(0).cast(pl.Int64), pl.lit(0, dtype=pl.Int64).alias("d_intensity_1"))
+    ints = cases.with_columns(
+        pl.col("f_dpo_days").round(0).cast(pl.Int64),
+        pl.lit(0, dtype=pl.Int64).alias("d_intensity_1"),
+    )
     before = ints.clone()
     a = project(ints, 3, ["a", "b", "c"], 1)
-    b = project(ints.with_columns(pl.col("f_dpo_days", "d_intensity_1").cast(pl.Float64)), 3, ["a", "b", "c"], 1)
+    b = project(
+        ints.with_columns(pl.col("f_dpo_days", "d_intensity_1").cast(pl.Float64)),
+        3,
+        ["a", "b", "c"],
+        1,
+    )
     assert a.equals(b)
     assert ints.equals(before)
 

@@ -37,7 +37,10 @@ def stressed(inputs: Inputs, as_of: int) -> pl.DataFrame:
     short-term debt: some need the revolver under some paths, not all under all."""
     f = compute_bases(inputs, as_of).frame()
     factors = pl.Series(np.linspace(1.02, 2.5, f.height))
-    return f.with_columns((pl.col("f_min_cash") * factors).alias("f_cash0"), (pl.col("f_st_debt0") * 3).alias("f_st_debt0"))
+    return f.with_columns(
+        (pl.col("f_min_cash") * factors).alias("f_cash0"),
+        (pl.col("f_st_debt0") * 3).alias("f_st_debt0"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +48,18 @@ def spec(inputs: Inputs) -> mc.MonteCarloSpec:
     return mc.MonteCarloSpec.from_sector(inputs.sector, inputs.scenarios, 600)
 
 
-def test_spec_comes_from_sector_toml_and_the_seed_scenario(inputs: Inputs, spec: mc.MonteCarloSpec) -> None:
+def test_spec_comes_from_sector_toml_and_the_seed_scenario(
+    inputs: Inputs, spec: mc.MonteCarloSpec
+) -> None:
     s = inputs.sector
-    assert (spec.export_shock_low, spec.export_shock_high) == (s.float("mc_export_shock_low"), s.float("mc_export_shock_high"))
-    assert (spec.duration_min, spec.duration_max) == (s.int("mc_duration_min"), s.int("mc_duration_max"))
+    assert (spec.export_shock_low, spec.export_shock_high) == (
+        s.float("mc_export_shock_low"),
+        s.float("mc_export_shock_high"),
+    )
+    assert (spec.duration_min, spec.duration_max) == (
+        s.int("mc_duration_min"),
+        s.int("mc_duration_max"),
+    )
     assert spec.seed == s.int("mc_seed")
     assert spec.base == inputs.scenarios.named["seed"]
     with pytest.raises(ValueError):
@@ -73,7 +84,9 @@ def test_draws_are_seeded_and_within_their_ranges(spec: mc.MonteCarloSpec) -> No
     assert not np.array_equal(shock, other)
 
 
-def test_paths_are_the_seed_scenario_with_the_drawn_shock_and_duration(spec: mc.MonteCarloSpec, as_of: int) -> None:
+def test_paths_are_the_seed_scenario_with_the_drawn_shock_and_duration(
+    spec: mc.MonteCarloSpec, as_of: int
+) -> None:
     """Each path's scenario-frame row equals scenario_frame() of the seed scenario with
     that path's export shock and duration: the Monte Carlo does not fork the paths."""
     small = replace(spec, paths=25)
@@ -88,14 +101,18 @@ def test_paths_are_the_seed_scenario_with_the_drawn_shock_and_duration(spec: mc.
     assert frame.equals(expected)
 
 
-def test_probabilities_are_in_unit_interval_and_ordered(stressed: pl.DataFrame, spec: mc.MonteCarloSpec, as_of: int) -> None:
+def test_probabilities_are_in_unit_interval_and_ordered(
+    stressed: pl.DataFrame, spec: mc.MonteCarloSpec, as_of: int
+) -> None:
     out = mc.simulate(stressed, spec, as_of)
     assert out.columns == list(mc.COLUMNS)
     assert out["ticker"].to_list() == sorted(stressed["ticker"].to_list())
     assert (out["paths"] == spec.paths).all()
     p = out.select(PROBS).to_numpy()
     assert ((p >= 0) & (p <= 1)).all()
-    assert ((p > 0) & (p < 1)).any(), "the stressed firms should give some non-trivial probabilities"
+    assert ((p > 0) & (p < 1)).any(), (
+        "the stressed firms should give some non-trivial probabilities"
+    )
     for event in ("revolver_draw", "out_of_cash"):  # within 8 quarters includes within 4
         assert (out[f"p_{event}_8q"] >= out[f"p_{event}_4q"]).all()
     # running out of cash needs the revolver first
@@ -137,7 +154,9 @@ def test_blocks_of_paths_do_not_change_the_result(
     assert mc.simulate(stressed, spec, as_of).equals(whole)
 
 
-def test_certain_and_impossible_events(stressed: pl.DataFrame, spec: mc.MonteCarloSpec, as_of: int) -> None:
+def test_certain_and_impossible_events(
+    stressed: pl.DataFrame, spec: mc.MonteCarloSpec, as_of: int
+) -> None:
     rich = stressed.with_columns((pl.col("f_cash0") * 1000).alias("f_cash0"))
     out = mc.simulate(rich, spec, as_of)
     assert (out.select(PROBS).to_numpy() == 0).all()
@@ -151,7 +170,12 @@ def test_run_writes_montecarlo_csv(tmp_path: Path) -> None:
     from stressmodel.app import run_and_write
     from stressmodel.pipeline import RunOptions
 
-    report = run_and_write(REPO / "inputs", tmp_path, RunOptions(firms=("603072.SH", "300224.SZ"), paths=300), workbooks=False)
+    report = run_and_write(
+        REPO / "inputs",
+        tmp_path,
+        RunOptions(firms=("603072.SH", "300224.SZ"), paths=300),
+        workbooks=False,
+    )
     frame = report.result.extras["montecarlo"]
     assert frame["ticker"].to_list() == ["300224.SZ", "603072.SH"]
     assert "montecarlo" in report.result.timings
@@ -167,6 +191,8 @@ def test_no_paths_no_montecarlo(tmp_path: Path) -> None:
     from stressmodel.app import run_and_write
     from stressmodel.pipeline import RunOptions
 
-    report = run_and_write(REPO / "inputs", tmp_path, RunOptions(firms=("603072.SH",)), workbooks=False)
+    report = run_and_write(
+        REPO / "inputs", tmp_path, RunOptions(firms=("603072.SH",)), workbooks=False
+    )
     assert "montecarlo" not in report.result.extras
     assert not (report.folder / "montecarlo.csv").exists()

@@ -163,8 +163,10 @@ def test_bisect_vectorised_matches_brentq() -> None:
     calls.clear()
     roots = bisect_vectorised(metric, np.zeros(n), hi, xtol=1e-10)
     expected = np.array(
-        [brentq(lambda s, k=k: a[k] - b[k] * s - c[k] * s**2 - thr[k], 0.0, 1.0, xtol=1e-12)
-         for k in np.flatnonzero(valid)]
+        [
+            brentq(lambda s, k=k: a[k] - b[k] * s - c[k] * s**2 - thr[k], 0.0, 1.0, xtol=1e-12)
+            for k in np.flatnonzero(valid)
+        ]
     )
     assert valid.sum() > 100
     np.testing.assert_allclose(roots[valid], expected, atol=1e-9, rtol=0)
@@ -183,7 +185,8 @@ def test_bisect_vectorised_icr_two_firms() -> None:
 
 def test_bisect_vectorised_nan_handling() -> None:
     roots = bisect_vectorised(
-        lambda s: np.where(s > 0.6, np.nan, 0.5 - s), np.array([0.0, 0.0, np.nan]),
+        lambda s: np.where(s > 0.6, np.nan, 0.5 - s),
+        np.array([0.0, 0.0, np.nan]),
         np.array([1.0, 0.55, 1.0]),
     )
     assert math.isnan(roots[0])  # g(0.75) is NaN on the first step

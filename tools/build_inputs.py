@@ -1558,12 +1558,15 @@ def build_report(
     w(
         "- `ownership`, `listing_date` and `upstream_tie` come from public pages searched on "
         "2026-11-22 (the `OWNERSHIP_RESEARCH` and `LISTING_DATES` tables of this script, each "
-        "with its source): ownership is " + ", ".join(
+        "with its source): ownership is "
+        + ", ".join(
             f"{t} {OWNERSHIP_RESEARCH.get(t, OWNERSHIP_UNKNOWN)[0]}" for t in sorted(statements)
-        ) + ". No tie to a state rare-earth group was confirmed for any firm, so `upstream_tie` "
+        )
+        + ". No tie to a state rare-earth group was confirmed for any firm, so `upstream_tie` "
         "is empty (unknown; the model uses the sector assumption). Listing dates are given to "
         "the day where a source gives the day, else to the month or year; missing for: "
-        + (", ".join(t for t in sorted(statements) if t not in LISTING_DATES) or "none") + ".\n"
+        + (", ".join(t for t in sorted(statements) if t not in LISTING_DATES) or "none")
+        + ".\n"
         "- `shares_outstanding`/`shares_date`/`shares_source` and `share_price`/"
         "`price_date`/`price_source` are the latest dated `shares_outstanding` and `close` "
         "rows of `prices.csv` (checked equal).\n"
