@@ -121,7 +121,20 @@ def quarter_metrics(
         (pl.col("current_assets") - pl.col("current_liabilities")).alias("working_capital"),
         (pl.col("total_debt") - pl.col("cash")).alias("net_debt"),
     )
-    icr = D.interest_cover("ebit", "interest_expense")
+    return solvency_scores(df, fx, deflator, ebit="ebit", interest="interest_expense")
+
+
+def solvency_scores(
+    df: pl.DataFrame, fx: float, deflator: float, *, ebit: str, interest: str
+) -> pl.DataFrame:
+    """Interest cover (``ebit`` / ``interest``), Altman Z'' and its zone, the Ohlson O-score
+    and probability, and net debt / EBITDA, on a frame with the balance-sheet columns
+    (``working_capital``, ``retained_earnings``, ``equity``, ``total_liabilities``,
+    ``total_assets``, ``current_assets``, ``current_liabilities``, ``net_debt``) and the
+    trailing-twelve-month flows (``ebit_ttm``, ``ebitda_ttm``, ``net_income_ttm``,
+    ``net_income_ttm_prev``, ``cfo_ttm``). The same definitions serve the projected quarters
+    and the last actual period."""
+    icr = D.interest_cover(ebit, interest)
     z = D.altman_z_double_prime(
         "working_capital",
         "retained_earnings",
@@ -131,12 +144,15 @@ def quarter_metrics(
         "total_assets",
     )
     size = D.ohlson_size("total_assets", fx, deflator)
+    nd = D.net_debt_to_ebitda("net_debt", "ebitda_ttm")
     df = df.with_columns(
         icr.value.alias("interest_cover"),
         icr.status.alias("interest_cover_status"),
         z.value.alias("altman_z"),
         z.status.alias("altman_z_status"),
         size.value.alias("ohlson_size"),
+        nd.value.alias("net_debt_to_ebitda"),
+        nd.status.alias("net_debt_to_ebitda_status"),
     )
     o = D.ohlson_o_score(
         "ohlson_size",
@@ -149,13 +165,9 @@ def quarter_metrics(
         "net_income_ttm_prev",
         "cfo_ttm",
     )
-    df = df.with_columns(o.value.alias("ohlson_o"), o.status.alias("ohlson_status"))
-    nd = D.net_debt_to_ebitda("net_debt", "ebitda_ttm")
-    return df.with_columns(
+    return df.with_columns(o.value.alias("ohlson_o"), o.status.alias("ohlson_status")).with_columns(
         D.ohlson_probability("ohlson_o").alias("ohlson_probability"),
         D.altman_zone_double_prime("altman_z").alias("altman_zone"),
-        nd.value.alias("net_debt_to_ebitda"),
-        nd.status.alias("net_debt_to_ebitda_status"),
     )
 
 
@@ -304,6 +316,8 @@ def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: floa
                 "revenue_ttm": fb.value("revenue_ttm"),
                 "debt": debt,
                 "cash": p["cash0"],
+                "net_debt": debt - p["cash0"],
+                "retained_earnings": 0.0,  # not reported by any firm (Altman X2 = 0 at the as-of)
                 "default_point": p["st_debt0"] + 0.5 * p["lt_debt0"],
                 "market_cap": fb.get("market_cap"),
                 "equity_volatility": fb.get("equity_volatility"),
@@ -312,39 +326,11 @@ def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: floa
         )
     cols = [k for k in rows[0] if k != "ticker"] if rows else []
     df = pl.DataFrame(rows, schema={"ticker": pl.String, **{c: pl.Float64 for c in cols}})
-    z = D.altman_z_double_prime(
-        "working_capital", 0.0, "ebit_ttm", "equity", "total_liabilities", "total_assets"
-    )
-    size = D.ohlson_size("total_assets", fx, deflator)
-    icr = D.interest_cover("ebit_ttm", "interest_ttm")
+    df = solvency_scores(df, fx, deflator, ebit="ebit_ttm", interest="interest_ttm")
     dd = D.naive_dd("market_cap", "default_point", "equity_volatility", "past_year_return")
-    nd = D.net_debt_to_ebitda(pl.col("debt") - pl.col("cash"), "ebitda_ttm")
-    df = df.with_columns(
-        z.value.alias("altman_z"),
-        z.status.alias("altman_z_status"),
-        size.value.alias("ohlson_size"),
-        icr.value.alias("interest_cover"),
-        icr.status.alias("interest_cover_status"),
+    return df.with_columns(
         dd.value.alias("distance_to_default"),
         dd.status.alias("dd_status"),
-        nd.value.alias("net_debt_to_ebitda"),
-        nd.status.alias("net_debt_to_ebitda_status"),
-    )
-    o = D.ohlson_o_score(
-        "ohlson_size",
-        "total_liabilities",
-        "total_assets",
-        "working_capital",
-        "current_liabilities",
-        "current_assets",
-        "net_income_ttm",
-        "net_income_ttm_prev",
-        "cfo_ttm",
-    )
-    df = df.with_columns(o.value.alias("ohlson_o"), o.status.alias("ohlson_status"))
-    return df.with_columns(
-        D.ohlson_probability("ohlson_o").alias("ohlson_probability"),
-        D.altman_zone_double_prime("altman_z").alias("altman_zone"),
-        D.naive_pd("distance_to_default").alias("default_probability"),
+        D.naive_pd(dd.value).alias("default_probability"),
         (pl.col("net_income_ttm") / pl.col("total_assets")).alias("roa"),
     )

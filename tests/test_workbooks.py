@@ -558,3 +558,20 @@ def test_fast_formula_path_writes_the_same_bytes(
     monkeypatch.setattr(writer, "_fast_prepare", lambda original: original)
     for n in write_workbooks(result, inputs, tmp_path):
         assert (tmp_path / n).read_bytes() == written[n].read_bytes(), n
+
+
+def test_cross_firm_charts_hold_at_most_the_top_firms(
+    result: RunResult, inputs: Inputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large universe would exceed Excel's 255 series per chart (and be unreadable):
+    the cross-firm line charts keep the firms with the highest baseline consolidation
+    score and say so in the title; the data sheet still lists every firm."""
+    from stressmodel.report import sector, workbook_specs
+
+    monkeypatch.setattr(sector, "MAX_CHART_FIRMS", 1)
+    spec = next(w for w in workbook_specs(result, inputs) if w.filename == "sector_summary.xlsx")
+    cash = [c for sh in spec.sheets for c in sh.charts if c.title.startswith("Cash by firm")]
+    assert cash and all(len(c.series) == 1 for c in cash)
+    assert all(f"1 of {len(result.tickers)} firms" in c.title for c in cash)
+    top = sector._ranked_firms(result, "baseline")[0][0]
+    assert cash[0].series[0].name == top

@@ -299,6 +299,7 @@ def chart_sheets(
     data.text(0, 0, "Data behind the charts (engine values)", "title")
     charts.text(0, 0, f"Charts across firms as of {result.as_of_label}", "title")
     labels = [result.as_of_label, *result.quarters]
+    charted = set(_chart_firms(result, MAX_CHART_FIRMS))
     row = 2
     anchor = 2
     for scen in names:
@@ -315,19 +316,26 @@ def chart_sheets(
             data.number(head + i, 1, cv.opening["cash"], "money/engine")
             for k, v in enumerate(cv.steps["cash"], start=2):
                 data.number(head + i, k, v, "money/engine")
+            if t not in charted:
+                continue
             series.append(
                 Series(
                     t,
                     Range(data.name, head + i, 1, head + i, len(labels)),
                     Range(data.name, head, 1, head, len(labels)),
-                    SCENARIO_COLORS[(i - 1) % len(SCENARIO_COLORS)],
+                    SCENARIO_COLORS[(len(series)) % len(SCENARIO_COLORS)],
                     marker=True,
                 )
             )
+        subset = (
+            ""
+            if len(charted) == len(tickers)
+            else (f"; {len(charted)} of {len(tickers)} firms, highest baseline consolidation score")
+        )
         charts.charts.append(
             ChartSpec(
                 "line",
-                f"Cash by firm, scenario {scen} (CNY mn)",
+                f"Cash by firm, scenario {scen} (CNY mn{subset})",
                 tuple(series),
                 (anchor, 0),
                 x_title="Quarter",
@@ -471,3 +479,16 @@ def sector_workbook(
             result.as_of, f"Sector summary as of {result.as_of_label}", "stressmodel sector summary"
         ),
     )
+
+
+#: a line chart with more firms than this is unreadable (and Excel allows 255 series)
+MAX_CHART_FIRMS = 20
+
+
+def _chart_firms(result: RunResult, limit: int) -> list[str]:
+    """The firms drawn in the cross-firm line charts: all of them up to ``limit``, else
+    those with the highest baseline consolidation score (the data sheet lists every firm)."""
+    tickers = list(result.tickers)
+    if len(tickers) <= limit:
+        return tickers
+    return [t for t, _score in _ranked_firms(result, "baseline")][:limit]
