@@ -254,6 +254,8 @@ def summary_text(result: RunResult) -> str:
             if r["implied_export_shock"] is not None
             else r["status"]
         )
+        if r["implied_export_shock"] is None and r.get("implied_growth") is not None:
+            implied += f" (the price implies perpetual growth of {r['implied_growth']:.1%} a year)"
         lines.append(
             f"  {r['ticker']}: price {_fmt(r['share_price'])} ({r['price_date'] or 'no date'}), value without a shock "
             f"{_fmt(r['value_no_shock'])}; implied export shock: {implied}; "
