@@ -681,6 +681,63 @@ def _traffic(
         sh.cond_formats.append(CondFormat(r0, c, r1, c, {**crit, "format": style}))
 
 
+def traffic_rules(horizon: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Traffic lights of the risk columns (red, amber, green), one rule set per column."""
+
+    def cell(criteria: str, value: float) -> dict[str, Any]:
+        return {"type": "cell", "criteria": criteria, "value": value}
+
+    def text(value: str) -> dict[str, Any]:
+        return {"type": "text", "criteria": "containing", "value": value}
+
+    probability = [
+        ("cf_red", cell(">=", 0.1)),
+        ("cf_amber", cell(">=", 0.02)),
+        ("cf_green", cell("<", 0.02)),
+    ]
+    score = [
+        ("cf_red", cell(">=", 0.6)),
+        ("cf_amber", cell(">=", 0.3)),
+        ("cf_green", cell("<", 0.3)),
+    ]
+    return {
+        "cash_runway_quarters": [
+            ("cf_green", text("none")),
+            ("cf_red", cell("<=", 4)),
+            ("cf_amber", cell("<=", horizon)),
+        ],
+        "min_interest_cover": [
+            ("cf_red", cell("<", 1)),
+            ("cf_amber", cell("<", 2)),
+            ("cf_green", cell(">=", 2)),
+        ],
+        "altman_zone": [
+            ("cf_red", text("distress")),
+            ("cf_amber", text("grey")),
+            ("cf_green", text("safe")),
+        ],
+        "ohlson_probability": probability,
+        "default_probability": probability,
+        "net_debt_to_ebitda": [
+            ("cf_red", cell(">", 4)),
+            ("cf_amber", cell(">", 2.5)),
+            ("cf_green", cell("<=", 2.5)),
+        ],
+        "consolidation_score": score,
+        "consolidation_low": score,
+        "consolidation_high": score,
+    }
+
+
+def risk_traffic_lights(
+    sh: SheetSpec, r0: int, r1: int, col_of: dict[str, int], horizon: int
+) -> None:
+    """Apply :func:`traffic_rules` to every risk column the sheet has (rows r0..r1)."""
+    for column, rules in traffic_rules(horizon).items():
+        if column in col_of:
+            _traffic(sh, r0, r1, col_of[column], rules)
+
+
 def summary_sheet(ctx: FirmContext) -> SheetSpec:
     r = ctx.result
     sh = SheetSpec("Summary")
@@ -817,85 +874,7 @@ def summary_sheet(ctx: FirmContext) -> SheetSpec:
                 sh.number(rr, j, value, f"{kind}/engine")
     r0, r1 = top + 1, top + len(ctx.scenarios)
     col_of = {c: j for j, (c, _, _) in enumerate(SUMMARY_COLUMNS, start=1)}
-    h = r.horizon
-    _traffic(
-        sh,
-        r0,
-        r1,
-        col_of["upside"],
-        [
-            ("cf_red", {"type": "cell", "criteria": "<", "value": -0.25}),
-            ("cf_green", {"type": "cell", "criteria": ">=", "value": 0}),
-        ],
-    )
-    _traffic(
-        sh,
-        r0,
-        r1,
-        col_of["cash_runway_quarters"],
-        [
-            ("cf_green", {"type": "text", "criteria": "containing", "value": "none"}),
-            ("cf_red", {"type": "cell", "criteria": "<=", "value": 4}),
-            ("cf_amber", {"type": "cell", "criteria": "<=", "value": h}),
-        ],
-    )
-    _traffic(
-        sh,
-        r0,
-        r1,
-        col_of["min_interest_cover"],
-        [
-            ("cf_red", {"type": "cell", "criteria": "<", "value": 1}),
-            ("cf_amber", {"type": "cell", "criteria": "<", "value": 2}),
-            ("cf_green", {"type": "cell", "criteria": ">=", "value": 2}),
-        ],
-    )
-    _traffic(
-        sh,
-        r0,
-        r1,
-        col_of["altman_zone"],
-        [
-            ("cf_red", {"type": "text", "criteria": "containing", "value": "distress"}),
-            ("cf_amber", {"type": "text", "criteria": "containing", "value": "grey"}),
-            ("cf_green", {"type": "text", "criteria": "containing", "value": "safe"}),
-        ],
-    )
-    for c in ("ohlson_probability", "default_probability"):
-        _traffic(
-            sh,
-            r0,
-            r1,
-            col_of[c],
-            [
-                ("cf_red", {"type": "cell", "criteria": ">=", "value": 0.1}),
-                ("cf_amber", {"type": "cell", "criteria": ">=", "value": 0.02}),
-                ("cf_green", {"type": "cell", "criteria": "<", "value": 0.02}),
-            ],
-        )
-    _traffic(
-        sh,
-        r0,
-        r1,
-        col_of["net_debt_to_ebitda"],
-        [
-            ("cf_red", {"type": "cell", "criteria": ">", "value": 4}),
-            ("cf_amber", {"type": "cell", "criteria": ">", "value": 2.5}),
-            ("cf_green", {"type": "cell", "criteria": "<=", "value": 2.5}),
-        ],
-    )
-    for c in ("consolidation_score", "consolidation_low", "consolidation_high"):
-        _traffic(
-            sh,
-            r0,
-            r1,
-            col_of[c],
-            [
-                ("cf_red", {"type": "cell", "criteria": ">=", "value": 0.6}),
-                ("cf_amber", {"type": "cell", "criteria": ">=", "value": 0.3}),
-                ("cf_green", {"type": "cell", "criteria": "<", "value": 0.3}),
-            ],
-        )
+    risk_traffic_lights(sh, r0, r1, col_of, r.horizon)
     row = r1 + 2
     sh.text(
         row,

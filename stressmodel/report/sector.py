@@ -18,7 +18,12 @@ from stressmodel.inputs import Inputs
 from stressmodel.periods import quarter_end_date
 from stressmodel.pipeline import RunResult
 from stressmodel.report.frames import write_frame
-from stressmodel.report.layout import SCENARIO_COLORS, _is_num, _traffic, document_properties
+from stressmodel.report.layout import (
+    SCENARIO_COLORS,
+    _is_num,
+    document_properties,
+    risk_traffic_lights,
+)
 from stressmodel.report.spec import ChartSpec, Range, Series, SheetSpec, WorkbookSpec
 
 SECTOR_FILE = "sector_summary.xlsx"
@@ -116,63 +121,7 @@ def summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
     r0, r1 = top + 1, row - 1
     col_of = {c: j for j, (c, _, _) in enumerate(COLUMNS, start=4)}
     if r1 >= r0:
-        _traffic(
-            sh,
-            r0,
-            r1,
-            col_of["cash_runway_quarters"],
-            [
-                ("cf_green", {"type": "text", "criteria": "containing", "value": "none"}),
-                ("cf_red", {"type": "cell", "criteria": "<=", "value": 4}),
-                ("cf_amber", {"type": "cell", "criteria": "<=", "value": result.horizon}),
-            ],
-        )
-        _traffic(
-            sh,
-            r0,
-            r1,
-            col_of["min_interest_cover"],
-            [
-                ("cf_red", {"type": "cell", "criteria": "<", "value": 1}),
-                ("cf_amber", {"type": "cell", "criteria": "<", "value": 2}),
-                ("cf_green", {"type": "cell", "criteria": ">=", "value": 2}),
-            ],
-        )
-        _traffic(
-            sh,
-            r0,
-            r1,
-            col_of["altman_zone"],
-            [
-                ("cf_red", {"type": "text", "criteria": "containing", "value": "distress"}),
-                ("cf_amber", {"type": "text", "criteria": "containing", "value": "grey"}),
-                ("cf_green", {"type": "text", "criteria": "containing", "value": "safe"}),
-            ],
-        )
-        for c in ("ohlson_probability", "default_probability"):
-            _traffic(
-                sh,
-                r0,
-                r1,
-                col_of[c],
-                [
-                    ("cf_red", {"type": "cell", "criteria": ">=", "value": 0.1}),
-                    ("cf_amber", {"type": "cell", "criteria": ">=", "value": 0.02}),
-                    ("cf_green", {"type": "cell", "criteria": "<", "value": 0.02}),
-                ],
-            )
-        for c in ("consolidation_score",):
-            _traffic(
-                sh,
-                r0,
-                r1,
-                col_of[c],
-                [
-                    ("cf_red", {"type": "cell", "criteria": ">=", "value": 0.6}),
-                    ("cf_amber", {"type": "cell", "criteria": ">=", "value": 0.3}),
-                    ("cf_green", {"type": "cell", "criteria": "<", "value": 0.3}),
-                ],
-            )
+        risk_traffic_lights(sh, r0, r1, col_of, result.horizon)
     sh.freeze = (top + 1, 4)
     sh.heights[top] = 48
     sh.repeat_rows = (top, top)
