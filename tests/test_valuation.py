@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_properties import scenario
 
 from stressmodel.base import compute_bases
 from stressmodel.cases import case_frame, scenario_frame
@@ -64,24 +65,9 @@ def setting() -> tuple[pl.DataFrame, pl.DataFrame, object]:
 
 
 def _scenario(name: str, **kw: object) -> Scenario:
-    base = dict(
-        description="",
-        export_shock=0.0,
-        start="next",
-        duration_quarters=4,
-        recovery_quarters=4,
-        permanent_share=0.0,
-        output_cut=0.15,
-        domestic_shock=0.0,
-        storage_cost_rate=0.1,
-        licence_delay_days=45.0,
-        raw_material_price_change=0.0,
-        price_pass_through=1.0,
-        st_debt_not_rolled=0.0,
-        path="parametric",
-    )
-    base.update(kw)
-    return Scenario(name=name, **base)  # type: ignore[arg-type]
+    """The seed family: a 15% cut, storage costs and 45-day licence delays by default."""
+    seed = {"output_cut": 0.15, "storage_cost_rate": 0.1, "licence_delay_days": 45.0}
+    return scenario(name, **{**seed, **kw})
 
 
 @settings(

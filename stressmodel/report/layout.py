@@ -738,6 +738,19 @@ def risk_traffic_lights(
             _traffic(sh, r0, r1, col_of[column], rules)
 
 
+def input_hashes(sh: SheetSpec, row: int, inputs: Inputs) -> int:
+    """A File / SHA-256 table of every input file from ``row``; returns the row after it
+    (one blank row left)."""
+    sh.text(row, 0, "File", "header")
+    sh.text(row, 1, "SHA-256", "header")
+    row += 1
+    for path, digest in sorted(inputs.file_hashes.items()):
+        sh.text(row, 0, path)
+        sh.text(row, 1, digest, "key")
+        row += 1
+    return row + 1
+
+
 def summary_sheet(ctx: FirmContext) -> SheetSpec:
     r = ctx.result
     sh = SheetSpec("Summary")
@@ -1365,14 +1378,7 @@ def provenance_sheet(ctx: FirmContext) -> SheetSpec:
     sh.text(row, 0, "Input files", "section")
     sh.text(row, 1, "", "section")
     row += 1
-    sh.text(row, 0, "File", "header")
-    sh.text(row, 1, "SHA-256", "header")
-    row += 1
-    for path, digest in sorted(inputs.file_hashes.items()):
-        sh.text(row, 0, path)
-        sh.text(row, 1, digest, "key")
-        row += 1
-    row += 1
+    row = input_hashes(sh, row, inputs)
     sh.text(
         row,
         0,

@@ -22,6 +22,7 @@ from stressmodel.report.layout import (
     SCENARIO_COLORS,
     _is_num,
     document_properties,
+    input_hashes,
     risk_traffic_lights,
 )
 from stressmodel.report.spec import ChartSpec, Range, Series, SheetSpec, WorkbookSpec
@@ -371,15 +372,7 @@ def provenance_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
         sh.text(row, 0, label)
         sh.text(row, 1, value)
         row += 1
-    row += 1
-    sh.text(row, 0, "File", "header")
-    sh.text(row, 1, "SHA-256", "header")
-    row += 1
-    for path, digest in sorted(inputs.file_hashes.items()):
-        sh.text(row, 0, path)
-        sh.text(row, 1, digest, "key")
-        row += 1
-    row += 1
+    row = input_hashes(sh, row + 1, inputs)
     sh.text(row, 0, "Firm", "header")
     sh.text(row, 1, "Estimated base figures (peer medians or assumptions)", "header")
     row += 1
