@@ -3,18 +3,18 @@ on a seeded synthetic universe built from the shipped firms.
 
 Stages, for each universe size N (default 2, 100 and 1,000 firms; ``quick``: 2 and 100):
 
-- ``projection``: :func:`stressmodel.engine.project` over the sensitivity grid
+- ``projection``: :func:`stressmodel.model.engine.project` over the sensitivity grid
   (77 scenarios) x 12 quarters, every line item; also with a subset of line items
   (:data:`KEY_OUTPUTS`). Reported in firm-scenario-quarter rows per second.
 - ``risk_valuation``: the DCF, the per-quarter distress metrics, the per-case metrics and
-  the distance to default on that projection (as :func:`stressmodel.pipeline.run_model`
+  the distance to default on that projection (as :func:`stressmodel.pipeline.stages.run_model`
   calls them).
-- ``end_to_end``: :func:`stressmodel.app.run_and_write` (read and validate the inputs,
+- ``end_to_end``: :func:`stressmodel.run.app.run_and_write` (read and validate the inputs,
   bases, every scenario, risk, scoring, reverse stress, tables, workbooks) on a temporary
   inputs folder holding the synthetic universe; ``workbooks``: the workbook stage of that
   run, with the cells written (counted by opening the files with openpyxl).
 
-Once: the naive reference (:func:`stressmodel.reference.project_naive`, Python loops per
+Once: the naive reference (:func:`stressmodel.model.reference.project_naive`, Python loops per
 firm, scenario and quarter over floats) on a subset of the grid, checked against the
 engine and timed in the same process; and the Monte Carlo (10,000 paths for 603072.SH and
 300224.SZ on the shipped inputs).
@@ -22,7 +22,7 @@ engine and timed in the same process; and the Monte Carlo (10,000 paths for 6030
 Two synthetic universes, both seeded and both built from the shipped firms:
 
 - for the projection and risk stages, :func:`synthetic_bases` perturbs the base
-  parameters that :func:`stressmodel.base.compute_bases` gives the shipped firms (size,
+  parameters that :func:`stressmodel.model.base.compute_bases` gives the shipped firms (size,
   export share, cash, debt, receivable days, interest rate), keeping every opening
   balance sheet balanced;
 - for the end-to-end run, :func:`write_synthetic_inputs` writes firms.csv, statements
@@ -58,15 +58,15 @@ import polars as pl
 import psutil
 
 from stressmodel import __version__
-from stressmodel.base import BaseSet, FirmBase, compute_bases
-from stressmodel.cases import case_frame, scenario_frame
-from stressmodel.engine import line_items, project
-from stressmodel.inputs import Inputs, load_inputs
-from stressmodel.model import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS
-from stressmodel.periods import month_index, quarter_end_date, quarter_label
-from stressmodel.pipeline import default_as_of, select_firms
-from stressmodel.scenarios import Scenario, grid_name
-from stressmodel.statements import Figure
+from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
+from stressmodel.inputs.scenarios import Scenario, grid_name
+from stressmodel.inputs.statements import Figure
+from stressmodel.model.base import BaseSet, FirmBase, compute_bases
+from stressmodel.model.cases import case_frame, scenario_frame
+from stressmodel.model.engine import line_items, project
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS
+from stressmodel.pipeline.stages import default_as_of, select_firms
 
 Progress = Callable[[str], None]
 
@@ -428,7 +428,7 @@ def setting(inputs_dir: Path) -> Setting:
     grid = tuple(inputs.scenarios.grid_scenarios())
     trade_loss = None
     if any(sc.path == "trade" for sc in grid):
-        from stressmodel.trade import trade_path
+        from stressmodel.model.trade import trade_path
 
         end = quarter_end_date(as_of)
         sector = inputs.sector
@@ -489,8 +489,8 @@ def bench_risk_valuation(
     proj: pl.DataFrame, cases: pl.DataFrame, bases: BaseSet, s: Setting
 ) -> dict[str, Any]:
     """DCF, quarter and case distress metrics and distance to default, as run_model does."""
-    from stressmodel import risk
-    from stressmodel.valuation import dcf
+    from stressmodel.analysis import risk
+    from stressmodel.analysis.valuation import dcf
 
     universe = list(bases.firms)
     sector = s.inputs.sector
@@ -550,7 +550,7 @@ def bench_naive(firms: pl.DataFrame, s: Setting, repeats: int) -> dict[str, Any]
     """The analyst's loops (reference.project_naive) against the engine on the same
     cases: timed in this process, every line item compared (relative 1e-12, absolute
     1e-9 CNY mn for values that are zero up to rounding)."""
-    from stressmodel.reference import project_naive
+    from stressmodel.model.reference import project_naive
 
     scen = s.grid_frame
     firm_dicts = [
@@ -605,7 +605,7 @@ def bench_naive(firms: pl.DataFrame, s: Setting, repeats: int) -> dict[str, Any]
 
 def bench_montecarlo(s: Setting, paths: int, repeats: int) -> dict[str, Any]:
     """P paths for the two named firms on the shipped inputs (sector.toml distributions)."""
-    from stressmodel.montecarlo import MonteCarloSpec, simulate
+    from stressmodel.analysis.montecarlo import MonteCarloSpec, simulate
 
     firms = s.shipped.frame([t for t in NAMED_FIRMS if t in s.shipped.firms])
     spec = MonteCarloSpec.from_sector(s.inputs.sector, s.inputs.scenarios, paths)
@@ -628,7 +628,7 @@ def bench_montecarlo(s: Setting, paths: int, repeats: int) -> dict[str, Any]:
 def workbook_status() -> tuple[bool, str]:
     """Whether :func:`stressmodel.report.write_workbooks` exists in this build."""
     try:
-        from stressmodel.app import workbook_writer
+        from stressmodel.run.app import workbook_writer
 
         workbook_writer()
     except Exception as exc:  # ImportError or ReportError: the writer is not there yet
@@ -654,8 +654,8 @@ def count_cells(paths: Sequence[Path]) -> int:
 
 def bench_end_to_end(s: Setting, n: int, workbooks: bool, status: str) -> dict[str, Any]:
     """``run_and_write`` on a temporary inputs folder of N synthetic firms."""
-    from stressmodel.app import run_and_write
-    from stressmodel.pipeline import RunOptions
+    from stressmodel.pipeline.result import RunOptions
+    from stressmodel.run.app import run_and_write
 
     out: dict[str, Any] = {"firms": n, "workbooks": workbooks, "workbook_status": status}
     with tempfile.TemporaryDirectory(prefix="stressmodel-bench-") as tmp:

@@ -1,5 +1,5 @@
 """Command-line interface. It only translates: parse options, call one library function
-in :mod:`stressmodel.app`, print, and map errors to exit codes (0 ok, 2 bad input or
+in :mod:`stressmodel.run.app`, print, and map errors to exit codes (0 ok, 2 bad input or
 usage, 1 unexpected)."""
 
 from __future__ import annotations
@@ -235,9 +235,9 @@ def run(
     debug: bool,
 ) -> None:
     """Run every scenario as of one quarter and write outputs/<as_of>/."""
-    from stressmodel.app import parse_as_of, parse_firms, run_and_write
-    from stressmodel.pipeline import RunOptions
-    from stressmodel.results import summary_text
+    from stressmodel.pipeline.result import RunOptions
+    from stressmodel.run.app import parse_as_of, parse_firms, run_and_write
+    from stressmodel.run.tables import summary_text
 
     _logging(verbose)
     with Progress(not quiet and not as_json) as progress:
@@ -254,7 +254,7 @@ def run(
     if as_json:
         click.echo(json.dumps(_json_summary(report), indent=2, default=str))
     elif not quiet:
-        from stressmodel.batch import history_lines
+        from stressmodel.run.batch import history_lines
 
         click.echo(summary_text(report.result))
         for line in history_lines(report):
@@ -295,8 +295,8 @@ def validate(inputs_dir: Path, debug: bool) -> None:
     When the inputs are valid, print per firm how the figures the model needs are
     obtained: reported, derived, estimated (peer median or another period) or missing.
     """
-    from stressmodel.app import coverage
-    from stressmodel.inputs import load_inputs
+    from stressmodel.inputs.load import load_inputs
+    from stressmodel.run.app import coverage
 
     inputs = load_inputs(inputs_dir)
     as_of, table = coverage(inputs)
@@ -329,7 +329,7 @@ def validate(inputs_dir: Path, debug: bool) -> None:
 @handle_errors
 def template(ticker: str, xlsx_path: Path | None, debug: bool) -> None:
     """Print a statements file for TICKER with every item, its unit and empty values."""
-    from stressmodel.app import template_csv, write_template_xlsx
+    from stressmodel.run.app import template_csv, write_template_xlsx
 
     if xlsx_path is None:
         click.echo(template_csv(ticker), nl=False)
@@ -365,7 +365,7 @@ def template(ticker: str, xlsx_path: Path | None, debug: bool) -> None:
 @handle_errors
 def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) -> None:
     """Fit the consolidation index on labelled events with statsmodels."""
-    from stressmodel.app import calibrate_file
+    from stressmodel.run.app import calibrate_file
 
     stats = calibrate_file(events_path, inputs_dir, out_path)
     click.echo(
@@ -422,9 +422,9 @@ def batch(
     folder also holds changes.csv (against the quarter before) and tracking.csv (actual
     quarters since each earlier run against that run's scenario projections).
     """
-    from stressmodel.app import parse_firms
-    from stressmodel.batch import STAGES_PER_RUN, batch_json, batch_text, parse_range, run_batch
-    from stressmodel.pipeline import RunOptions
+    from stressmodel.pipeline.result import RunOptions
+    from stressmodel.run.app import parse_firms
+    from stressmodel.run.batch import STAGES_PER_RUN, batch_json, batch_text, parse_range, run_batch
 
     _logging(verbose)
     start, end = parse_range(first, last)

@@ -1,6 +1,6 @@
 """``stressmodel batch``, the change report and scenario tracking.
 
-Hand-checkable cases for the pure functions of :mod:`stressmodel.history`, then batches on
+Hand-checkable cases for the pure functions of :mod:`stressmodel.run.history`, then batches on
 the shipped inputs (two firms, no workbooks; the full default set in a slow test).
 """
 
@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
-from stressmodel import history
-from stressmodel.batch import batch_json, batch_text, run_batch
 from stressmodel.cli import main
-from stressmodel.inputs import load_inputs
-from stressmodel.periods import parse_quarter
-from stressmodel.pipeline import RunOptions
-from stressmodel.statements import build
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.periods import parse_quarter
+from stressmodel.inputs.statements import build
+from stressmodel.pipeline.stages import RunOptions
+from stressmodel.run import history
+from stressmodel.run.batch import batch_json, batch_text, run_batch
 
 REPO = Path(__file__).resolve().parents[1]
 INPUTS = REPO / "inputs"
@@ -121,7 +121,7 @@ def test_change_report_by_hand():
 def test_run_metrics_reads_back_its_own_csv(tmp_path):
     """The previous run is read from its CSV files as text; the metrics come out typed and
     equal to those of the frames in memory."""
-    from stressmodel.outputs import read_csv_text, write_csv
+    from stressmodel.run.outputs import read_csv_text, write_csv
 
     cur = _metrics(
         [
@@ -157,7 +157,7 @@ def test_run_metrics_reads_back_its_own_csv(tmp_path):
 
 
 def _row(item: str, period: str, value: float) -> dict:
-    from stressmodel.periods import parse_period
+    from stressmodel.inputs.periods import parse_period
 
     p = parse_period(period)
     return {
@@ -302,7 +302,7 @@ def two_firm_batch(tmp_path_factory: pytest.TempPathFactory):
     """2025Q1 to 2025Q3 for two firms, run in-process; the workbook writer is replaced by
     one that records what it is given (the real one renders extras["changes"] and
     extras["tracking"] as sheets)."""
-    import stressmodel.app as app
+    import stressmodel.run.app as app
 
     seen: dict[str, set[str]] = {}
 
@@ -617,8 +617,9 @@ def test_history_is_pure():
     import sys
 
     code = (
-        "import sys, stressmodel.history\n"
-        "bad = [m for m in ('click', 'openpyxl', 'xlsxwriter', 'stressmodel.outputs', 'stressmodel.cli') if m in sys.modules]\n"
+        "import sys, stressmodel.run.history\n"
+        "bad = [m for m in ('click', 'openpyxl', 'xlsxwriter', 'stressmodel.run.outputs',\n"
+        "       'stressmodel.cli') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from stressmodel import bench
-from stressmodel.cases import case_frame
 from stressmodel.cli import main
-from stressmodel.engine import project
 from stressmodel.errors import UsageError
-from stressmodel.inputs import load_inputs
-from stressmodel.model import ALL_FIRM_PARAMS
+from stressmodel.inputs.load import load_inputs
+from stressmodel.model.cases import case_frame
+from stressmodel.model.engine import project
+from stressmodel.model.quarter import ALL_FIRM_PARAMS
 
 REPO = Path(__file__).resolve().parents[1]
 INPUTS = REPO / "inputs"
@@ -130,8 +130,8 @@ def test_benchmark_smoke_with_tiny_n(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_workbooks_unavailable_are_reported_with_a_status(
     monkeypatch: pytest.MonkeyPatch, setting: bench.Setting
 ) -> None:
-    from stressmodel import app
     from stressmodel.errors import ReportError
+    from stressmodel.run import app
 
     def missing() -> None:
         raise ReportError(

@@ -1,4 +1,4 @@
-"""Tests of stressmodel.calibration (methods.md 13.3): synthetic samples generated here with a
+"""Tests of stressmodel.analysis.calibration (methods.md 13.3): synthetic samples generated here with a
 fixed numpy seed from known coefficients."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stressmodel import calibration as cal
-from stressmodel.consolidation import COMPONENTS, Priors, is_dummy
+from stressmodel.analysis import calibration as cal
+from stressmodel.analysis.consolidation import COMPONENTS, Priors, is_dummy
 from stressmodel.errors import InputError, ModelError
 
 TRUE_INTERCEPT = -2.0
@@ -206,7 +206,7 @@ def test_events_frame_validation(events: pl.DataFrame) -> None:
 
 def test_numeric_core_imports_no_io_libraries() -> None:
     code = (
-        "import sys, stressmodel.calibration;"
+        "import sys, stressmodel.analysis.calibration;"
         "bad = {'click', 'openpyxl', 'xlsxwriter'} & set(sys.modules);"
         "print(sorted(bad)); sys.exit(1 if bad else 0)"
     )

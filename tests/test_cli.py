@@ -202,7 +202,7 @@ def test_internal_error_exits_1_with_a_traceback_only_under_debug(tmp_path, monk
     def boom(*_a, **_k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("stressmodel.app.run_model", boom)
+    monkeypatch.setattr("stressmodel.run.app.run_model", boom)
     args = [
         "run",
         "--inputs",
@@ -229,7 +229,7 @@ def test_internal_error_exits_1_with_a_traceback_only_under_debug(tmp_path, monk
 def test_missing_workbook_writer_fails_before_computing(tmp_path, monkeypatch):
     """Until stressmodel.report.write_workbooks exists, a run with workbooks stops at once
     with a clear message (exit 1) and writes nothing."""
-    import stressmodel.app as app
+    import stressmodel.run.app as app
     from stressmodel.errors import ReportError
 
     def no_writer():

@@ -1,4 +1,4 @@
-"""Tests of stressmodel.consolidation against methods.md section 13 (worked example and the
+"""Tests of stressmodel.analysis.consolidation against methods.md section 13 (worked example and the
 section 12 test vector eta = 0.802775, p = 0.690568)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stressmodel import consolidation as c
+from stressmodel.analysis import consolidation as c
 
 # methods.md 13.2 worked example: z values of one firm
 EXAMPLE_Z = {
@@ -385,7 +385,7 @@ def test_kendall_tau_b_matches_scipy() -> None:
 
 def test_numeric_core_imports_no_io_libraries() -> None:
     code = (
-        "import sys, stressmodel.consolidation;"
+        "import sys, stressmodel.analysis.consolidation;"
         "bad = {'click', 'openpyxl', 'xlsxwriter'} & set(sys.modules);"
         "print(sorted(bad)); sys.exit(1 if bad else 0)"
     )

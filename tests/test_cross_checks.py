@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stressmodel.valuation import cross_checks
+from stressmodel.analysis.valuation import cross_checks
 
 
 def firm(

@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 from test_model import NONE, SEED, magco
 
-from stressmodel.engine import project
-from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS
-from stressmodel.valuation import dcf
+from stressmodel.analysis.valuation import dcf
+from stressmodel.model.engine import project
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS
 
 K, G, H = 0.09, 0.02, 8
 

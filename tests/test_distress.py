@@ -1,4 +1,4 @@
-"""Tests of stressmodel.distress against the worked examples of methods.md (sections 1-5, 7
+"""Tests of stressmodel.analysis.distress against the worked examples of methods.md (sections 1-5, 7
 and the section 12 test-vector table)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stressmodel import distress as d
+from stressmodel.analysis import distress as d
 
 # MagCo (methods.md 1.4), CNY mn, annual flows
 MAGCO = {
@@ -430,7 +430,7 @@ def test_vectorised_over_large_frame() -> None:
 
 def test_numeric_core_imports_no_io_libraries() -> None:
     code = (
-        "import sys, stressmodel.distress, stressmodel.rootfind;"
+        "import sys, stressmodel.analysis.distress, stressmodel.analysis.rootfind;"
         "bad = {'click', 'openpyxl', 'xlsxwriter'} & set(sys.modules);"
         "print(sorted(bad)); sys.exit(1 if bad else 0)"
     )

@@ -14,14 +14,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stressmodel.base import compute_bases
-from stressmodel.cases import case_frame, per_firm_case_frame
-from stressmodel.engine import INDEX_COLUMNS, KEYS, line_items, project
-from stressmodel.inputs import load_inputs
-from stressmodel.model import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS
-from stressmodel.pipeline import default_as_of, select_firms
-from stressmodel.reference import project_case
-from stressmodel.scenarios import PARAM_RANGES
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.scenarios import PARAM_RANGES
+from stressmodel.model.base import compute_bases
+from stressmodel.model.cases import case_frame, per_firm_case_frame
+from stressmodel.model.engine import INDEX_COLUMNS, KEYS, line_items, project
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS
+from stressmodel.model.reference import project_case
+from stressmodel.pipeline.stages import default_as_of, select_firms
 
 REPO = Path(__file__).resolve().parents[1]
 HORIZON = 12
@@ -186,7 +186,7 @@ def test_empty_case_frame_and_zero_horizon(shipped_firms: pl.DataFrame) -> None:
 
 def test_numeric_core_imports_neither_click_nor_openpyxl() -> None:
     code = (
-        "import sys, stressmodel.engine, stressmodel.montecarlo; "
+        "import sys, stressmodel.model.engine, stressmodel.analysis.montecarlo; "
         "print(sorted(m for m in ('click', 'openpyxl', 'xlsxwriter') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

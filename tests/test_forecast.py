@@ -1,4 +1,4 @@
-"""Tests of stressmodel.forecast against methods.md section 10 (damped-trend test vector and
+"""Tests of stressmodel.model.forecast against methods.md section 10 (damped-trend test vector and
 the smaller Holt/SES checks) and the behaviour of the ETS export-index forecast."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-from stressmodel import forecast as fc
+from stressmodel.model import forecast as fc
 
 Y = [50.0, 60.0, 68.0, 74.0]
 
@@ -195,7 +195,7 @@ def test_model_failure_falls_back_to_flat_path(monkeypatch: pytest.MonkeyPatch) 
 
 def test_numeric_core_imports_no_io_libraries() -> None:
     code = (
-        "import sys, stressmodel.forecast;"
+        "import sys, stressmodel.model.forecast;"
         "bad = {'click', 'openpyxl', 'xlsxwriter'} & set(sys.modules);"
         "print(sorted(bad)); sys.exit(1 if bad else 0)"
     )

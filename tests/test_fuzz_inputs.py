@@ -42,12 +42,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stressmodel.assumptions import SECTOR_SPECS
 from stressmodel.cli import main
-from stressmodel.inputs import PRIOR_PARAMETERS, PRIORS_COLUMNS
-from stressmodel.periods import parse_month_span, parse_period
-from stressmodel.scenarios import PARAM_RANGES, SECTOR_LINKS
-from stressmodel.validation import (
+from stressmodel.inputs.load import PRIOR_PARAMETERS, PRIORS_COLUMNS
+from stressmodel.inputs.periods import parse_month_span, parse_period
+from stressmodel.inputs.scenarios import PARAM_RANGES, SECTOR_LINKS
+from stressmodel.inputs.sector import SECTOR_SPECS
+from stressmodel.inputs.validation import (
     PRICE_COLUMNS,
     PRICE_ITEMS,
     TRADE_COLUMNS,
@@ -55,7 +55,7 @@ from stressmodel.validation import (
     parse_date,
     parse_number,
 )
-from stressmodel.vocabulary import ITEMS, REGISTER_COLUMNS, STATEMENT_COLUMNS
+from stressmodel.inputs.vocabulary import ITEMS, REGISTER_COLUMNS, STATEMENT_COLUMNS
 
 pytestmark = pytest.mark.slow
 

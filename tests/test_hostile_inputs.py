@@ -28,12 +28,13 @@ import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 
-from stressmodel import readers
 from stressmodel.cli import main
 from stressmodel.errors import InputError, UsageError
-from stressmodel.outputs import FORMULA_TRIGGERS, as_of_folder, safe_component
-from stressmodel.readers import check_xlsx_container, read_xlsx
-from stressmodel.vocabulary import STATEMENT_COLUMNS
+from stressmodel.inputs import readers
+from stressmodel.inputs.readers import check_xlsx_container, read_xlsx
+from stressmodel.inputs.vocabulary import STATEMENT_COLUMNS
+from stressmodel.names import safe_component
+from stressmodel.run.outputs import FORMULA_TRIGGERS, as_of_folder
 
 SHIPPED = Path(__file__).resolve().parents[1] / "inputs"
 TICKER = "300224.SZ"

@@ -8,10 +8,10 @@ import math
 import polars as pl
 import pytest
 
-from stressmodel.engine import project
-from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS
-from stressmodel.reference import project_case
-from stressmodel.rootfind import first_crossing
+from stressmodel.analysis.rootfind import first_crossing
+from stressmodel.model.engine import project
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS
+from stressmodel.model.reference import project_case
 
 
 def magco(**over: float) -> dict[str, float]:

@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stressmodel import montecarlo as mc
-from stressmodel.base import compute_bases
-from stressmodel.cases import scenario_frame
-from stressmodel.inputs import Inputs, load_inputs
-from stressmodel.pipeline import default_as_of, select_firms
+from stressmodel.analysis import montecarlo as mc
+from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.model.base import compute_bases
+from stressmodel.model.cases import scenario_frame
+from stressmodel.pipeline.stages import default_as_of, select_firms
 
 REPO = Path(__file__).resolve().parents[1]
 PROBS = [f"p_{e}_{w}q" for e in ("revolver_draw", "out_of_cash") for w in mc.WINDOWS]
@@ -167,8 +167,8 @@ def test_certain_and_impossible_events(
 
 @pytest.mark.slow
 def test_run_writes_montecarlo_csv(tmp_path: Path) -> None:
-    from stressmodel.app import run_and_write
-    from stressmodel.pipeline import RunOptions
+    from stressmodel.pipeline.stages import RunOptions
+    from stressmodel.run.app import run_and_write
 
     report = run_and_write(
         REPO / "inputs",
@@ -188,8 +188,8 @@ def test_run_writes_montecarlo_csv(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_no_paths_no_montecarlo(tmp_path: Path) -> None:
-    from stressmodel.app import run_and_write
-    from stressmodel.pipeline import RunOptions
+    from stressmodel.pipeline.stages import RunOptions
+    from stressmodel.run.app import run_and_write
 
     report = run_and_write(
         REPO / "inputs", tmp_path, RunOptions(firms=("603072.SH",)), workbooks=False

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from stressmodel.cli import main
-from stressmodel.inputs import load_inputs
-from stressmodel.pipeline import RunOptions, RunResult, run_model
-from stressmodel.results import PROJECTION_CONTRACT, projection_table, scenarios_table
-from stressmodel.scenarios import NAMED_SCENARIOS
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.scenarios import NAMED_SCENARIOS
+from stressmodel.pipeline.stages import RunOptions, RunResult, run_model
+from stressmodel.run.tables import PROJECTION_CONTRACT, projection_table, scenarios_table
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMED = ("603072.SH", "300224.SZ")
@@ -163,8 +163,10 @@ def test_cli_run_prints_the_seed_quarters_and_the_implied_shock(tmp_path: Path) 
 def test_numeric_core_imports_no_io_or_cli_libraries() -> None:
     code = (
         "import sys\n"
-        "import stressmodel.model, stressmodel.engine, stressmodel.reference, stressmodel.valuation, stressmodel.risk,\\\n"
-        "    stressmodel.consolidation, stressmodel.distress, stressmodel.scoring, stressmodel.reverse, stressmodel.cases\n"
+        "import stressmodel.model.quarter, stressmodel.model.engine, stressmodel.model.reference\n"
+        "import stressmodel.analysis.valuation, stressmodel.analysis.risk\n"
+        "import stressmodel.analysis.consolidation, stressmodel.analysis.distress\n"
+        "import stressmodel.analysis.scoring, stressmodel.analysis.reverse, stressmodel.model.cases\n"
         "bad = [m for m in ('click', 'openpyxl', 'xlsxwriter') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

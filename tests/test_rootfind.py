@@ -1,4 +1,4 @@
-"""Tests of stressmodel.rootfind (methods.md 8.2), with the ICR vector of methods.md 7 and the
+"""Tests of stressmodel.analysis.rootfind (methods.md 8.2), with the ICR vector of methods.md 7 and the
 reverse-stress vector of methods.md 9.5 (section 12 table)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-from stressmodel.rootfind import (
+from stressmodel.analysis.rootfind import (
     STATUS_BREACHED,
     STATUS_BREACHED_AT_ZERO,
     STATUS_NOT_BREACHED_PREFIX,

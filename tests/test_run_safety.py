@@ -4,7 +4,7 @@ complete manifest.
 
 Runs use two firms and no workbooks where the workbook is not the point. The kill tests
 start ``python -m stressmodel run`` with the documented test hook
-``STRESSMODEL_TEST_PAUSE=<stage>:<seconds>`` (see :mod:`stressmodel.outputs`), which makes
+``STRESSMODEL_TEST_PAUSE=<stage>:<seconds>`` (see :mod:`stressmodel.run.outputs`), which makes
 the run announce on stderr that it is pausing at a stage and sleep there.
 """
 
@@ -31,12 +31,12 @@ from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 import stressmodel
-from stressmodel import outputs
 from stressmodel.cli import main
 from stressmodel.errors import OutputExistsError
-from stressmodel.inputs import load_inputs
-from stressmodel.periods import parse_quarter
-from stressmodel.pipeline import RunOptions, run_model
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.periods import parse_quarter
+from stressmodel.pipeline.stages import RunOptions, run_model
+from stressmodel.run import outputs
 
 REPO = Path(__file__).resolve().parents[1]
 INPUTS = REPO / "inputs"
@@ -129,7 +129,7 @@ def test_refusal_without_force_leaves_the_old_folder_byte_identical(existing, mo
     def must_not_run(*_a, **_k):
         raise AssertionError("the model must not run when the folder exists")
 
-    monkeypatch.setattr("stressmodel.app.run_model", must_not_run)
+    monkeypatch.setattr("stressmodel.run.app.run_model", must_not_run)
     res = cli("--outputs", str(out), "--as-of", AS_OF)
     assert res.exit_code == 2
     assert res.stderr.splitlines() == [
@@ -166,7 +166,7 @@ def test_force_replacement_without_an_atomic_exchange(existing, monkeypatch):
 
 
 def _crash_after(n: int, exc: BaseException):
-    import stressmodel.results as results
+    import stressmodel.run.tables as results
 
     real = results.write_csv
     calls = {"n": 0}
@@ -185,7 +185,7 @@ def _crash_after(n: int, exc: BaseException):
 def test_crash_mid_write_leaves_no_partial_outputs(old_folder, existing, tmp_path, monkeypatch):
     out, hashes = existing if old_folder else (tmp_path / "fresh", None)
     monkeypatch.setattr(
-        "stressmodel.results.write_csv", _crash_after(2, RuntimeError("disk on fire"))
+        "stressmodel.run.tables.write_csv", _crash_after(2, RuntimeError("disk on fire"))
     )
     res = cli("--outputs", str(out), "--as-of", AS_OF, *(["--force"] if old_folder else []))
     assert res.exit_code == 1
@@ -203,7 +203,7 @@ def test_crash_mid_write_leaves_no_partial_outputs(old_folder, existing, tmp_pat
 
 def test_ctrl_c_mid_write_leaves_no_partial_outputs(existing, monkeypatch):
     out, hashes = existing
-    monkeypatch.setattr("stressmodel.results.write_csv", _crash_after(1, KeyboardInterrupt()))
+    monkeypatch.setattr("stressmodel.run.tables.write_csv", _crash_after(1, KeyboardInterrupt()))
     res = cli("--outputs", str(out), "--as-of", AS_OF, "--force")
     assert res.exit_code == 130
     assert res.stderr.splitlines() == ["error: interrupted; no partial outputs were left"]
@@ -222,7 +222,7 @@ def test_crash_in_the_workbook_writer_leaves_no_partial_workbook(existing, monke
         (folder / "sector_summary.xlsx").write_bytes(b"PK\x03\x04 half a workbook")
         raise OSError("no space left on device")
 
-    monkeypatch.setattr("stressmodel.app.workbook_writer", lambda: broken_writer)
+    monkeypatch.setattr("stressmodel.run.app.workbook_writer", lambda: broken_writer)
     res = cli("--outputs", str(out), "--as-of", AS_OF, "--force", workbooks=True)
     assert res.exit_code == 1
     assert "OSError: no space left on device" in res.stderr
@@ -424,7 +424,7 @@ def _truncate_inputs(src: Path, dst: Path, as_of: str) -> dict[str, int]:
     period ends later, prices dated later, trade rows for later months. The register's
     reference price (dated 2026) must match a row of prices.csv, so it is blanked too; the
     model does not use it."""
-    from stressmodel.periods import parse_month_span, parse_period, quarter_end_date
+    from stressmodel.inputs.periods import parse_month_span, parse_period, quarter_end_date
 
     shutil.copytree(src, dst)
     q = parse_quarter(as_of)

@@ -1,4 +1,4 @@
-"""Single quarters from year-to-date reports (stressmodel.statements), and the validation
+"""Single quarters from year-to-date reports (stressmodel.inputs.statements), and the validation
 rule that four reported quarters add up to the reported full year.
 
 Reference figures: ../shared/reference/firm_financials.csv, Yantai Zhenghai Magnetic
@@ -30,9 +30,9 @@ import pytest
 from click.testing import CliRunner
 
 from stressmodel.cli import main
-from stressmodel.inputs import load_inputs
-from stressmodel.periods import parse_quarter
-from stressmodel.statements import build
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.periods import parse_quarter
+from stressmodel.inputs.statements import build
 
 SHIPPED = Path(__file__).resolve().parents[1] / "inputs"
 TICKER = "300224.SZ"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stressmodel.inputs import load_inputs
-from stressmodel.periods import month_index, parse_quarter
-from stressmodel.trade import monthly_world, reference_level, trade_path
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.periods import month_index, parse_quarter
+from stressmodel.model.trade import monthly_world, reference_level, trade_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from stressmodel.cli import main
-from stressmodel.vocabulary import REGISTER_COLUMNS
+from stressmodel.inputs.vocabulary import REGISTER_COLUMNS
 
 SHIPPED = Path(__file__).resolve().parents[1] / "inputs"
 REGISTER_HEADER = ",".join(REGISTER_COLUMNS)

@@ -11,14 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import scenario
 
-from stressmodel.base import compute_bases
-from stressmodel.cases import case_frame, scenario_frame
-from stressmodel.engine import project
-from stressmodel.inputs import load_inputs
-from stressmodel.periods import parse_quarter
-from stressmodel.reverse import plug_back, reverse_stress
-from stressmodel.scenarios import Scenario
-from stressmodel.valuation import (
+from stressmodel.analysis.reverse import plug_back, reverse_stress
+from stressmodel.analysis.valuation import (
     annuity_factor,
     dcf,
     implied_growth,
@@ -26,6 +20,12 @@ from stressmodel.valuation import (
     shocked_ev_sum,
     solve_bracketed,
 )
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.periods import parse_quarter
+from stressmodel.inputs.scenarios import Scenario
+from stressmodel.model.base import compute_bases
+from stressmodel.model.cases import case_frame, scenario_frame
+from stressmodel.model.engine import project
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = parse_quarter("2025Q2")

@@ -41,9 +41,9 @@ from support.libreoffice import (
 )
 
 from stressmodel.errors import ReportError
-from stressmodel.inputs import Inputs, load_inputs
-from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS
-from stressmodel.pipeline import RunOptions, RunResult, run_model
+from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS
+from stressmodel.pipeline.stages import RunOptions, RunResult, run_model
 from stressmodel.report import workbook_specs, write_workbooks
 from stressmodel.report.formulas import Formula, formula_text, number_text
 from stressmodel.report.spec import SheetSpec, WorkbookSpec, check_name
@@ -508,7 +508,7 @@ def test_formula_text_keeps_precedence() -> None:
 
 @pytest.mark.slow
 def test_run_writes_the_workbooks(tmp_path: Path) -> None:
-    from stressmodel.app import run_and_write
+    from stressmodel.run.app import run_and_write
 
     t = time.perf_counter()
     report = run_and_write(ROOT / "inputs", tmp_path, RunOptions(firms=FIRMS))

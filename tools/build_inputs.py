@@ -16,7 +16,7 @@ repository root. The script writes
 * ``tools/BUILD_INPUTS_REPORT.md``   - what was done, every curation decision, data gaps,
 
 and then re-reads what it wrote and checks it against ``inputs/README.md`` (the format
-spec), ``stressmodel/vocabulary.py`` and ``stressmodel/periods.py``.
+spec), ``stressmodel/inputs/vocabulary.py`` and ``stressmodel/inputs/periods.py``.
 
 Rules it follows:
 
@@ -64,8 +64,10 @@ def _load_module(name: str, path: Path) -> ModuleType:
     return module
 
 
-vocabulary = _load_module("_stressmodel_vocabulary", REPO / "stressmodel" / "vocabulary.py")
-periods = _load_module("_stressmodel_periods", REPO / "stressmodel" / "periods.py")
+vocabulary = _load_module(
+    "_stressmodel_vocabulary", REPO / "stressmodel" / "inputs" / "vocabulary.py"
+)
+periods = _load_module("_stressmodel_periods", REPO / "stressmodel" / "inputs" / "periods.py")
 
 ITEMS = vocabulary.ITEMS
 STATEMENT_COLUMNS = list(vocabulary.STATEMENT_COLUMNS)
@@ -1357,7 +1359,7 @@ def build_report(
         + ").\n"
         "2. **Statements**: maps every `firm_financials.csv` and `operations.csv` row whose "
         "item is in the vocabulary (after the renames below) to `inputs/statements/<TICKER>"
-        ".csv`: period label per `stressmodel/periods.py` (FY -> `FY2024`, Q -> `2025Q1`, "
+        ".csv`: period label per `stressmodel/inputs/periods.py` (FY -> `FY2024`, Q -> `2025Q1`, "
         "H1 -> `2025H1`, 9M -> `2025-9M`, TTM -> `2025Q1-TTM`; operations periods through "
         "the `OPS_PERIODS` table), unit per the vocabulary (`million CNY` -> `CNY mn`), "
         "value exactly as reported (except the sign flips below), `source` = the reference "

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stressmodel.inputs import Inputs
-from stressmodel.outputs import safe_component
-from stressmodel.pipeline import RunResult
+from stressmodel.inputs.load import Inputs
+from stressmodel.names import safe_component
+from stressmodel.pipeline.result import RunResult
 from stressmodel.report.layout import firm_context, firm_workbook
 from stressmodel.report.sector import SECTOR_FILE, sector_workbook
 from stressmodel.report.spec import WorkbookSpec

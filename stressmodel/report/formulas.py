@@ -1,9 +1,9 @@
-"""The Excel back end of :func:`stressmodel.model.step`: values are formula text.
+"""The Excel back end of :func:`stressmodel.model.quarter.step`: values are formula text.
 
 :class:`Formula` overloads ``+ - * /`` and unary ``-``; every binary operation is
 parenthesised, so the spreadsheet evaluates exactly the expression tree Python built (the
 same tree the polars engine and the float reference evaluate). :class:`ExcelOps` is the
-:class:`stressmodel.model.Ops` interface: ``max``/``min`` render ``MAX(...)``/``MIN(...)``
+:class:`stressmodel.model.quarter.Ops` interface: ``max``/``min`` render ``MAX(...)``/``MIN(...)``
 and ``let(name, expr)`` writes ``=expr`` into the row of line item ``name`` in the current
 column, with the engine's value of that line item as the cached result, and returns a
 reference to the cell.
@@ -159,7 +159,7 @@ def formula_text(value: Any) -> str:
 
 
 class ExcelOps:
-    """The :class:`stressmodel.model.Ops` interface writing formulas into one column.
+    """The :class:`stressmodel.model.quarter.Ops` interface writing formulas into one column.
 
     ``rows`` maps line-item names to sheet rows; ``cached`` gives the engine's value of
     each line item for this column (a missing value is an error: cached values come from
@@ -225,7 +225,7 @@ class RecordingOps:
 
 
 def intensity_formula(quarter: Formula, prefix: str) -> Formula:
-    """:func:`stressmodel.scenarios.intensity` as a formula of the quarter number and the
+    """:func:`stressmodel.inputs.scenarios.intensity` as a formula of the quarter number and the
     scenario's named inputs ``<prefix>_start`` (quarter number of the start, 0 = the as-of
     quarter), ``_duration_quarters``, ``_recovery_quarters`` and ``_permanent_share``:
 

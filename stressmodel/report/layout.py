@@ -3,12 +3,12 @@
 Sheets, in order: Summary, Assumptions, one sheet per named scenario, Sensitivity, Risk,
 Consolidation, Charts, Provenance (and Tracking when the run has a tracking frame).
 
-The scenario sheets are live: :func:`stressmodel.model.step` runs once per projected
+The scenario sheets are live: :func:`stressmodel.model.quarter.step` runs once per projected
 quarter with the Excel back end (:class:`stressmodel.report.formulas.ExcelOps`), firm and
 scenario parameters being defined names of input cells on Assumptions and the previous
 quarter being the previous column. The first projected column refers to an opening column
-(the as-of quarter) of formulas of :func:`stressmodel.model.opening_state`. The valuation
-mirrors :func:`stressmodel.valuation.dcf`. Every formula carries the engine's value
+(the as-of quarter) of formulas of :func:`stressmodel.model.quarter.opening_state`. The valuation
+mirrors :func:`stressmodel.analysis.valuation.dcf`. Every formula carries the engine's value
 (:mod:`stressmodel.report.values`) as its cached result.
 """
 
@@ -23,13 +23,20 @@ from typing import Any, TypeGuard
 import polars as pl
 
 from stressmodel import __version__
-from stressmodel.base import FirmBase
-from stressmodel.consolidation import COMPONENTS, DUMMIES, Z_CLIP
+from stressmodel.analysis.consolidation import COMPONENTS, DUMMIES, Z_CLIP
 from stressmodel.errors import ReportError
-from stressmodel.inputs import Inputs
-from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS, STATE, opening_state, step, terminal
-from stressmodel.periods import quarter_end_date, quarter_label
-from stressmodel.pipeline import RunResult
+from stressmodel.inputs.load import Inputs
+from stressmodel.inputs.periods import quarter_end_date, quarter_label
+from stressmodel.model.base import FirmBase
+from stressmodel.model.quarter import (
+    ALL_FIRM_PARAMS,
+    SCENARIO_PARAMS,
+    STATE,
+    opening_state,
+    step,
+    terminal,
+)
+from stressmodel.pipeline.result import RunResult
 from stressmodel.report import catalog
 from stressmodel.report.formulas import (
     ExcelOps,
@@ -237,7 +244,7 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
 
     # valuation inputs
     sector = ctx.inputs.sector
-    sh.text(row, 0, "Valuation (stressmodel.valuation.dcf)", "section")
+    sh.text(row, 0, "Valuation (stressmodel.analysis.valuation.dcf)", "section")
     row += 1
     header(["Input", "Value", "Unit", "Basis", "Defined name", "Source / derivation"])
     for key, label in (
@@ -1170,7 +1177,7 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
                     and f"c_scale_{c}" in wb.names
                     and _name_value(wb, f"c_scale_{c}") > 0
                 )
-                # no peer dispersion: z = 0, as stressmodel.consolidation does
+                # no peer dispersion: z = 0, as stressmodel.analysis.consolidation does
                 z = (
                     call(
                         "MAX",

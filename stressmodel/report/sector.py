@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 
 from stressmodel import __version__
-from stressmodel.inputs import Inputs
-from stressmodel.periods import quarter_end_date
-from stressmodel.pipeline import RunResult
+from stressmodel.inputs.load import Inputs
+from stressmodel.inputs.periods import quarter_end_date
+from stressmodel.pipeline.result import RunResult
 from stressmodel.report.frames import write_frame
 from stressmodel.report.layout import (
     SCENARIO_COLORS,

@@ -2,10 +2,10 @@
 
 Every number here comes from the run's frames (``result.projection``,
 ``result.valuation``, ``result.cases``) or from the engine's own code evaluated with the
-polars back end (:class:`stressmodel.engine.PolarsOps`) on those frames — the opening
-state of :func:`stressmodel.model.opening_state` and the terminal quarter of
-:func:`stressmodel.model.terminal`, exactly as :func:`stressmodel.engine.project` and
-:func:`stressmodel.valuation.dcf` evaluate them. Nothing is computed by evaluating the
+polars back end (:class:`stressmodel.model.engine.PolarsOps`) on those frames — the opening
+state of :func:`stressmodel.model.quarter.opening_state` and the terminal quarter of
+:func:`stressmodel.model.quarter.terminal`, exactly as :func:`stressmodel.model.engine.project` and
+:func:`stressmodel.analysis.valuation.dcf` evaluate them. Nothing is computed by evaluating the
 workbook's formulas.
 """
 
@@ -17,11 +17,17 @@ from typing import Any
 
 import polars as pl
 
-from stressmodel.engine import KEYS, PolarsOps
+from stressmodel.analysis.valuation import TERMINAL_INPUTS, discount_factor
 from stressmodel.errors import ReportError
-from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS, STATE, opening_state, terminal
-from stressmodel.pipeline import RunResult
-from stressmodel.valuation import TERMINAL_INPUTS, discount_factor
+from stressmodel.model.engine import KEYS, PolarsOps
+from stressmodel.model.quarter import (
+    ALL_FIRM_PARAMS,
+    SCENARIO_PARAMS,
+    STATE,
+    opening_state,
+    terminal,
+)
+from stressmodel.pipeline.result import RunResult
 
 #: valuation columns that must agree between result.valuation and the terminal evaluated here
 CHECKED_TERMINAL = ("tv_fcf", "tv_working_capital_release")

@@ -1,18 +1,18 @@
 """The vectorised projection engine: every firm x scenario case in one polars frame.
 
 The only Python loop is over quarters. Within a quarter the equations of
-:func:`stressmodel.model.step` are polars expressions over the case frame, grouped by
+:func:`stressmodel.model.quarter.step` are polars expressions over the case frame, grouped by
 dependency depth and evaluated with one ``with_columns`` per depth, so a quarter costs
 about two dozen vectorised passes whatever the number of cases. The expressions are
 built once and reused for every quarter and every call.
 
 polars evaluates ``x / c`` for a constant ``c`` as ``x * (1 / c)``, so the engine can
-differ from the float reference (:mod:`stressmodel.reference`) by a few units in the last
+differ from the float reference (:mod:`stressmodel.model.reference`) by a few units in the last
 place (measured: below 3e-13 relative); tests compare at 1e-12.
 
 Case frame columns (one row per case): ``ticker``, ``scenario``, firm parameters
-``f_<name>`` (see :data:`stressmodel.model.ALL_FIRM_PARAMS`), scenario parameters
-``s_<name>`` (:data:`stressmodel.model.SCENARIO_PARAMS`) and the drivers of projected
+``f_<name>`` (see :data:`stressmodel.model.quarter.ALL_FIRM_PARAMS`), scenario parameters
+``s_<name>`` (:data:`stressmodel.model.quarter.SCENARIO_PARAMS`) and the drivers of projected
 quarter k = 1..H, ``d_intensity_<k>`` and ``d_raw_material_change_<k>``.
 """
 
@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stressmodel.model import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS, STATE, opening_state, step
+from stressmodel.model.quarter import (
+    ALL_FIRM_PARAMS,
+    DRIVERS,
+    SCENARIO_PARAMS,
+    STATE,
+    opening_state,
+    step,
+)
 
 KEYS = ("ticker", "scenario")
 #: columns of the projection before the line items
@@ -33,7 +40,7 @@ INDEX_COLUMNS = (*KEYS, "quarter", "quarter_index", "step")
 
 
 class PolarsOps:
-    """The :class:`stressmodel.model.Ops` interface over polars expressions."""
+    """The :class:`stressmodel.model.quarter.Ops` interface over polars expressions."""
 
     def __init__(self) -> None:
         self.exprs: list[tuple[str, pl.Expr]] = []

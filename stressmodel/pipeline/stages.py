@@ -1,7 +1,7 @@
 """One as-of run: inputs -> bases -> scenarios -> projection -> risk, valuation, score.
 
 :func:`run_model` is pure: it reads nothing from disk (the caller passes loaded
-:class:`~stressmodel.inputs.Inputs`) and writes nothing; :mod:`stressmodel.outputs`
+:class:`~stressmodel.inputs.load.Inputs`) and writes nothing; :mod:`stressmodel.run.outputs`
 writes the result. Data flows one way.
 """
 
@@ -9,59 +9,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
 
-from stressmodel import risk, scoring
-from stressmodel.base import BaseSet, compute_bases, latest_actuals
-from stressmodel.cases import case_frame, scenario_frame
-from stressmodel.consolidation import Priors
-from stressmodel.engine import KEYS, project
+from stressmodel.analysis import risk, scoring
+from stressmodel.analysis.consolidation import Priors
+from stressmodel.analysis.reverse import reverse_stress
+from stressmodel.analysis.valuation import cross_checks, dcf
 from stressmodel.errors import UsageError
-from stressmodel.inputs import Inputs
-from stressmodel.periods import month_index, quarter_end_date, quarter_label
-from stressmodel.reverse import reverse_stress
-from stressmodel.scenarios import NAMED_SCENARIOS, Scenario
-from stressmodel.trade import TradePath, trade_path
-from stressmodel.valuation import cross_checks, dcf
+from stressmodel.inputs.load import Inputs
+from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
+from stressmodel.inputs.scenarios import NAMED_SCENARIOS
+from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.model.cases import case_frame, scenario_frame
+from stressmodel.model.engine import KEYS, project
+from stressmodel.model.trade import trade_path
+from stressmodel.pipeline.result import RunOptions, RunResult
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    as_of: int | None = None
-    firms: tuple[str, ...] | None = None
-    horizon: int | None = None
-    paths: int = 0
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything one as-of run produced. Frames are sorted deterministically."""
-
-    as_of: int
-    horizon: int
-    quarters: tuple[str, ...]
-    tickers: tuple[str, ...]
-    later_data: dict[str, str]
-    bases: BaseSet
-    scenarios: tuple[Scenario, ...]
-    grid: tuple[Scenario, ...]
-    trade: TradePath
-    cases: pl.DataFrame
-    projection: pl.DataFrame  # named scenarios, every quarter
-    grid_summary: pl.DataFrame  # every case, key figures
-    valuation: pl.DataFrame  # every case
-    summary: pl.DataFrame  # one row per ticker x scenario (named and grid)
-    extras: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def as_of_label(self) -> str:
-        return quarter_label(self.as_of)
 
 
 def default_as_of(inputs: Inputs, firms: Sequence[str]) -> tuple[int, dict[str, str]]:
@@ -289,7 +254,7 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
     summary = _order_summary(summary, named_names)
     monte_carlo: dict[str, pl.DataFrame] = {}
     if options.paths > 0:
-        from stressmodel.montecarlo import run_paths
+        from stressmodel.analysis.montecarlo import run_paths
 
         say(f"Monte Carlo: {options.paths} paths")
         t6 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Quarterly batch reruns: one as-of run per quarter from ``--from`` to ``--to``, in order.
 
 Inputs are read and validated once. Each quarter is an ordinary as-of run
-(:func:`stressmodel.app.run_and_write`): it sees only data dated on or before its quarter,
+(:func:`stressmodel.run.app.run_and_write`): it sees only data dated on or before its quarter,
 it is written atomically to ``outputs/<as_of>/``, and it compares itself with the as-of
 folders already in the outputs folder -- so from the second quarter on, each run has a
 change report against the quarter before and tracks the actual quarters that arrived
@@ -25,14 +25,20 @@ from typing import Any
 
 import polars as pl
 
-from stressmodel.app import RunReport, actuals_status, parse_as_of, run_and_write, workbook_writer
-from stressmodel.base import compute_bases
 from stressmodel.errors import OutputExistsError, UsageError
-from stressmodel.history import tracking_summary
-from stressmodel.inputs import load_inputs
-from stressmodel.outputs import as_of_folder, check_outputs_root, cleanup_stale
-from stressmodel.periods import quarter_label
-from stressmodel.pipeline import RunOptions, default_as_of, select_firms
+from stressmodel.inputs.load import load_inputs
+from stressmodel.inputs.periods import quarter_label
+from stressmodel.model.base import compute_bases
+from stressmodel.pipeline.stages import RunOptions, default_as_of, select_firms
+from stressmodel.run.app import (
+    RunReport,
+    actuals_status,
+    parse_as_of,
+    run_and_write,
+    workbook_writer,
+)
+from stressmodel.run.history import tracking_summary
+from stressmodel.run.outputs import as_of_folder, check_outputs_root, cleanup_stale
 
 Progress = Callable[[str], None]
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stressmodel.assumptions import Sector, parse_sector
 from stressmodel.errors import InputError, Problem
-from stressmodel.periods import month_index, quarter_end_date
-from stressmodel.readers import RawTable, printable, read_csv, read_toml, read_xlsx
-from stressmodel.scenarios import ScenarioSet, parse_scenarios
-from stressmodel.validation import (
+from stressmodel.inputs.periods import month_index, quarter_end_date
+from stressmodel.inputs.readers import RawTable, printable, read_csv, read_toml, read_xlsx
+from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios
+from stressmodel.inputs.sector import Sector, parse_sector
+from stressmodel.inputs.validation import (
     PRICE_COLUMNS,
     TICKER_RE,
     TRADE_COLUMNS,
@@ -28,7 +28,7 @@ from stressmodel.validation import (
     check_trade,
     parse_number,
 )
-from stressmodel.vocabulary import REGISTER_COLUMNS, STATEMENT_COLUMNS
+from stressmodel.inputs.vocabulary import REGISTER_COLUMNS, STATEMENT_COLUMNS
 
 REGISTER_FILE = "firms.csv"
 STATEMENTS_DIR = "statements"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import polars as pl
 
-from stressmodel.inputs import Inputs
-from stressmodel.outputs import write_csv
-from stressmodel.periods import month_label, quarter_label
-from stressmodel.pipeline import RunResult
-from stressmodel.scenarios import scenario_paths
+from stressmodel.inputs.load import Inputs
+from stressmodel.inputs.periods import month_label, quarter_label
+from stressmodel.inputs.scenarios import scenario_paths
+from stressmodel.pipeline.result import RunResult
+from stressmodel.run.outputs import write_csv
 
 #: columns of projections.parquet promised by the issue (more follow)
 PROJECTION_CONTRACT = (

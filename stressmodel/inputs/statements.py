@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from stressmodel.periods import quarter_label, ytd_label
-from stressmodel.vocabulary import ITEMS
+from stressmodel.inputs.periods import quarter_label, ytd_label
+from stressmodel.inputs.vocabulary import ITEMS
 
 
 @dataclass(frozen=True)

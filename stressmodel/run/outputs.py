@@ -47,15 +47,15 @@ import polars as pl
 
 from stressmodel import __version__
 from stressmodel.errors import OutputExistsError, ReportError, UsageError
-from stressmodel.inputs import sha256_file
-from stressmodel.periods import QUARTER_RE, parse_quarter
+from stressmodel.inputs.load import sha256_file
+from stressmodel.inputs.periods import QUARTER_RE, parse_quarter
+from stressmodel.names import safe_component
 
 log = logging.getLogger(__name__)
 
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-MAX_NAME = 64
 TEST_PAUSE_ENV = "STRESSMODEL_TEST_PAUSE"
 #: a hidden folder's name: prefix, as-of label, pid of the process that made it, token
 _HIDDEN_RE = re.compile(r"^\.(tmp|old)-([0-9A-Za-z]+)(?:\.(\d+))?(?:\.[0-9a-f]+)?$")
@@ -70,21 +70,6 @@ _USAGE_ERRNOS = (
 )
 #: slack when comparing a process's start time with a folder's change time (seconds)
 _START_SLACK = 1.0
-
-
-def safe_component(name: str, what: str) -> str:
-    """A path component built from data (a ticker, an as-of label), checked against a
-    strict pattern so that it cannot escape the outputs folder."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or len(name) > MAX_NAME
-        or "\x00" in name
-        or not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", name)
-        or ".." in name
-    ):
-        raise UsageError(f"unsafe {what} for a file name: {name!r}")
-    return name
 
 
 def as_of_folder(outputs_root: Path, label: str) -> Path:

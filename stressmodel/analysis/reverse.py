@@ -22,11 +22,11 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 
-from stressmodel.cases import per_firm_case_frame, scenario_frame
-from stressmodel.engine import KEYS, project
-from stressmodel.rootfind import bisect_vectorised
-from stressmodel.scenarios import ScenarioSet
-from stressmodel.valuation import dcf
+from stressmodel.analysis.rootfind import bisect_vectorised
+from stressmodel.analysis.valuation import dcf
+from stressmodel.inputs.scenarios import ScenarioSet
+from stressmodel.model.cases import per_firm_case_frame, scenario_frame
+from stressmodel.model.engine import KEYS, project
 
 XTOL = 1e-10
 METRICS = ("value", "value_low_rate", "value_high_rate", "cash", "icr")

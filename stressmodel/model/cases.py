@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from stressmodel.model import SCENARIO_PARAMS
-from stressmodel.scenarios import Scenario, scenario_paths
+from stressmodel.inputs.scenarios import Scenario, scenario_paths
+from stressmodel.model.quarter import SCENARIO_PARAMS
 
 
 def scenario_frame(

@@ -20,7 +20,7 @@ Paths are cases of the projection engine, like scenarios: firms x paths in one f
 one vectorised projection, a Python loop over quarters only.
 
 Per firm (``montecarlo.csv``): the share of paths with a revolving draw (revolver draw
-above 1e-9 CNY mn, as in the runway of :func:`stressmodel.risk.case_metrics`) and with
+above 1e-9 CNY mn, as in the runway of :func:`stressmodel.analysis.risk.case_metrics`) and with
 net cash (cash less revolver) below zero, in projected quarters 1..4 and 1..8.
 """
 
@@ -32,11 +32,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-from stressmodel.assumptions import Sector
-from stressmodel.cases import case_frame
-from stressmodel.engine import KEYS, project
-from stressmodel.model import SCENARIO_PARAMS
-from stressmodel.scenarios import Scenario, ScenarioSet, intensity, scenario_paths
+from stressmodel.inputs.scenarios import Scenario, ScenarioSet, intensity, scenario_paths
+from stressmodel.inputs.sector import Sector
+from stressmodel.model.cases import case_frame
+from stressmodel.model.engine import KEYS, project
+from stressmodel.model.quarter import SCENARIO_PARAMS
 
 #: windows (projected quarters) of the reported probabilities; the projection runs to the last
 WINDOWS: tuple[int, ...] = (4, 8)
@@ -107,10 +107,10 @@ def draw(spec: MonteCarloSpec) -> tuple[np.ndarray, np.ndarray]:
 
 
 def path_frame(spec: MonteCarloSpec, as_of: int, horizon: int) -> pl.DataFrame:
-    """One row per path in the scenario-frame layout of :func:`stressmodel.cases.scenario_frame`
+    """One row per path in the scenario-frame layout of :func:`stressmodel.model.cases.scenario_frame`
     (``scenario`` = ``mc00001``..., ``s_<param>``, ``d_<driver>_<k>``), built with numpy:
     the intensity path of each possible duration comes from
-    :func:`stressmodel.scenarios.intensity`, then every path picks its row."""
+    :func:`stressmodel.inputs.scenarios.intensity`, then every path picks its row."""
     shock, duration = draw(spec)
     base = replace(spec.base, path="parametric", kind="montecarlo")
     start = base.start_index(as_of)

@@ -3,7 +3,7 @@
 Discounted cash flow (methods.md section 8): unlevered free cash flow of every projected
 quarter, discounted at ``(1 + k) ** (-t / 4)``, plus, at the horizon H, the cash released
 as working capital returns to normal and a Gordon terminal value on the normalised
-post-recovery quarter (:func:`stressmodel.model.terminal`):
+post-recovery quarter (:func:`stressmodel.model.quarter.terminal`):
 
     EV = sum_t FCF_t (1+k)^(-t/4) + (1+k)^(-H/4) [WC_release + max(0, 4 FCF_norm (1+g) / (k - g))]
     value per share = max(0, EV - (debt_0 - cash_0)) / shares
@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import polars as pl
 
-from stressmodel.engine import KEYS, PolarsOps
-from stressmodel.model import ALL_FIRM_PARAMS, SCENARIO_PARAMS, terminal
+from stressmodel.model.engine import KEYS, PolarsOps
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS, terminal
 
 TERMINAL_INPUTS = (
     "intensity",

@@ -16,14 +16,27 @@ from typing import Any
 
 import polars as pl
 
-from stressmodel import history, outputs, results
-from stressmodel.base import compute_bases, latest_actuals
 from stressmodel.errors import InputError, OutputExistsError, Problem, ReportError, UsageError
-from stressmodel.inputs import Inputs, load_inputs
-from stressmodel.outputs import AtomicFolder, as_of_folder, cleanup_stale, write_csv, write_manifest
-from stressmodel.periods import parse_quarter, quarter_label
-from stressmodel.pipeline import RunOptions, RunResult, default_as_of, run_model, select_firms
-from stressmodel.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
+from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.inputs.periods import parse_quarter, quarter_label
+from stressmodel.inputs.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
+from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.pipeline.stages import (
+    RunOptions,
+    RunResult,
+    default_as_of,
+    run_model,
+    select_firms,
+)
+from stressmodel.run import history, outputs
+from stressmodel.run import tables as results
+from stressmodel.run.outputs import (
+    AtomicFolder,
+    as_of_folder,
+    cleanup_stale,
+    write_csv,
+    write_manifest,
+)
 
 Progress = Callable[[str], None]
 ExtraWriter = Callable[[RunResult, Inputs, Path], list[str]]
@@ -161,7 +174,7 @@ def run_and_write(
     extra_writers: list[ExtraWriter] | None = None,
 ) -> RunReport:
     """Load inputs, run the model as of one quarter, compare with earlier as-of folders and
-    write ``outputs/<as_of>/`` atomically (see :mod:`stressmodel.outputs`).
+    write ``outputs/<as_of>/`` atomically (see :mod:`stressmodel.run.outputs`).
 
     The model sees only data dated on or before the as-of quarter (``Inputs.as_of``).
     Raises :class:`OutputExistsError` before any computation when the folder exists and
@@ -346,8 +359,8 @@ EVENT_COLUMNS = (
 
 
 def read_events(path: Path) -> pl.DataFrame:
-    from stressmodel.readers import read_csv
-    from stressmodel.validation import parse_number
+    from stressmodel.inputs.readers import read_csv
+    from stressmodel.inputs.validation import parse_number
 
     name = str(path)
     table = read_csv(path, name, EVENT_COLUMNS)
@@ -380,8 +393,8 @@ def read_events(path: Path) -> pl.DataFrame:
 def calibrate_file(events_path: Path, inputs_dir: Path, out_path: Path) -> dict[str, Any]:
     """Fit the consolidation model on a labelled events file; write the fitted weights in
     the priors format (CSV) and the fit statistics (JSON beside it)."""
-    from stressmodel.calibration import calibrate
-    from stressmodel.consolidation import Priors
+    from stressmodel.analysis.calibration import calibrate
+    from stressmodel.analysis.consolidation import Priors
 
     inputs = load_inputs(inputs_dir)
     priors = Priors.from_parameters(inputs.priors)

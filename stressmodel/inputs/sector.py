@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stressmodel.errors import Problem
-from stressmodel.readers import printable, shown
-from stressmodel.validation import text_problems
+from stressmodel.inputs.readers import printable, shown
+from stressmodel.inputs.validation import text_problems
 
 
 @dataclass(frozen=True)

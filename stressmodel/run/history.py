@@ -1,7 +1,7 @@
 """Comparing an as-of run with earlier runs: the change report and scenario tracking.
 
 Pure functions on frames. The caller reads the earlier runs
-(:func:`stressmodel.outputs.earlier_runs`) and passes their tables in; nothing here opens
+(:func:`stressmodel.run.outputs.earlier_runs`) and passes their tables in; nothing here opens
 a file.
 
 Change report
@@ -51,8 +51,8 @@ from typing import Any
 
 import polars as pl
 
-from stressmodel.periods import quarter_label, ytd_label
-from stressmodel.statements import FirmStatements, build
+from stressmodel.inputs.periods import quarter_label, ytd_label
+from stressmodel.inputs.statements import FirmStatements, build
 
 KEYS = ["ticker", "scenario"]
 

@@ -1,6 +1,6 @@
 """Consolidation components per firm x scenario, from the projection and the base.
 
-Raw components (see :mod:`stressmodel.consolidation` for signs and weights):
+Raw components (see :mod:`stressmodel.analysis.consolidation` for signs and weights):
 
 - ``distress``: logit of the highest Ohlson probability over the projection (one
   distress measure, as methods.md 13.1 asks);
@@ -25,9 +25,7 @@ import math
 
 import polars as pl
 
-from stressmodel.assumptions import Sector
-from stressmodel.base import BaseSet
-from stressmodel.consolidation import (
+from stressmodel.analysis.consolidation import (
     PROB_CLIP,
     RUNWAY_CAP,
     PeerStats,
@@ -35,7 +33,9 @@ from stressmodel.consolidation import (
     peer_stats,
     uncertainty_band,
 )
-from stressmodel.inputs import Inputs
+from stressmodel.inputs.load import Inputs
+from stressmodel.inputs.sector import Sector
+from stressmodel.model.base import BaseSet
 
 CONTINUOUS = ("distress", "size", "roa_gap", "export", "runway")
 
@@ -117,7 +117,7 @@ def universe_stats(
 def components(
     cases: pl.DataFrame, actual: pl.DataFrame, bases: BaseSet, dummies: pl.DataFrame, med_roa: float
 ) -> pl.DataFrame:
-    """Raw components per case (``cases`` from :func:`stressmodel.risk.case_metrics`)."""
+    """Raw components per case (``cases`` from :func:`stressmodel.analysis.risk.case_metrics`)."""
     firm = (
         actual.select("ticker", "roa")
         .join(dummies, on="ticker", how="left")

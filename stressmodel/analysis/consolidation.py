@@ -372,7 +372,7 @@ class Priors:
     reference firm (fraction in (0, 1)). ``base_rate_low``/``base_rate_high``: the range
     of pi0 drawn in the band (default 5%-20%). ``weight_low_factor``/``weight_high_factor``:
     each weight is drawn as U[low*w, high*w] (default 0.5-1.5, so signs never flip).
-    A calibrated fit (:mod:`stressmodel.calibration`) returns the same shape.
+    A calibrated fit (:mod:`stressmodel.analysis.calibration`) returns the same shape.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))

@@ -2,7 +2,7 @@
 
 This is the I/O edge. Readers check the *form* of a file (encoding, delimiter, zip
 structure, XML safety, TOML syntax) and hand back text cells with their line numbers;
-what the cells mean is checked by :mod:`stressmodel.validation`.
+what the cells mean is checked by :mod:`stressmodel.inputs.validation`.
 
 Every failure is an :class:`~stressmodel.errors.InputError` naming the file.
 """

@@ -4,7 +4,7 @@ World exports by month (tonnes) are turned into an index (1.0 = the reference ye
 monthly average). Months missing from the monthly rows are filled from cumulative rows
 where exactly one month of a range is missing. For projected quarters the index comes
 from a damped-trend forecast fitted on the months since the export controls began
-(:mod:`stressmodel.forecast`); the export loss of a quarter is
+(:mod:`stressmodel.model.forecast`); the export loss of a quarter is
 ``clip(1 - mean index of its three months, 0, 1)`` (export gains are not modelled).
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stressmodel.periods import month_index, month_label, parse_month_span, quarter_of_month
+from stressmodel.inputs.periods import month_index, month_label, parse_month_span, quarter_of_month
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def trade_path(
     alpha: float,
 ) -> TradePath:
     """Export loss per projected quarter from trade data dated on or before ``as_of_month``."""
-    from stressmodel.forecast import forecast_export_index
+    from stressmodel.model.forecast import forecast_export_index
 
     rows = [r for r in rows if int(r["last"]) <= as_of_month]
     ref = reference_level(rows, reference_year)

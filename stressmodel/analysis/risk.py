@@ -23,10 +23,10 @@ import math
 
 import polars as pl
 
-from stressmodel import distress as D
-from stressmodel.base import BaseSet
-from stressmodel.engine import KEYS
-from stressmodel.periods import quarter_end_date
+from stressmodel.analysis import distress as D
+from stressmodel.inputs.periods import quarter_end_date
+from stressmodel.model.base import BaseSet
+from stressmodel.model.engine import KEYS
 
 ANNUALISED = ("ebit", "ebitda", "net_income", "cfo", "revenue", "interest_expense")
 

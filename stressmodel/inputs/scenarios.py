@@ -13,11 +13,11 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from stressmodel.assumptions import Sector
 from stressmodel.errors import Problem
-from stressmodel.periods import is_quarter_label, parse_quarter
-from stressmodel.readers import printable, shown
-from stressmodel.validation import text_problems
+from stressmodel.inputs.periods import is_quarter_label, parse_quarter
+from stressmodel.inputs.readers import printable, shown
+from stressmodel.inputs.sector import Sector
+from stressmodel.inputs.validation import text_problems
 
 NAMED_SCENARIOS: tuple[str, ...] = (
     "baseline",

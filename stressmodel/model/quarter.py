@@ -5,9 +5,9 @@ small interface (:class:`Ops`): ``let`` names an intermediate line item, ``max``
 are the only branches (they are continuous, so a spreadsheet's approximate arithmetic
 near zero cannot flip a result). Three back ends evaluate it:
 
-- :mod:`stressmodel.engine` with polars expressions: all firms x scenarios at once, a
+- :mod:`stressmodel.model.engine` with polars expressions: all firms x scenarios at once, a
   Python loop over quarters only;
-- :mod:`stressmodel.reference` with plain floats: loops over firms, scenarios, quarters
+- :mod:`stressmodel.model.reference` with plain floats: loops over firms, scenarios, quarters
   (the naive reference of the benchmark, and a cross-check);
 - :mod:`stressmodel.report.formulas` with Excel formula text: the live scenario sheets.
 

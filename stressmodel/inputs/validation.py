@@ -1,6 +1,6 @@
 """Validation of input tables: pure functions that collect every problem.
 
-Each ``check_*`` function takes raw text tables (from :mod:`stressmodel.readers`) and
+Each ``check_*`` function takes raw text tables (from :mod:`stressmodel.inputs.readers`) and
 returns a list of :class:`~stressmodel.errors.Problem`; nothing is raised here, so that
 ``stressmodel validate`` can report all problems of all files in one pass. Parsed,
 typed values are produced alongside by the ``parse_*`` helpers.
@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from stressmodel.errors import Problem
-from stressmodel.periods import Period, PeriodKind, parse_month_span, parse_period
-from stressmodel.readers import RawTable
-from stressmodel.vocabulary import FRACTION, ITEMS, TICKER_PATTERN
+from stressmodel.inputs.periods import Period, PeriodKind, parse_month_span, parse_period
+from stressmodel.inputs.readers import RawTable
+from stressmodel.inputs.vocabulary import FRACTION, ITEMS, TICKER_PATTERN
 
 #: a ticker, matched in full (``$`` would also accept a trailing newline): tickers become
 #: file and folder names, so nothing else may pass

@@ -1,7 +1,7 @@
 """The naive reference: the projection over plain Python floats, one firm, one scenario,
 one quarter at a time — the way an analyst would write it in a notebook.
 
-It evaluates the same equations as the vectorised engine (:func:`stressmodel.model.step`)
+It evaluates the same equations as the vectorised engine (:func:`stressmodel.model.quarter.step`)
 and serves two purposes: a readable cross-check of the engine in tests, and the
 baseline of the benchmark's speed-up ratio.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stressmodel.model import opening_state, step, terminal
+from stressmodel.model.quarter import opening_state, step, terminal
 
 
 class FloatOps:
-    """The :class:`stressmodel.model.Ops` interface over floats; records every line item."""
+    """The :class:`stressmodel.model.quarter.Ops` interface over floats; records every line item."""
 
     def __init__(self) -> None:
         self.values: dict[str, float] = {}

@@ -40,7 +40,7 @@ import polars as pl
 import statsmodels.api as sm
 from scipy.special import expit
 
-from stressmodel.consolidation import COMPONENTS, Priors, is_dummy
+from stressmodel.analysis.consolidation import COMPONENTS, Priors, is_dummy
 from stressmodel.errors import InputError, ModelError, Problem
 
 ALPHA_GRID: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)

@@ -3,7 +3,7 @@
 For each firm this module turns the (as-of filtered) statements, prices and register
 into (1) base figures with provenance — trailing-twelve-month flows and the latest
 balance sheet, each ``reported``, ``derived`` or ``estimated`` — and (2) the structural
-parameters of the projection model (:data:`stressmodel.model.ALL_FIRM_PARAMS`).
+parameters of the projection model (:data:`stressmodel.model.quarter.ALL_FIRM_PARAMS`).
 
 Fallback order for a missing figure (never zero): the firm's own figure at the as-of
 quarter; its own latest earlier figure (flows within 12 quarters, balances within 4);
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from stressmodel.inputs import Inputs
-from stressmodel.model import ALL_FIRM_PARAMS, DAYS_PER_QUARTER
-from stressmodel.periods import quarter_end_date, quarter_label
-from stressmodel.statements import Figure, FirmStatements, build
+from stressmodel.inputs.load import Inputs
+from stressmodel.inputs.periods import quarter_end_date, quarter_label
+from stressmodel.inputs.statements import Figure, FirmStatements, build
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, DAYS_PER_QUARTER
 
 BALANCE_LOOKBACK = 4  # quarters: an older balance sheet is treated as missing
 RATIO_LOOKBACK = 8
@@ -625,7 +625,7 @@ def firm_base(
 
 
 def _period_end(label: str) -> int:
-    from stressmodel.periods import parse_period
+    from stressmodel.inputs.periods import parse_period
 
     return parse_period(label).end
 

@@ -1,0 +1,2 @@
+"""Reading and validating the inputs folder: files, vocabularies, periods, statements,
+sector assumptions, scenario definitions."""

@@ -1,0 +1,1 @@
+"""The quarterly model and its back ends, base figures, cases, the trade path and its forecast."""

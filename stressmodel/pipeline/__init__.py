@@ -1,0 +1,1 @@
+"""The pure as-of run as named stages, and its typed result."""

@@ -1,0 +1,48 @@
+"""The options and the typed result of one as-of run (what the report and the run's
+writers read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from stressmodel.inputs.periods import quarter_label
+from stressmodel.inputs.scenarios import Scenario
+from stressmodel.model.base import BaseSet
+from stressmodel.model.trade import TradePath
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    as_of: int | None = None
+    firms: tuple[str, ...] | None = None
+    horizon: int | None = None
+    paths: int = 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one as-of run produced. Frames are sorted deterministically."""
+
+    as_of: int
+    horizon: int
+    quarters: tuple[str, ...]
+    tickers: tuple[str, ...]
+    later_data: dict[str, str]
+    bases: BaseSet
+    scenarios: tuple[Scenario, ...]
+    grid: tuple[Scenario, ...]
+    trade: TradePath
+    cases: pl.DataFrame
+    projection: pl.DataFrame  # named scenarios, every quarter
+    grid_summary: pl.DataFrame  # every case, key figures
+    valuation: pl.DataFrame  # every case
+    summary: pl.DataFrame  # one row per ticker x scenario (named and grid)
+    extras: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def as_of_label(self) -> str:
+        return quarter_label(self.as_of)
