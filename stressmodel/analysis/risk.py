@@ -280,7 +280,8 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
         pl.col("ebit").sort_by(key).first().alias("ebit"),
         pl.col("interest_expense").sort_by(key).first().alias("interest_expense"),
     )
-    frame = worst.join(opening_debt, on="ticker", how="left")
+    # sorted so that the sums run in one order: group_by returns groups in any order
+    frame = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
     return D.debt_at_risk(
         frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
     )

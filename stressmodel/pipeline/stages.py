@@ -1,4 +1,5 @@
-"""One as-of run: inputs -> bases -> scenarios -> projection -> risk, valuation, score.
+"""One as-of run as named stages: select -> bases -> scenarios -> projection -> valuation
+-> risk -> index -> cross-checks -> reverse stress -> tables.
 
 :func:`run_model` is pure: it reads nothing from disk (the caller passes loaded
 :class:`~stressmodel.inputs.load.Inputs`) and writes nothing; :mod:`stressmodel.run.outputs`
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -19,11 +22,11 @@ from stressmodel.analysis.valuation import cross_checks, dcf
 from stressmodel.errors import UsageError
 from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
-from stressmodel.inputs.scenarios import NAMED_SCENARIOS
-from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.inputs.scenarios import NAMED_SCENARIOS, Scenario
+from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
 from stressmodel.model.cases import case_frame, scenario_frame
 from stressmodel.model.engine import KEYS, project
-from stressmodel.model.trade import trade_path
+from stressmodel.model.trade import TradePath, trade_path
 from stressmodel.pipeline.result import RunOptions, RunResult
 
 Progress = Callable[[str], None]
@@ -54,11 +57,112 @@ def select_firms(inputs: Inputs, firms: Sequence[str] | None) -> list[str]:
     return [r["ticker"] for r in inputs.register if r["default_run"] == "yes"]
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which firms, as of which quarter, over how many quarters."""
+
+    firms: tuple[str, ...]
+    as_of: int
+    later: dict[str, str]
+    horizon: int
+
+    @property
+    def quarters(self) -> tuple[str, ...]:
+        return tuple(quarter_label(self.as_of + k) for k in range(1, self.horizon + 1))
+
+
+@dataclass(frozen=True)
+class Bases:
+    """Base figures of every runnable firm (the peer universe) and which firms run."""
+
+    bases: BaseSet
+    universe: tuple[str, ...]
+    runnable: tuple[str, ...]
+    not_run: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """The named scenarios, the grid, the trade path and the case frame."""
+
+    named: tuple[Scenario, ...]
+    grid: tuple[Scenario, ...]
+    trade: TradePath
+    firms_frame: pl.DataFrame
+    cases: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Valuation:
+    firm_values: pl.DataFrame
+    values: pl.DataFrame  # every case
+    rate: float
+    growth: float
+
+
+@dataclass(frozen=True)
+class Risk:
+    quarter_metrics: pl.DataFrame
+    case_metrics: pl.DataFrame
+    actual: pl.DataFrame
+    debt_at_risk: pl.DataFrame
+    fx_note: str
+
+
+@dataclass(frozen=True)
+class Index:
+    priors: Priors
+    dummies: pl.DataFrame
+    stats: Any
+    median_roa: float
+    scored: pl.DataFrame
+
+
 def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = None) -> RunResult:
-    """Run every scenario for the selected firms as of one quarter."""
+    """Run every scenario for the selected firms as of one quarter, stage by stage."""
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
+    timed = _timer(timings)
     t0 = time.perf_counter()
+    sel = select(inputs, options)
+    say(f"bases as of {quarter_label(sel.as_of)}")
+    bases = timed("bases", stage_bases, inputs, sel, start=t0)
+    scen = timed("scenarios", stage_scenarios, inputs, sel, bases)
+    say(f"projecting {scen.cases.height} cases x {sel.horizon} quarters")
+    proj = timed("projection", stage_projection, scen, sel)
+    val = timed("valuation", stage_valuation, inputs, bases, scen, proj, sel)
+    say("risk metrics and consolidation index")
+    t4 = time.perf_counter()
+    rk = stage_risk(inputs, bases, proj, val, sel)
+    idx = stage_index(inputs, bases, rk, scen)
+    timings["risk"] = time.perf_counter() - t4
+    multiples, multiples_note = stage_cross_checks(bases)
+    say("reverse stress test")
+    rev = timed("reverse_stress", stage_reverse_stress, inputs, bases, scen, val, sel)
+    monte_carlo: dict[str, pl.DataFrame] = {}
+    if options.paths > 0:
+        say(f"Monte Carlo: {options.paths} paths")
+        monte_carlo = timed(
+            "montecarlo", stage_monte_carlo, inputs, bases, scen, sel, options.paths
+        )
+    timings["total"] = time.perf_counter() - t0
+    return stage_tables(
+        sel, bases, scen, val, rk, idx, rev, (multiples, multiples_note), monte_carlo, timings
+    )
+
+
+def _timer(timings: dict[str, float]) -> Callable[..., Any]:
+    def timed(name: str, fn: Callable[..., Any], *args: Any, start: float | None = None) -> Any:
+        t = time.perf_counter() if start is None else start
+        out = fn(*args)
+        timings[name] = time.perf_counter() - t
+        return out
+
+    return timed
+
+
+def select(inputs: Inputs, options: RunOptions) -> Selection:
+    """Stage 0: the firms, the as-of quarter and the horizon."""
     firms = select_firms(inputs, options.firms)
     latest = latest_actuals(inputs)
     if options.as_of is None:
@@ -71,23 +175,29 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
             if latest.get(t) is not None and latest[t] > as_of
         }  # type: ignore[operator]
     horizon = options.horizon or inputs.sector.int("horizon_quarters")
-    at = inputs.as_of(as_of)
-    say(f"bases as of {quarter_label(as_of)}")
-    bases = compute_bases(inputs, as_of)
-    runnable = [t for t in firms if t in bases.firms]
-    not_run = {t: bases.not_runnable.get(t, "no data") for t in firms if t not in bases.firms}
-    if not runnable:
-        reasons = "; ".join(f"{t}: {bases.not_runnable.get(t, 'no data')}" for t in firms)
-        raise UsageError(f"no selected firm can be run as of {quarter_label(as_of)} ({reasons})")
-    timings["bases"] = time.perf_counter() - t0
+    return Selection(tuple(firms), as_of, later, horizon)
 
-    # scenarios and the trade-implied path
-    t1 = time.perf_counter()
-    quarters = tuple(quarter_label(as_of + k) for k in range(1, horizon + 1))
+
+def stage_bases(inputs: Inputs, sel: Selection) -> Bases:
+    """Stage 1: base figures and model parameters of every firm at the as-of quarter."""
+    bases = compute_bases(inputs, sel.as_of)
+    runnable = [t for t in sel.firms if t in bases.firms]
+    not_run = {t: bases.not_runnable.get(t, "no data") for t in sel.firms if t not in bases.firms}
+    if not runnable:
+        reasons = "; ".join(f"{t}: {bases.not_runnable.get(t, 'no data')}" for t in sel.firms)
+        raise UsageError(
+            f"no selected firm can be run as of {quarter_label(sel.as_of)} ({reasons})"
+        )
+    return Bases(bases, tuple(bases.firms), tuple(runnable), not_run)
+
+
+def stage_scenarios(inputs: Inputs, sel: Selection, b: Bases) -> Scenarios:
+    """Stage 2: scenario paths, the trade-implied path and the firm x scenario cases."""
+    as_of, horizon = sel.as_of, sel.horizon
     end = quarter_end_date(as_of)
     sector = inputs.sector
     tp = trade_path(
-        at.trade,
+        inputs.as_of(as_of).trade,
         month_index(end.year, end.month),
         [as_of + k for k in range(1, horizon + 1)],
         str(sector["export_controls_start"]),
@@ -97,81 +207,92 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
     named = tuple(inputs.scenarios.named[n] for n in inputs.scenarios.named)
     grid = tuple(inputs.scenarios.grid_scenarios())
     scen = scenario_frame([*named, *grid], as_of, horizon, tp.loss)
-    universe = list(bases.firms)  # every runnable firm: the peer universe
-    firms_frame = bases.frame(universe)
-    cases = case_frame(firms_frame, scen)
-    timings["scenarios"] = time.perf_counter() - t1
+    firms_frame = b.bases.frame(list(b.universe))
+    return Scenarios(named, grid, tp, firms_frame, case_frame(firms_frame, scen))
 
-    say(f"projecting {cases.height} cases x {horizon} quarters")
-    t2 = time.perf_counter()
-    proj_all = project(cases, horizon, quarters, as_of + 1)
-    timings["projection"] = time.perf_counter() - t2
 
-    t3 = time.perf_counter()
+def stage_projection(scen: Scenarios, sel: Selection) -> pl.DataFrame:
+    """Stage 3: the quarterly projection of every case."""
+    return project(scen.cases, sel.horizon, sel.quarters, sel.as_of + 1)
+
+
+def _net_debt(bases: BaseSet, t: str) -> float:
+    return bases.firms[t].value("total_debt") - bases.firms[t].value("cash")
+
+
+def stage_valuation(
+    inputs: Inputs, b: Bases, scen: Scenarios, proj: pl.DataFrame, sel: Selection
+) -> Valuation:
+    """Stage 4: value per share of every case (quarterly DCF)."""
+    universe = list(b.universe)
     firm_values = pl.DataFrame(
         {
             "ticker": universe,
-            "shares": [bases.firms[t].get("shares") for t in universe],
-            "net_debt0": [
-                bases.firms[t].value("total_debt") - bases.firms[t].value("cash") for t in universe
-            ],
+            "shares": [b.bases.firms[t].get("shares") for t in universe],
+            "net_debt0": [_net_debt(b.bases, t) for t in universe],
         },
         schema={"ticker": pl.String, "shares": pl.Float64, "net_debt0": pl.Float64},
     )
-    rate, growth = sector.float("discount_rate"), sector.float("terminal_growth")
-    val = dcf(proj_all, cases, firm_values, rate, growth, horizon).sort(KEYS)
-    timings["valuation"] = time.perf_counter() - t3
+    rate, growth = inputs.sector.float("discount_rate"), inputs.sector.float("terminal_growth")
+    val = dcf(proj, scen.cases, firm_values, rate, growth, sel.horizon).sort(KEYS)
+    return Valuation(firm_values, val, rate, growth)
 
-    say("risk metrics and consolidation index")
-    t4 = time.perf_counter()
-    base_q = risk.base_quarter_frame(bases, universe)
-    fx, deflator, fx_note = risk.fx_and_deflator(bases, sector)
-    qm = risk.quarter_metrics(proj_all, base_q, fx, deflator)
-    cm = risk.distance_to_default(risk.case_metrics(qm, val, horizon))
-    actual = risk.actual_metrics(bases, universe, fx, deflator)
+
+def stage_risk(
+    inputs: Inputs, b: Bases, proj: pl.DataFrame, val: Valuation, sel: Selection
+) -> Risk:
+    """Stage 5: distress metrics per quarter and per case, actual metrics, debt at risk."""
+    universe = list(b.universe)
+    base_q = risk.base_quarter_frame(b.bases, universe)
+    fx, deflator, fx_note = risk.fx_and_deflator(b.bases, inputs.sector)
+    qm = risk.quarter_metrics(proj, base_q, fx, deflator)
+    cm = risk.distance_to_default(risk.case_metrics(qm, val.values, sel.horizon))
+    actual = risk.actual_metrics(b.bases, universe, fx, deflator)
     opening_debt = pl.DataFrame(
         {
             "ticker": universe,
             "debt": [
-                bases.firms[t].params["st_debt0"] + bases.firms[t].params["lt_debt0"]
+                b.bases.firms[t].params["st_debt0"] + b.bases.firms[t].params["lt_debt0"]
                 for t in universe
             ],
         }
     )
-    dar = risk.debt_at_risk_by_scenario(qm.filter(pl.col("ticker").is_in(runnable)), opening_debt)
+    dar = risk.debt_at_risk_by_scenario(
+        qm.filter(pl.col("ticker").is_in(list(b.runnable))), opening_debt
+    )
+    return Risk(qm, cm, actual, dar, fx_note)
+
+
+def stage_index(inputs: Inputs, b: Bases, rk: Risk, scen: Scenarios) -> Index:
+    """Stage 6: the consolidation index with its band and ranks."""
+    sector = inputs.sector
+    universe = list(b.universe)
     priors = Priors.from_parameters(inputs.priors)
     dummies = scoring.firm_dummies(inputs, universe, sector)
     stats, med_roa = scoring.universe_stats(
-        actual, bases, cm.filter(pl.col("scenario") == "baseline").sort("ticker")
+        rk.actual, b.bases, rk.case_metrics.filter(pl.col("scenario") == "baseline").sort("ticker")
     )
-    comp = scoring.components(cm, actual, bases, dummies, med_roa)
+    comp = scoring.components(rk.case_metrics, rk.actual, b.bases, dummies, med_roa)
     scored = scoring.score_cases(
-        comp.filter(pl.col("ticker").is_in(runnable)),
+        comp.filter(pl.col("ticker").is_in(list(b.runnable))),
         stats,
         priors,
         n_draws=1000,
         seed=sector.int("mc_seed"),
-        rank_scenarios=[sc.name for sc in named],
+        rank_scenarios=[sc.name for sc in scen.named],
     )
-    timings["risk"] = time.perf_counter() - t4
+    return Index(priors, dummies, stats, med_roa, scored)
 
-    # prices on or before the as-of date
-    prices = {t: bases.firms[t].get("share_price") for t in universe}
-    price_dates = {
-        t: (
-            bases.firms[t].figures["share_price_date"].how
-            if "share_price_date" in bases.firms[t].figures
-            else None
-        )
-        for t in universe
-    }
 
-    multiples, multiples_note = cross_checks(
+def stage_cross_checks(b: Bases) -> tuple[pl.DataFrame, str]:
+    """Stage 7: peer-multiple cross-checks of value per share."""
+    bases = b.bases
+    return cross_checks(
         [
             {
                 "ticker": t,
                 "market_cap": bases.firms[t].get("market_cap"),
-                "net_debt": bases.firms[t].value("total_debt") - bases.firms[t].value("cash"),
+                "net_debt": _net_debt(bases, t),
                 "ebitda": bases.firms[t].value("ebit_ttm") + bases.firms[t].value("da_ttm"),
                 "net_income": bases.firms[t].value("net_income_ttm"),
                 "book_equity": bases.firms[t].value("equity_attributable"),
@@ -179,29 +300,78 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
                 == "estimated",
                 "shares": bases.firms[t].get("shares"),
             }
-            for t in universe
+            for t in b.universe
         ]
     )
 
-    say("reverse stress test")
-    t5 = time.perf_counter()
-    rev = reverse_stress(
-        firms_frame.filter(pl.col("ticker").is_in(runnable)),
-        firm_values,
+
+def _prices(b: Bases) -> tuple[dict[str, float | None], dict[str, str | None]]:
+    """Prices on or before the as-of date, and their dates."""
+    firms = b.bases.firms
+    prices = {t: firms[t].get("share_price") for t in b.universe}
+    dates = {
+        t: (
+            firms[t].figures["share_price_date"].how
+            if "share_price_date" in firms[t].figures
+            else None
+        )
+        for t in b.universe
+    }
+    return prices, dates
+
+
+def stage_reverse_stress(
+    inputs: Inputs, b: Bases, scen: Scenarios, val: Valuation, sel: Selection
+) -> pl.DataFrame:
+    """Stage 8: the export shocks that break each firm and the one the price implies."""
+    prices, price_dates = _prices(b)
+    return reverse_stress(
+        scen.firms_frame.filter(pl.col("ticker").is_in(list(b.runnable))),
+        val.firm_values,
         prices,
         price_dates,
         inputs.scenarios,
-        as_of,
-        horizon,
-        rate,
-        sector.float("wacc_sensitivity"),
-        growth,
+        sel.as_of,
+        sel.horizon,
+        val.rate,
+        inputs.sector.float("wacc_sensitivity"),
+        val.growth,
     )
-    timings["reverse_stress"] = time.perf_counter() - t5
 
+
+def stage_monte_carlo(
+    inputs: Inputs, b: Bases, scen: Scenarios, sel: Selection, paths: int
+) -> dict[str, pl.DataFrame]:
+    """Optional stage: Monte Carlo over the export shock's size and duration."""
+    from stressmodel.analysis.montecarlo import run_paths
+
+    keep = pl.col("ticker").is_in(list(b.runnable))
+    return {
+        "montecarlo": run_paths(
+            scen.firms_frame.filter(keep), inputs.scenarios, inputs.sector, sel.as_of, paths
+        )
+    }
+
+
+def stage_tables(
+    sel: Selection,
+    b: Bases,
+    scen: Scenarios,
+    val: Valuation,
+    rk: Risk,
+    idx: Index,
+    rev: pl.DataFrame,
+    multiples: tuple[pl.DataFrame, str],
+    monte_carlo: dict[str, pl.DataFrame],
+    timings: dict[str, float],
+) -> RunResult:
+    """Stage 9: the result tables: named-scenario projection, case summary, extras."""
+    runnable = list(b.runnable)
+    named, grid = scen.named, scen.grid
+    prices, price_dates = _prices(b)
     named_names = [s.name for s in named]
     keep = pl.col("ticker").is_in(runnable)
-    projection = qm.filter(keep & pl.col("scenario").is_in(named_names)).sort(
+    projection = rk.quarter_metrics.filter(keep & pl.col("scenario").is_in(named_names)).sort(
         [*KEYS, "quarter_index"]
     )
     scen_params = pl.DataFrame(
@@ -215,11 +385,16 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
             for sc in (*named, *grid)
         ]
     )
+    scored = idx.scored
     contrib_cols = [c for c in scored.columns if c.startswith("contrib_")]
     summary = (
-        cm.filter(keep)
+        rk.case_metrics.filter(keep)
         .join(scen_params, on="scenario", how="left")
-        .join(val.select(*KEYS, "enterprise_value", "equity_value"), on=list(KEYS), how="left")
+        .join(
+            val.values.select(*KEYS, "enterprise_value", "equity_value"),
+            on=list(KEYS),
+            how="left",
+        )
         .join(
             scored.select(
                 *KEYS,
@@ -252,46 +427,35 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
         )
     )
     summary = _order_summary(summary, named_names)
-    monte_carlo: dict[str, pl.DataFrame] = {}
-    if options.paths > 0:
-        from stressmodel.analysis.montecarlo import run_paths
-
-        say(f"Monte Carlo: {options.paths} paths")
-        t6 = time.perf_counter()
-        monte_carlo["montecarlo"] = run_paths(
-            firms_frame.filter(keep), inputs.scenarios, sector, as_of, options.paths
-        )
-        timings["montecarlo"] = time.perf_counter() - t6
-    timings["total"] = time.perf_counter() - t0
     return RunResult(
-        as_of=as_of,
-        horizon=horizon,
-        quarters=quarters,
+        as_of=sel.as_of,
+        horizon=sel.horizon,
+        quarters=sel.quarters,
         tickers=tuple(runnable),
-        later_data=later,
-        bases=bases,
+        later_data=sel.later,
+        bases=b.bases,
         scenarios=named,
         grid=grid,
-        trade=tp,
-        cases=cases,
+        trade=scen.trade,
+        cases=scen.cases,
         projection=projection,
         grid_summary=summary.filter(pl.col("scenario_kind") == "grid"),
-        valuation=val.filter(keep),
+        valuation=val.values.filter(keep),
         summary=summary,
         extras={
             "reverse_stress": rev,
-            "debt_at_risk": dar,
-            "actual_metrics": actual.filter(keep),
-            "peer_stats": stats.to_frame(),
-            "peer_median_roa": med_roa,
+            "debt_at_risk": rk.debt_at_risk,
+            "actual_metrics": rk.actual.filter(keep),
+            "peer_stats": idx.stats.to_frame(),
+            "peer_median_roa": idx.median_roa,
             "consolidation": scored,
-            "dummies": dummies,
-            "priors": priors,
-            "fx_note": fx_note,
-            "multiples": multiples.filter(keep),
-            "multiples_note": multiples_note,
-            "universe": universe,
-            "not_run": not_run,
+            "dummies": idx.dummies,
+            "priors": idx.priors,
+            "fx_note": rk.fx_note,
+            "multiples": multiples[0].filter(keep),
+            "multiples_note": multiples[1],
+            "universe": list(b.universe),
+            "not_run": b.not_run,
             **monte_carlo,
         },
         timings=timings,
