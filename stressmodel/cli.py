@@ -487,5 +487,97 @@ def bench(quick: bool, as_json: bool, sizes: str | None, inputs_dir: Path, debug
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_report(report))
 
 
+@main.command()
+@click.argument("tickers", nargs=-1)
+@click.option("--all", "all_firms", is_flag=True, help="Every firm in firms.csv.")
+@click.option(
+    "--inputs",
+    "inputs_dir",
+    type=SafePath(path_type=Path),
+    default=DEFAULT_INPUTS,
+    show_default=True,
+    help="The inputs folder to merge into (firms.csv, statements/, prices.csv).",
+)
+@click.option(
+    "--since",
+    type=int,
+    default=None,
+    help="First fiscal year to import (default: all the source gives).",
+)
+@click.option(
+    "--what",
+    default="statements,prices,regions",
+    show_default=True,
+    help="Comma-separated subset of statements, prices, regions.",
+)
+@click.option("--offline", is_flag=True, help="Use cached snapshots only; never touch the network.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the merge report; write nothing into the inputs folder."
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=SafePath(path_type=Path),
+    default=None,
+    help="Snapshot folder (default: fetch_cache/ beside the inputs folder).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Relative difference up to which a fetched figure replaces a hand-curated one (reported); "
+    "beyond it the existing row is kept and listed as a conflict.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=SafePath(path_type=Path),
+    default=None,
+    help="Also write the merge report to this file.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@handle_errors
+def fetch(
+    tickers: tuple[str, ...],
+    all_firms: bool,
+    inputs_dir: Path,
+    since: int | None,
+    what: str,
+    offline: bool,
+    dry_run: bool,
+    cache_dir: Path | None,
+    tolerance: float,
+    report_path: Path | None,
+    debug: bool,
+) -> None:
+    """Bring statements, prices, share counts and the regional split from public A-share
+    sources (AkShare; needs the ``live`` extra unless --offline) into the inputs folder.
+
+    Hand-curated rows are never overwritten silently: the merge report lists new, changed
+    (old -> new, both sources) and conflicting figures. Exit 1 if any firm failed.
+    """
+    from stressmodel.run.fetching import FetchOptions, fetch_inputs, parse_what
+
+    opts = FetchOptions(
+        inputs_dir=inputs_dir,
+        tickers=tuple(tickers),
+        all_firms=all_firms,
+        since=since,
+        what=parse_what(what),
+        offline=offline,
+        dry_run=dry_run,
+        cache_dir=cache_dir,
+        tolerance=tolerance,
+    )
+    report, code = fetch_inputs(opts)
+    text = report.text(dry_run)
+    click.echo(text, nl=False)
+    if report_path is not None and not dry_run:
+        report_path.write_text(text, encoding="utf-8")
+    if code:
+        sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -67,6 +67,13 @@ _ITEMS: tuple[Item, ...] = (
     Item("production_volume", "flow", TONNES, "nonneg", "magnet (or blank) production volume"),
     # balance sheet (stocks, CNY mn)
     Item("cash_and_equivalents", "stock", CNY_MN, "nonneg", "cash (货币资金), as the note says"),
+    Item(
+        "short_term_investments",
+        "stock",
+        CNY_MN,
+        "nonneg",
+        "trading financial assets (交易性金融资产)",
+    ),
     Item("receivables", "stock", CNY_MN, "nonneg", "accounts receivable (应收账款)"),
     Item("inventory", "stock", CNY_MN, "nonneg", "inventory net of provisions (存货)"),
     Item("payables", "stock", CNY_MN, "nonneg", "accounts and notes payable"),
