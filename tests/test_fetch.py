@@ -202,6 +202,14 @@ def test_regions_skip_other_labels_and_quarterly_reports():
     assert len(out.statements) == 5
 
 
+def test_regional_ratios_in_percent_are_a_named_schema_change():
+    snap = recorded(*sources.zygc_call(ZH))
+    frame = snap.frame.copy()
+    frame["毛利率"] = frame["毛利率"] * 100
+    with pytest.raises(FetchError, match="毛利率 as a fraction"):
+        importer.import_regions(ZH, with_frame(snap, frame))
+
+
 def test_prices_at_quarter_ends_and_the_latest_close():
     snap = recorded(*sources.hist_call(ZH, 2024, TODAY))
     out = importer.import_prices(ZH, snap)
@@ -516,3 +524,30 @@ def test_an_empty_response_is_a_named_failure(tmp_path):
     )
     with pytest.raises(FetchError, match="empty response"):
         f.get(*sources.zygc_call(ZH))
+
+
+# --- publication dates and the as-of filter ------------------------------------------------------
+
+
+def test_as_of_published_by_drops_figures_published_later(inputs_copy):
+    path = inputs_copy / "statements" / f"{ZH}.csv"
+    text = path.read_text(encoding="utf-8").replace(
+        "2025Q3,receivables,1340,", "2025Q3,receivables,1345,"
+    )
+    path.write_text(text, encoding="utf-8")
+    _report, code = fetch_inputs(_opts(inputs_copy, what=("statements",)), offline_fetcher())
+    assert code == 0
+    inputs = load_inputs(inputs_copy)
+    q3 = parse_quarter("2025Q3")
+
+    def receivables(view):
+        return [
+            r["value"] for r in view.statements[ZH] if r["item"] == "receivables" and r["end"] == q3
+        ]
+
+    assert receivables(inputs.as_of(q3)) == [1340]  # the fetched row (published 2025-10-26)
+    assert receivables(inputs.as_of(q3, published_by=dt.date(2025, 10, 26))) == [1340]
+    assert receivables(inputs.as_of(q3, published_by=dt.date(2025, 10, 25))) == []
+    # hand rows carry no publication date and stay
+    before = inputs.as_of(q3, published_by=dt.date(2025, 10, 25))
+    assert any(r["item"] == "total_assets" and r["end"] == q3 for r in before.statements[ZH])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,21 +81,49 @@ class Inputs:
                 return r
         raise KeyError(ticker)
 
-    def as_of(self, quarter: int) -> Inputs:
+    def as_of(self, quarter: int, published_by: dt.date | None = None) -> Inputs:
         """A copy holding only data dated on or before the end of ``quarter``:
-        statement periods ending by then, prices dated by then, trade months by then."""
+        statement periods ending by then, prices dated by then, trade months by then.
+
+        With ``published_by``, also only the figures known on that day: a row whose note
+        carries its publication date (``published YYYY-MM-DD``, as ``stressmodel fetch``
+        writes it from 公告日期) is dropped when it was published later. Rows without a
+        publication date are kept (hand-curated rows say in their source when they were
+        published)."""
         end = quarter_end_date(quarter)
         last_month = month_index(end.year, end.month)
+
+        def known(r: dict[str, Any]) -> bool:
+            if published_by is None:
+                return True
+            day = published_on(str(r.get("note", "")))
+            return day is None or day <= published_by
+
         return replace(
             self,
             statements={
-                t: tuple(r for r in rows if r["end"] <= quarter)
+                t: tuple(r for r in rows if r["end"] <= quarter and known(r))
                 for t, rows in self.statements.items()
             },
-            prices=tuple(r for r in self.prices if r["date"] <= end),
+            prices=tuple(r for r in self.prices if r["date"] <= end and known(r)),
             trade=tuple(r for r in self.trade if r["last"] <= last_month),
             as_of_quarter=quarter,
         )
+
+
+#: the publication-date marker ``stressmodel fetch`` writes into a row's note
+PUBLISHED_RE = re.compile(r"\bpublished (\d{4}-\d{2}-\d{2})\b")
+
+
+def published_on(note: str) -> dt.date | None:
+    """The publication date a row's note carries (``published 2025-10-26``), if any."""
+    m = PUBLISHED_RE.search(note)
+    if not m:
+        return None
+    try:
+        return dt.date.fromisoformat(m.group(1))
+    except ValueError:
+        return None
 
 
 def sha256_file(path: Path) -> str:

@@ -312,6 +312,12 @@ def import_regions(ticker: str, snap: Snapshot, since: int | None = None) -> Imp
             v = _number(recs[0][f.column])
             if v is None:
                 continue
+            if f.scale == 1.0 and abs(v) > 1:
+                raise FetchError(
+                    snap.call,
+                    f"{f.column} as a fraction (0.2371 for 23.71%)",
+                    f"{v:g} for {recs[0]['主营构成']} on {d} (a percentage? the source changed its units)",
+                )
             spec = ITEMS[f.item]
             out.statements.append(
                 Row(
