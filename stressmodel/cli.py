@@ -502,7 +502,7 @@ def bench(quick: bool, as_json: bool, sizes: str | None, inputs_dir: Path, debug
     "--since",
     type=int,
     default=None,
-    help="First fiscal year to import (default: all the source gives).",
+    help="First fiscal year to import (default: all the source gives; prices: the last five years).",
 )
 @click.option(
     "--what",
@@ -574,7 +574,9 @@ def fetch(
     text = report.text(dry_run)
     click.echo(text, nl=False)
     if report_path is not None and not dry_run:
-        report_path.write_text(text, encoding="utf-8")
+        from stressmodel.inputs.fetch.merge import write_atomically
+
+        write_atomically({report_path: text})
     if code:
         sys.exit(code)
 

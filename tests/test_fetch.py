@@ -551,3 +551,18 @@ def test_as_of_published_by_drops_figures_published_later(inputs_copy):
     # hand rows carry no publication date and stay
     before = inputs.as_of(q3, published_by=dt.date(2025, 10, 25))
     assert any(r["item"] == "total_assets" and r["end"] == q3 for r in before.statements[ZH])
+
+
+def test_only_dead_fetches_temporaries_are_removed(tmp_path):
+    import os
+
+    from stressmodel.inputs.fetch.merge import remove_stale_temps
+    from stressmodel.inputs.fetch.snapshot import TMP_MARKER
+
+    dead = tmp_path / f"{TMP_MARKER}999999999-prices.csv"
+    mine = tmp_path / f"{TMP_MARKER}{os.getpid()}-prices.csv"
+    other = tmp_path / ".prices.csv.tmp"  # not ours: never touched
+    for p in (dead, mine, other):
+        p.write_text("x", encoding="utf-8")
+    assert remove_stale_temps(tmp_path) == [dead]
+    assert mine.exists() and other.exists()

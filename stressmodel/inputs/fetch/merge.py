@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from stressmodel.inputs.fetch.importer import PriceRow, Row
 from stressmodel.inputs.fetch.snapshot import TMP_MARKER
 from stressmodel.inputs.periods import PeriodKind, parse_period
@@ -231,9 +233,19 @@ def write_atomically(files: dict[Path, str]) -> None:
                 tmp.unlink()
 
 
-def remove_stale_temps(folder: Path) -> None:
-    """Remove temporaries a killed fetch left (only names carrying the marker)."""
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.name.startswith(TMP_MARKER) and p.is_file():
-                p.unlink()
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove temporaries a killed fetch left: only names carrying the marker, and only
+    when the process id in the name is no longer running (a concurrent fetch keeps its
+    own). Returns what was removed."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        if not (p.name.startswith(TMP_MARKER) and p.is_file()):
+            continue
+        pid_text = p.name[len(TMP_MARKER) :].split("-", 1)[0]
+        if pid_text.isdigit() and psutil.pid_exists(int(pid_text)):
+            continue
+        p.unlink()
+        removed.append(p)
+    return removed
