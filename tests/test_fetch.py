@@ -566,3 +566,38 @@ def test_only_dead_fetches_temporaries_are_removed(tmp_path):
         p.write_text("x", encoding="utf-8")
     assert remove_stale_temps(tmp_path) == [dead]
     assert mine.exists() and other.exists()
+
+
+def test_prices_fall_back_to_tencent_when_eastmoney_refuses(tmp_path):
+    """The Tencent frame here is the recorded Eastmoney closes under stock_zh_a_hist_tx's
+    column names (akshare 1.19.5 source), built for this test."""
+    em = recorded(*sources.hist_call(ZH, 2024, TODAY))
+    tx = pd.DataFrame(
+        {
+            "date": em.frame["日期"],
+            "open": em.frame["开盘"],
+            "close": em.frame["收盘"],
+            "high": em.frame["最高"],
+            "low": em.frame["最低"],
+            "volume": em.frame["成交量"],
+            "turnover": em.frame["换手率"],
+            "amount": em.frame["成交额"],
+        }
+    )
+    assert tuple(tx.columns) == m.HIST_TX_COLUMNS
+
+    def caller(function, args):
+        if function == m.HIST_FUNCTION:
+            raise ConnectionError("Eastmoney: 403 Forbidden")
+        assert (function, args) == sources.hist_tx_call(ZH, 2024, TODAY)
+        assert args["symbol"] == "sz300224"
+        return tx, "1.19.5"
+
+    from stressmodel.run.fetching import fetch_firm
+
+    f = Fetcher(Cache(tmp_path), caller=caller, today=TODAY, sleep=lambda s: None, retries=1)
+    got = fetch_firm(ZH, _opts(tmp_path, what=("prices",)), f)
+    closes = {p.date: p for p in got.prices}
+    assert closes[dt.date(2026, 2, 13)].value == 17.53
+    assert "stock_zh_a_hist_tx(symbol='sz300224'" in closes[dt.date(2026, 2, 13)].source
+    assert any("closes taken from the fallback stock_zh_a_hist_tx" in s for s in got.skipped)

@@ -94,8 +94,20 @@ def fetch_firm(ticker: str, opts: FetchOptions, fetcher: Fetcher) -> importer.Im
         out.prices += got.prices
         out.skipped += got.skipped
     if "prices" in opts.what:
-        fn, args = sources.hist_call(ticker, since or fetcher.today.year - 5, fetcher.today)
-        got = importer.import_prices(ticker, fetcher.get(fn, args), since)
+        first = since or fetcher.today.year - 5
+        try:
+            bars = fetcher.get(*sources.hist_call(ticker, first, fetcher.today))
+        except FetchError as primary:
+            try:
+                bars = fetcher.get(*sources.hist_tx_call(ticker, first, fetcher.today))
+            except FetchError as fallback:
+                raise FetchError(
+                    f"{primary.call}, then the fallback {fallback.call}",
+                    f"{primary.expected} / {fallback.expected}",
+                    f"{primary.found} / {fallback.found}",
+                ) from None
+            out.skipped.append(f"{primary}; closes taken from the fallback {bars.call}")
+        got = importer.import_prices(ticker, bars, since)
         out.prices += got.prices
         out.skipped += got.skipped
     if "regions" in opts.what:

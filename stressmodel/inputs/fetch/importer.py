@@ -232,9 +232,10 @@ def import_statements(
 def import_prices(ticker: str, snap: Snapshot, since: int | None = None) -> Imported:
     """Daily bars -> the close on the last trading day of each quarter, and the latest."""
     out = Imported()
-    require_columns(snap, snap.frame, (m.HIST_DATE, m.HIST_CLOSE))
+    date_col, close_col = m.PRICE_COLUMNS[snap.function]
+    require_columns(snap, snap.frame, (date_col, close_col))
     bars: list[tuple[dt.date, float]] = []
-    for d, c in zip(snap.frame[m.HIST_DATE], snap.frame[m.HIST_CLOSE], strict=True):
+    for d, c in zip(snap.frame[date_col], snap.frame[close_col], strict=True):
         day, close = _date(d), _number(c)
         if day is not None and close is not None and close > 0:
             bars.append((day, close))
@@ -270,7 +271,7 @@ def import_prices(ticker: str, snap: Snapshot, since: int | None = None) -> Impo
                 closes[day],
                 "CNY",
                 snap.source(),
-                f"收盘, unadjusted (adjust=''); {chosen[day]}",
+                f"{close_col}, unadjusted (adjust=''); {chosen[day]}",
             )
         )
     return out

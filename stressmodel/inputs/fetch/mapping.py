@@ -13,6 +13,8 @@ Sources (AkShare 1.19.5, read from its source code):
 - ``stock_zh_a_hist(symbol="300224", period="daily", start_date, end_date, adjust="")``:
   日期 (``datetime.date``), 股票代码, 开盘, 收盘, 最高, 最低, 成交量, 成交额, 振幅, 涨跌幅,
   涨跌额, 换手率.
+- ``stock_zh_a_hist_tx(symbol="sz300224", start_date, end_date, adjust="")`` (fallback):
+  date (``datetime.date``), open, close, high, low, volume, turnover, amount.
 - ``stock_zygc_em(symbol="SZ300224")``: 股票代码, 报告日期 (``datetime.date``), 分类类型
   (按行业分类 / 按产品分类 / 按地区分类), 主营构成, 主营收入, 收入比例, 主营成本, 成本比例,
   主营利润, 利润比例, 毛利率 (yuan; ratios as fractions).
@@ -27,6 +29,7 @@ SHARES_TO_MILLION = 1e-6
 
 SINA_FUNCTION = "stock_financial_report_sina"
 HIST_FUNCTION = "stock_zh_a_hist"
+HIST_TX_FUNCTION = "stock_zh_a_hist_tx"  # Tencent: the fallback when Eastmoney refuses
 ZYGC_FUNCTION = "stock_zygc_em"
 
 #: Sina statement names (the ``symbol`` argument) and a short key for each
@@ -102,6 +105,22 @@ HIST_COLUMNS: tuple[str, ...] = (
     "换手率",
 )
 HIST_DATE, HIST_CLOSE = "日期", "收盘"
+HIST_TX_COLUMNS: tuple[str, ...] = (
+    "date",
+    "open",
+    "close",
+    "high",
+    "low",
+    "volume",
+    "turnover",
+    "amount",
+)
+
+#: daily-bar function -> (date column, close column)
+PRICE_COLUMNS: dict[str, tuple[str, str]] = {
+    HIST_FUNCTION: (HIST_DATE, HIST_CLOSE),
+    HIST_TX_FUNCTION: ("date", "close"),
+}
 
 ZYGC_COLUMNS: tuple[str, ...] = (
     "股票代码",

@@ -79,6 +79,16 @@ def hist_call(ticker: str, since: int, until: dt.date) -> tuple[str, dict[str, s
     }
 
 
+def hist_tx_call(ticker: str, since: int, until: dt.date) -> tuple[str, dict[str, str]]:
+    _fn, args = hist_call(ticker, since, until)
+    return m.HIST_TX_FUNCTION, {
+        "symbol": sina_code(ticker),
+        "start_date": args["start_date"],
+        "end_date": args["end_date"],
+        "adjust": "",
+    }
+
+
 def zygc_call(ticker: str) -> tuple[str, dict[str, str]]:
     return m.ZYGC_FUNCTION, {"symbol": em_code(ticker)}
 
