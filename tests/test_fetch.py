@@ -601,3 +601,30 @@ def test_prices_fall_back_to_tencent_when_eastmoney_refuses(tmp_path):
     assert closes[dt.date(2026, 2, 13)].value == 17.53
     assert "stock_zh_a_hist_tx(symbol='sz300224'" in closes[dt.date(2026, 2, 13)].source
     assert any("closes taken from the fallback stock_zh_a_hist_tx" in s for s in got.skipped)
+
+
+def test_a_merge_that_would_not_validate_writes_nothing_for_that_firm(inputs_copy, tmp_path):
+    """A (made-up) new balance at 2024-09-30 that breaks assets = liabilities + equity."""
+
+    def caller(function, args):
+        snap = recorded(function, args)
+        frame = snap.frame
+        if args.get("symbol") == "资产负债表":
+            bad = frame.iloc[[0]].copy()
+            bad["报告日"] = "20240930"
+            bad["资产总计"], bad["负债合计"], bad["归属于母公司股东权益合计"] = 1e9, 5e9, 5e9
+            frame = pd.concat([frame, bad], ignore_index=True)
+        return frame, "1.19.5"
+
+    before = tree_digest(inputs_copy)
+    f = Fetcher(Cache(tmp_path / "cache"), caller=caller, today=TODAY, sleep=lambda s: None)
+    report, code = fetch_inputs(
+        _opts(inputs_copy, what=("statements",), cache_dir=tmp_path / "cache"), f
+    )
+    assert code == 1
+    assert (
+        "300224.SZ: the merged statements would not validate; nothing written for this firm"
+        in report.failures[0]
+    )
+    assert "total assets = liabilities + equity" in report.failures[0]
+    assert tree_digest(inputs_copy) == before

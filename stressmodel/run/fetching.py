@@ -9,7 +9,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from stressmodel.errors import InputError, UsageError
+from stressmodel.errors import UsageError
 from stressmodel.inputs.fetch import importer, sources
 from stressmodel.inputs.fetch import mapping as m
 from stressmodel.inputs.fetch.merge import (
@@ -188,16 +188,21 @@ def fetch_inputs(opts: FetchOptions, fetcher: Fetcher | None = None) -> tuple[Me
             opts.tolerance,
             firm_report,
         )
+        if candidate != new_prices_text:
+            problems, _rows = check_prices(
+                _table(f"{inputs_dir.name}/{PRICES_FILE}", candidate), known
+            )
+            if problems:
+                report.failures.append(
+                    f"{t}: the merged prices.csv would not validate; nothing written for this firm:\n"
+                    + "\n".join(f"    - {p}" for p in problems)
+                )
+                continue
         report.changes += firm_report.changes
         if merged != old:
             files[path] = merged
         new_prices_text = candidate
     if new_prices_text != prices_text:
-        problems, _rows = check_prices(
-            _table(f"{inputs_dir.name}/{PRICES_FILE}", new_prices_text), known
-        )
-        if problems:
-            raise InputError(problems)
         files[prices_path] = new_prices_text
     report.log = list(fetcher.log)
     if not opts.dry_run and files:
