@@ -315,38 +315,58 @@ def _opts(inputs: Path, **kw) -> FetchOptions:
 
 def test_merge_report_new_changed_conflicting(inputs_copy):
     path = inputs_copy / "statements" / f"{ZH}.csv"
-    text = path.read_text(encoding="utf-8")
-    # a hand figure 0.4% off (changed: replaced, reported) and one 12% off (conflict: kept)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    # drop the hand 2025Q2 total assets (the fetch brings it back as new), put one hand
+    # figure 0.4% off (changed: replaced, reported) and one 12% off (conflict: kept)
+    lines = [ln for ln in lines if not ln.startswith("2025Q2,total_assets,")]
+    text = "".join(lines)
     text = text.replace("2025Q3,receivables,1340,", "2025Q3,receivables,1345,")
     text = text.replace("2025Q3,cash_and_equivalents,712,", "2025Q3,cash_and_equivalents,800,")
     path.write_text(text, encoding="utf-8")
+    prices = inputs_copy / "prices.csv"
+    prices.write_text(
+        "".join(
+            ln
+            for ln in prices.read_text(encoding="utf-8").splitlines(keepends=True)
+            if not ln.startswith("300224.SZ,2026-02-13,close,")
+        ),
+        encoding="utf-8",
+    )
     report, code = fetch_inputs(_opts(inputs_copy), offline_fetcher())
     assert code == 0, report.failures
-    kinds = {(c.key, c.kind) for c in report.changes}
-    assert ("2025Q3 receivables", "changed") in kinds
-    assert ("2025Q3 cash_and_equivalents", "conflict") in kinds
-    assert ("2025Q3 total_assets", "same") in kinds
-    assert ("2025-9M revenue", "same") in kinds
-    assert ("2025H1 operating_cash_flow", "new") not in kinds
-    assert ("2025Q3 shareholders_equity", "same") in kinds
+    kinds = {c.key: c.kind for c in report.changes}
+    assert kinds["2025Q2 total_assets"] == "new"
+    assert kinds["300224.SZ 2026-02-13 close"] == "new"
+    assert kinds["2025Q3 receivables"] == "changed"
+    assert kinds["2025Q3 cash_and_equivalents"] == "conflict"
     assert (
-        any(c.kind == "new" and c.key == "FY2024 gross_margin_overseas" for c in report.changes)
-        is False
+        kinds["2025Q3 total_assets"]
+        == kinds["2025-9M revenue"]
+        == kinds["FY2024 revenue_overseas"]
+        == "same"
     )
-    new_keys = {c.key for c in report.changes if c.kind == "new"}
-    assert "2025-9M operating_cash_flow" not in new_keys  # shipped already
-    assert "FY2024 total_assets" not in new_keys  # shipped already (same day)
+    assert kinds["300224.SZ 2024-12-31 shares_outstanding"] == "same"
+    assert (
+        report.count("new") == 2 and report.count("changed") == 1 and report.count("conflict") == 1
+    )
     text_out = report.text(dry_run=False)
+    assert "2 new, 1 changed, 1 conflicting (kept)" in text_out
     assert "1345 -> 1340" in text_out and "800 -> 712" in text_out
     assert "old source: http://stock.stockstar.com/RB2025102800007646.shtml" in text_out
+    assert (
+        "new source: akshare 1.19.5 stock_financial_report_sina(stock='sz300224', symbol='资产负债表')"
+        in text_out
+    )
     merged = path.read_text(encoding="utf-8")
     assert "2025Q3,cash_and_equivalents,800," in merged  # conflict: the hand row is kept
     assert '2025Q3,receivables,1340,CNY mn,"akshare 1.19.5 stock_financial_report_sina' in merged
     assert "replaces 1345 from http://stock.stockstar.com" in merged
-    prices = (inputs_copy / "prices.csv").read_text(encoding="utf-8")
-    assert "300224.SZ,2026-02-13,close,17.53" in prices  # same as the hand row: kept
-    assert "300224.SZ,2025-09-30,shares_outstanding" not in prices
+    assert '2025Q2,total_assets,8664,CNY mn,"akshare 1.19.5' in merged
+    assert "300224.SZ,2026-02-13,close,17.53,CNY," in prices.read_text(encoding="utf-8")
+    # the merged inputs load, and a second fetch finds nothing new
     assert load_inputs(inputs_copy).statements[ZH]
+    again, _ = fetch_inputs(_opts(inputs_copy), offline_fetcher())
+    assert again.count("new") == again.count("changed") == 0 and again.count("conflict") == 1
 
 
 def test_dry_run_leaves_inputs_byte_identical(inputs_copy):
