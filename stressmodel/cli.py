@@ -196,6 +196,12 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Projected quarters (default: sector.toml).",
         ),
         click.option("--no-workbooks", is_flag=True, help="Write only the tables (parquet/CSV)."),
+        click.option(
+            "--allow-projection-only",
+            is_flag=True,
+            help="Accept an as-of quarter after every selected firm's latest actuals (refused "
+            "otherwise): project from figures carried forward, every firm marked stale.",
+        ),
         click.option("--verbose", is_flag=True, help="Log each stage to stderr."),
         click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
     ]
@@ -231,6 +237,7 @@ def run(
     as_json: bool,
     horizon: int | None,
     no_workbooks: bool,
+    allow_projection_only: bool,
     verbose: bool,
     debug: bool,
 ) -> None:
@@ -250,13 +257,18 @@ def run(
             force=force,
             workbooks=not no_workbooks,
             progress=progress,
+            allow_projection_only=allow_projection_only,
         )
     if as_json:
         click.echo(json.dumps(_json_summary(report), indent=2, default=str))
     elif not quiet:
+        from stressmodel.run.asof import actuals_line
         from stressmodel.run.batch import history_lines
 
         click.echo(summary_text(report.result))
+        click.echo(
+            actuals_line(report.latest_actuals, report.result.as_of_label, report.projection_only)
+        )
         for line in history_lines(report):
             click.echo(line)
         click.echo(f"\nwrote {len(report.files)} files to {report.folder}")
@@ -275,6 +287,8 @@ def _json_summary(report: Any) -> dict[str, Any]:
         "reverse_stress": r.extras["reverse_stress"].to_dicts(),
         "timings": r.timings,
         "firms_without_actuals_for_as_of": report.stale_firms,
+        "latest_actuals": report.latest_actuals,
+        "projection_only": report.projection_only,
         "history": report.history,
     }
 
@@ -413,6 +427,7 @@ def batch(
     as_json: bool,
     horizon: int | None,
     no_workbooks: bool,
+    allow_projection_only: bool,
     verbose: bool,
     debug: bool,
 ) -> None:
@@ -441,6 +456,7 @@ def batch(
             skip_existing=skip_existing,
             workbooks=not no_workbooks,
             progress=progress,
+            allow_projection_only=allow_projection_only,
         )
     if as_json:
         click.echo(json.dumps(batch_json(report), indent=2, default=str))

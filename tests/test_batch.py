@@ -469,10 +469,16 @@ def test_batch_summary_text_and_json(two_firm_batch):
     assert "300224.SZ vs 2025Q1: closest " in text
     assert "603072.SH vs 2025Q1: no actual quarter in the inputs to compare" in text
     assert "no actuals for this quarter: 603072.SH (latest 2025Q2)" in text
+    assert (
+        "latest quarter with actuals: 603072.SH 2025Q2, 300224.SZ 2025Q3 (latest usable as-of quarter: 2025Q3)"
+        in text.splitlines()
+    )
     data = json.loads(
         json.dumps(batch_json(report)), parse_constant=lambda c: pytest.fail(f"non-JSON {c}")
     )
     assert [r["as_of"] for r in data["runs"]] == ["2025Q1", "2025Q2", "2025Q3"]
+    assert data["latest_actuals"] == {"603072.SH": "2025Q2", "300224.SZ": "2025Q3"}
+    assert [r["projection_only"] for r in data["runs"]] == [False, False, False]
     assert data["runs"][0]["changes"] is None and data["runs"][0]["tracking"] is None
     assert data["runs"][2]["previous_as_of"] == "2025Q2"
     assert {r["forecast_as_of"] for r in data["runs"][2]["tracking"]} == {"2025Q1", "2025Q2"}

@@ -1139,7 +1139,7 @@ def test_zero_revenue_for_the_only_firm_is_explicit(inputs: Path, tmp_path: Path
     edit_rows(inputs / "statements" / f"{TICKER}.csv", zero({"revenue"}))
     assert_clean_failure(
         run(inputs, tmp_path / "out", "--firms", TICKER),
-        f"no selected firm can be run as of 2025Q3 ({TICKER}: {TICKER}: no positive revenue on or before 2025Q3)",
+        f"no selected firm can be run as of 2025Q3 ({TICKER}: no positive revenue on or before 2025Q3)",
     )
 
 

@@ -256,6 +256,25 @@ def peer_medians(ratios: Iterable[dict[str, Figure]]) -> dict[str, tuple[float, 
 # --- base figures (second pass) ------------------------------------------------------------
 
 
+#: the figure behind each ratio, in plain words, for messages about a firm that cannot be
+#: run (the caller names the firm)
+PLAIN_FIGURE = {
+    "cogs_ratio": "cost-of-revenue",
+    "ebit_margin": "operating profit (EBIT)",
+    "da_ratio": "depreciation and amortisation",
+    "ni_margin": "net income",
+    "cash_to_revenue": "cash",
+    "dso": "receivables",
+    "dio": "inventory",
+    "asset_turnover": "total assets",
+    "liabilities_to_assets": "total liabilities",
+    "debt_to_assets": "debt",
+    "export_share": "export share",
+    "price_ratio": "export-to-domestic price",
+    "asp": "average selling price",
+}
+
+
 class _Builder:
     def __init__(
         self,
@@ -280,7 +299,10 @@ class _Builder:
         if name in self.peers:
             med, n = self.peers[name]
             return Figure(med, "estimated", f"peer median {name} ({n} firms)", ())
-        raise FirmNotRunnable(f"{self.t}: no {name} for the firm or any peer")
+        raise FirmNotRunnable(
+            f"no {PLAIN_FIGURE.get(name, name)} figure recent enough for {quarter_label(self.q)} "
+            "and too few peers reporting one"
+        )
 
     def flow_ttm(self, item: str) -> Figure | None:
         fig = self.fs.ttm(item, self.q)
@@ -331,7 +353,7 @@ def firm_base(
     b = _Builder(ticker, fs, q, own, peers)
     rev = b.flow_ttm("revenue")
     if rev is None or rev.value <= 0:
-        raise FirmNotRunnable(f"{ticker}: no positive revenue on or before {quarter_label(q)}")
+        raise FirmNotRunnable(f"no positive revenue on or before {quarter_label(q)}")
     R = b.set("revenue_ttm", rev)
 
     cogs_r = b.ratio("cogs_ratio")

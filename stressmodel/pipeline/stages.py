@@ -46,6 +46,16 @@ def default_as_of(inputs: Inputs, firms: Sequence[str]) -> tuple[int, dict[str, 
     return q, later
 
 
+def unrunnable_message(as_of: int, firms: Sequence[str], not_runnable: dict[str, str]) -> str:
+    """Why no selected firm can be run: each firm named once, firms with the same reason
+    grouped, the reason in plain words."""
+    by_reason: dict[str, list[str]] = {}
+    for t in firms:
+        by_reason.setdefault(not_runnable.get(t, "no statements"), []).append(t)
+    reasons = "; ".join(f"{', '.join(ts)}: {why}" for why, ts in by_reason.items())
+    return f"no selected firm can be run as of {quarter_label(as_of)} ({reasons})"
+
+
 def select_firms(inputs: Inputs, firms: Sequence[str] | None) -> list[str]:
     if firms:
         unknown = [t for t in firms if t not in inputs.tickers]
@@ -184,10 +194,7 @@ def stage_bases(inputs: Inputs, sel: Selection) -> Bases:
     runnable = [t for t in sel.firms if t in bases.firms]
     not_run = {t: bases.not_runnable.get(t, "no data") for t in sel.firms if t not in bases.firms}
     if not runnable:
-        reasons = "; ".join(f"{t}: {bases.not_runnable.get(t, 'no data')}" for t in sel.firms)
-        raise UsageError(
-            f"no selected firm can be run as of {quarter_label(sel.as_of)} ({reasons})"
-        )
+        raise UsageError(unrunnable_message(sel.as_of, sel.firms, bases.not_runnable))
     return Bases(bases, tuple(bases.firms), tuple(runnable), not_run)
 
 

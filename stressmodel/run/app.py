@@ -28,7 +28,7 @@ from stressmodel.pipeline.stages import (
     run_model,
     select_firms,
 )
-from stressmodel.run import history, outputs
+from stressmodel.run import asof, history, outputs
 from stressmodel.run import tables as results
 from stressmodel.run.outputs import (
     AtomicFolder,
@@ -58,6 +58,10 @@ class RunReport:
     history: dict[str, Any] = field(default_factory=dict)
     stale_firms: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: each selected firm's latest quarter with actuals ("none" when it has none)
+    latest_actuals: dict[str, str] = field(default_factory=dict)
+    #: the as-of quarter is after every selected firm's actuals (--allow-projection-only)
+    projection_only: bool = False
 
 
 def parse_as_of(text: str | None, option: str = "--as-of") -> int | None:
@@ -172,13 +176,15 @@ def run_and_write(
     progress: Progress | None = None,
     inputs: Inputs | None = None,
     extra_writers: list[ExtraWriter] | None = None,
+    allow_projection_only: bool = False,
 ) -> RunReport:
     """Load inputs, run the model as of one quarter, compare with earlier as-of folders and
     write ``outputs/<as_of>/`` atomically (see :mod:`stressmodel.run.outputs`).
 
     The model sees only data dated on or before the as-of quarter (``Inputs.as_of``).
     Raises :class:`OutputExistsError` before any computation when the folder exists and
-    ``force`` is not given."""
+    ``force`` is not given, and :class:`UsageError` for an as-of quarter after every
+    selected firm's actuals unless ``allow_projection_only`` (:mod:`stressmodel.run.asof`)."""
     started = dt.datetime.now(dt.UTC)
     t_start = time.perf_counter()
     say = progress or (lambda _m: None)
@@ -191,6 +197,8 @@ def run_and_write(
     outputs_dir = Path(outputs_dir)
     firms = select_firms(inputs, options.firms)
     as_of = options.as_of if options.as_of is not None else default_as_of(inputs, firms)[0]
+    latest = asof.latest_by_firm(inputs, firms)
+    projection_only = asof.check_as_of(latest, as_of, allow_projection_only=allow_projection_only)
     target = as_of_folder(outputs_dir, quarter_label(as_of))
     # fail fast on an existing folder or a missing workbook writer, before any computation
     outputs.check_outputs_root(outputs_dir)
@@ -239,6 +247,7 @@ def run_and_write(
                 "paths": options.paths,
                 "force": force,
                 "workbooks": workbooks,
+                "allow_projection_only": allow_projection_only,
             },
             input_hashes=inputs.file_hashes,
             outputs=names,
@@ -247,11 +256,21 @@ def run_and_write(
             extra={
                 "firms_with_later_data": result.later_data,
                 "firms_without_actuals_for_as_of": stale,
+                "latest_actuals": asof.labels(latest),
+                "projection_only": projection_only,
                 "history": info,
             },
         )
     return RunReport(
-        result, target, tuple(sorted(names)), started, info, stale, time.perf_counter() - t_start
+        result,
+        target,
+        tuple(sorted(names)),
+        started,
+        info,
+        stale,
+        time.perf_counter() - t_start,
+        asof.labels(latest),
+        projection_only,
     )
 
 

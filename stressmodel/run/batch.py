@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from stressmodel.errors import OutputExistsError, UsageError
 from stressmodel.inputs.load import load_inputs
 from stressmodel.inputs.periods import quarter_label
 from stressmodel.model.base import compute_bases
-from stressmodel.pipeline.stages import RunOptions, default_as_of, select_firms
+from stressmodel.pipeline.stages import RunOptions, default_as_of, select_firms, unrunnable_message
 from stressmodel.run.app import (
     RunReport,
     actuals_status,
@@ -37,6 +37,7 @@ from stressmodel.run.app import (
     run_and_write,
     workbook_writer,
 )
+from stressmodel.run.asof import actuals_line, check_as_of, labels, latest_by_firm
 from stressmodel.run.history import tracking_summary
 from stressmodel.run.outputs import as_of_folder, check_outputs_root, cleanup_stale
 
@@ -60,6 +61,8 @@ class BatchReport:
     skipped: tuple[str, ...]
     later_data: dict[str, str]
     seconds: float
+    #: each selected firm's latest quarter with actuals ("none" when it has none)
+    latest_actuals: dict[str, str] = field(default_factory=dict)
 
 
 def parse_range(first: str, last: str | None) -> tuple[int, int | None]:
@@ -77,6 +80,7 @@ def run_batch(
     skip_existing: bool = False,
     workbooks: bool = True,
     progress: Progress | None = None,
+    allow_projection_only: bool = False,
 ) -> BatchReport:
     """Run every quarter from ``first`` to ``last`` (default: the latest quarter for which
     every selected firm has actuals) and write each to ``outputs/<as_of>/``."""
@@ -96,6 +100,8 @@ def run_batch(
             )
     if first > last:
         raise UsageError(f"--from {quarter_label(first)} is after --to {quarter_label(last)}")
+    latest = latest_by_firm(inputs, firms)
+    check_as_of(latest, last, allow_projection_only=allow_projection_only, option="--to")
     quarters = list(range(first, last + 1))
     if len(quarters) > MAX_QUARTERS:
         raise UsageError(
@@ -105,8 +111,7 @@ def run_batch(
     for q in quarters:  # every quarter must have a runnable firm: fail before writing anything
         bases = compute_bases(inputs, q)
         if not any(t in bases.firms for t in firms):
-            reasons = "; ".join(f"{t}: {bases.not_runnable.get(t, 'no data')}" for t in firms)
-            raise UsageError(f"no selected firm can be run as of {quarter_label(q)} ({reasons})")
+            raise UsageError(unrunnable_message(q, firms, bases.not_runnable))
     outputs_dir = Path(outputs_dir)
     check_outputs_root(outputs_dir)
     cleanup_stale(outputs_dir)
@@ -141,6 +146,7 @@ def run_batch(
                 workbooks=workbooks,
                 progress=lambda m, label=label: say(f"{label}: {m}"),
                 inputs=inputs,
+                allow_projection_only=allow_projection_only,
             )
         except BaseException:
             done = ", ".join(r.result.as_of_label for r in runs) or "none"
@@ -158,6 +164,7 @@ def run_batch(
         tuple(skipped),
         later_data,
         time.perf_counter() - t0,
+        labels(latest),
     )
 
 
@@ -188,6 +195,7 @@ def batch_json(report: BatchReport) -> dict[str, Any]:
             "firms": list(res.tickers),
             "firms_with_later_data": res.later_data,
             "firms_without_actuals_for_as_of": r.stale_firms,
+            "projection_only": r.projection_only,
             "seconds": round(r.seconds, 3),
             "summary": named.select(
                 "ticker",
@@ -221,6 +229,7 @@ def batch_json(report: BatchReport) -> dict[str, Any]:
             "to": report.last,
             "firms": list(report.firms),
             "firms_with_later_data": report.later_data,
+            "latest_actuals": report.latest_actuals,
             "skipped_existing": list(report.skipped),
             "seconds": round(report.seconds, 3),
             "runs": runs,
@@ -240,6 +249,8 @@ def batch_text(report: BatchReport) -> str:
     lines = [
         f"stressmodel batch {report.first} to {report.last} (firms: {', '.join(report.firms)})"
     ]
+    if report.latest_actuals:
+        lines.append(actuals_line(report.latest_actuals, report.last))
     if report.later_data:
         lines.append(
             "firms with later data than the last quarter: "
@@ -252,7 +263,9 @@ def batch_text(report: BatchReport) -> str:
         )
     for r in sorted(report.runs, key=lambda r: r.result.as_of):
         notes = []
-        if r.stale_firms:
+        if r.projection_only:
+            notes.append("projection only: no firm has actuals for this quarter")
+        elif r.stale_firms:
             notes.append(
                 "no actuals for this quarter: "
                 + ", ".join(f"{t} (latest {q})" for t, q in sorted(r.stale_firms.items()))
