@@ -17,7 +17,7 @@ from stressmodel import __version__
 from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import quarter_end_date
 from stressmodel.pipeline.result import RunResult
-from stressmodel.report.frames import write_frame
+from stressmodel.report.changes import changes_sheet
 from stressmodel.report.layout import (
     SCENARIO_COLORS,
     _is_num,
@@ -403,15 +403,8 @@ def sector_workbook(
         data,
         provenance_sheet(result, inputs),
     ]
-    changes = result.extras.get("changes")
-    if isinstance(changes, pl.DataFrame):
-        ch = SheetSpec("Changes")
-        ch.text(0, 0, "Changes since the previous run", "title")
-        if changes.height:
-            write_frame(ch, changes, 2)
-        else:
-            ch.text(2, 0, "no changes", "status")
-        ch.freeze = (3, 0)
+    ch = changes_sheet(result)
+    if ch is not None:
         sheets.append(ch)
     sheets[0].tab_color = "#1F4E79"
     return WorkbookSpec(

@@ -28,7 +28,7 @@ from stressmodel.pipeline.stages import (
     run_model,
     select_firms,
 )
-from stressmodel.run import asof, history, outputs
+from stressmodel.run import asof, drivers, history, outputs
 from stressmodel.run import tables as results
 from stressmodel.run.outputs import (
     AtomicFolder,
@@ -43,6 +43,8 @@ ExtraWriter = Callable[[RunResult, Inputs, Path], list[str]]
 
 CHANGES_FILE = "changes.csv"
 TRACKING_FILE = "tracking.csv"
+DRIVERS_FILE = "change_drivers.csv"
+CHANGE_INPUTS_FILE = "change_inputs.csv"
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,16 @@ def actuals_status(
 
 
 def compare_with_earlier(
-    result: RunResult, inputs: Inputs, earlier: list[outputs.EarlierRun]
+    result: RunResult,
+    inputs: Inputs,
+    earlier: list[outputs.EarlierRun],
+    options: RunOptions | None = None,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
     """The change report against the latest earlier run and scenario tracking against every
-    earlier run (frames for ``result.extras``), and a record of what was compared."""
+    earlier run (frames for ``result.extras``), and a record of what was compared. With
+    ``options`` (those of the current run) also the drivers of each change
+    (:mod:`stressmodel.run.drivers`: the model rerun with one group of inputs reverted at a
+    time)."""
     info: dict[str, Any] = {"previous_as_of": None, "tracking_against": [], "skipped": []}
     frames: dict[str, pl.DataFrame] = {}
     order = [s.name for s in result.scenarios]
@@ -133,6 +141,16 @@ def compare_with_earlier(
             scenario_order=order,
         )
         info["previous_as_of"] = previous.label
+        if options is not None:
+            frames["change_drivers"], frames["change_inputs"] = drivers.change_drivers(
+                inputs,
+                result,
+                frames["changes"],
+                prev,
+                previous.as_of,
+                options,
+                previous.manifest.get("inputs") or {},
+            )
     projections = {r.as_of: r.projections for r in earlier if r.projections is not None}
     for r in earlier:
         if r.projections is None:
@@ -159,7 +177,12 @@ def compare_with_earlier(
 
 def _write_history(result: RunResult, _inputs: Inputs, folder: Path) -> list[str]:
     names = []
-    for key, name in (("changes", CHANGES_FILE), ("tracking", TRACKING_FILE)):
+    for key, name in (
+        ("changes", CHANGES_FILE),
+        ("change_drivers", DRIVERS_FILE),
+        ("change_inputs", CHANGE_INPUTS_FILE),
+        ("tracking", TRACKING_FILE),
+    ):
         if key in result.extras:
             write_csv(result.extras[key], folder / name)
             names.append(name)
@@ -216,7 +239,12 @@ def run_and_write(
     stages.update(result.timings)
     say("comparing with earlier runs")
     t = time.perf_counter()
-    frames, info = compare_with_earlier(result, inputs, outputs.earlier_runs(outputs_dir, as_of))
+    frames, info = compare_with_earlier(
+        result,
+        inputs,
+        outputs.earlier_runs(outputs_dir, as_of),
+        RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon),
+    )
     if frames:
         result = replace(result, extras={**result.extras, **frames})
     stages["history"] = time.perf_counter() - t

@@ -321,6 +321,8 @@ def history_lines(run: RunReport, *, stale: bool = True) -> list[str]:
         lines.append(
             "  (runway '-': no revolving draw within the horizon; n/a: see the notes column)"
         )
+    if "change_drivers" in res.extras:
+        lines += driver_lines(res.extras["change_drivers"])
     if "tracking" in res.extras:
         ts = tracking_summary(res.extras["tracking"])
         lines += [
@@ -358,4 +360,30 @@ def history_lines(run: RunReport, *, stale: bool = True) -> list[str]:
                     + "; ".join(f"{item} {', '.join(qs)}" for item, qs in items.items())
                 )
         lines.append("  the model's net income excludes non-operating items and minority interests")
+    return lines
+
+
+def driver_lines(drivers: pl.DataFrame, scenario: str = "baseline") -> list[str]:
+    """Why the metrics of one scenario moved: the drivers of each compared change, largest
+    first, with their share of the change (every scenario in change_drivers.csv), and the
+    metrics undefined in both runs, each reason once."""
+    from stressmodel.report.changes import undefined_metrics
+
+    lines = ["", f"why they changed ({scenario}; shares of each change, change_drivers.csv):"]
+    d = drivers.filter(pl.col("scenario") == scenario)
+    for (ticker, metric), g in d.filter(pl.col("driver").is_not_null()).group_by(
+        ["ticker", "metric"], maintain_order=True
+    ):
+        g = g.sort("rank")
+        first = g.row(0, named=True)
+        if not first["change"]:
+            continue
+        parts = [
+            f"{r['driver']} {_f(r['share'], '.0%')}"
+            for r in g.iter_rows(named=True)
+            if r["contribution"] is None or abs(r["contribution"]) > 1e-12
+        ]
+        lines.append(f"  {ticker} {metric} {_f(first['change'], '+.4g')}: {', '.join(parts)}")
+    for r in undefined_metrics(drivers).iter_rows(named=True):
+        lines.append(f"  {r['ticker']}: {r['why']} ({r['scenarios']})")
     return lines

@@ -11,7 +11,9 @@ Change report
     previous, in the metric's own unit) and a status per metric: ``compared`` (both sides
     have a value), ``missing_previous``, ``missing_current`` or ``missing_both``; the
     ``notes`` column gives each run's reason for a missing value (for the cash runway a
-    missing value means no revolving draw within the horizon). ``row_status`` is
+    missing value means no revolving draw within the horizon) -- once, as "undefined in
+    both runs", when the metric is missing in both runs for the same reason. Why the
+    compared metrics moved is in :mod:`stressmodel.run.drivers`. ``row_status`` is
     ``both``, ``new`` (firm or scenario not in the previous run) or ``dropped`` (not in the
     current run).
 
@@ -206,11 +208,25 @@ def change_report(
         ]
         why_prev = pl.col(f"{_why(m)}_prev").fill_null("no value")
         why_cur = pl.col(_why(m)).fill_null("no value")
+        # undefined in both runs: said once (with each run's reason only when they differ)
+        both = in_prev & in_cur & a.is_null() & b.is_null()
         notes += [
-            pl.when(in_prev & a.is_null()).then(
+            pl.when(both & (why_prev == why_cur)).then(
+                pl.concat_str(pl.lit(f"{m.name} undefined in both runs: "), why_cur)
+            ),
+            pl.when(both & (why_prev != why_cur)).then(
+                pl.concat_str(
+                    pl.lit(f"{m.name} undefined in both runs ({previous_as_of}: "),
+                    why_prev,
+                    pl.lit(f"; {as_of}: "),
+                    why_cur,
+                    pl.lit(")"),
+                )
+            ),
+            pl.when(in_prev & a.is_null() & ~both).then(
                 pl.concat_str(pl.lit(f"{m.name} {previous_as_of}: "), why_prev)
             ),
-            pl.when(in_cur & b.is_null()).then(
+            pl.when(in_cur & b.is_null() & ~both).then(
                 pl.concat_str(pl.lit(f"{m.name} {as_of}: "), why_cur)
             ),
         ]
@@ -228,6 +244,26 @@ def change_report(
         .sort(["ticker", "_r", "scenario"])
         .drop("_r")
     )
+
+
+def undefined_reason(
+    metric: str,
+    previous_as_of: str,
+    as_of: str,
+    why_previous: str | None,
+    why_current: str | None,
+    status: str,
+) -> str:
+    """Why a metric of the change report has no change, in the words of its ``notes``: said
+    once when it is undefined in both runs for the same reason."""
+    wp, wc = why_previous or "no value", why_current or "no value"
+    if status == ValueStatus.MISSING_BOTH.value:
+        if wp == wc:
+            return f"{metric} undefined in both runs: {wc}"
+        return f"{metric} undefined in both runs ({previous_as_of}: {wp}; {as_of}: {wc})"
+    if status == ValueStatus.MISSING_PREVIOUS.value:
+        return f"{metric} {previous_as_of}: {wp}"
+    return f"{metric} {as_of}: {wc}"
 
 
 # --- scenario tracking -------------------------------------------------------------------
