@@ -20,6 +20,7 @@ from stressmodel.inputs.load import load_inputs
 from stressmodel.inputs.periods import parse_quarter
 from stressmodel.pipeline.stages import RunOptions
 from stressmodel.report import workbook_specs
+from stressmodel.report.changes import top_drivers
 from stressmodel.run import drivers, history
 from stressmodel.run.app import run_and_write
 
@@ -96,6 +97,15 @@ def test_attribution_by_hand() -> None:
         assert v[d]["share"] == pytest.approx(c / 6.0, abs=1e-12), d
     assert [v[d]["rank"] for d in ("statements", "prices")] == [1, 2]
     assert v["trade"]["status"] == "unchanged" and v["statements"]["status"] == "explained"
+    # the Changes sheet's top drivers: the two largest, zero contributions left out
+    top = top_drivers(table)
+    assert top["driver"].to_list() == ["statements", "prices"]
+    assert top_drivers(table, n=6)["driver"].to_list() == [
+        "statements",
+        "prices",
+        "as_of_shift",
+        "interaction",
+    ]
     # runway undefined in both runs: one row, no drivers, the reason said once
     r = table.filter(pl.col("metric") == "cash_runway_quarters").to_dicts()
     assert len(r) == 1 and r[0]["driver"] is None and r[0]["status"] == "missing_both"

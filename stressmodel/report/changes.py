@@ -18,6 +18,9 @@ from stressmodel.report.spec import SheetSpec
 #: drivers per compared metric change shown in the sheet (all are in change_drivers.csv)
 TOP_DRIVERS = 2
 
+#: a contribution below this fraction of the change (or of 1 for small changes) is float noise
+NEGLIGIBLE = 1e-9
+
 UNDEFINED_SCHEMA = {
     "ticker": pl.String,
     "metric": pl.String,
@@ -29,11 +32,15 @@ UNDEFINED_SCHEMA = {
 
 def top_drivers(drivers: pl.DataFrame, n: int = TOP_DRIVERS) -> pl.DataFrame:
     """The ``n`` largest drivers (by |contribution|, the ``rank`` column) of each metric
-    change that is not zero."""
+    change that is not zero; drivers whose contribution is float noise (below
+    ``NEGLIGIBLE`` of the change) are left out."""
     if drivers.is_empty():
         return drivers
+    material = pl.col("contribution").abs() > NEGLIGIBLE * pl.max_horizontal(
+        pl.col("change").abs(), 1.0
+    )
     return drivers.filter(
-        pl.col("rank").is_not_null() & (pl.col("rank") <= n) & (pl.col("change") != 0)
+        pl.col("rank").is_not_null() & (pl.col("rank") <= n) & (pl.col("change") != 0) & material
     ).select(
         "ticker",
         "scenario",

@@ -367,7 +367,7 @@ def driver_lines(drivers: pl.DataFrame, scenario: str = "baseline") -> list[str]
     """Why the metrics of one scenario moved: the drivers of each compared change, largest
     first, with their share of the change (every scenario in change_drivers.csv), and the
     metrics undefined in both runs, each reason once."""
-    from stressmodel.report.changes import undefined_metrics
+    from stressmodel.report.changes import NEGLIGIBLE, undefined_metrics
 
     lines = ["", f"why they changed ({scenario}; shares of each change, change_drivers.csv):"]
     d = drivers.filter(pl.col("scenario") == scenario)
@@ -381,7 +381,8 @@ def driver_lines(drivers: pl.DataFrame, scenario: str = "baseline") -> list[str]
         parts = [
             f"{r['driver']} {_f(r['share'], '.0%')}"
             for r in g.iter_rows(named=True)
-            if r["contribution"] is None or abs(r["contribution"]) > 1e-12
+            if r["contribution"] is None
+            or abs(r["contribution"]) > NEGLIGIBLE * max(abs(first["change"]), 1.0)
         ]
         lines.append(f"  {ticker} {metric} {_f(first['change'], '+.4g')}: {', '.join(parts)}")
     for r in undefined_metrics(drivers).iter_rows(named=True):
