@@ -130,6 +130,9 @@ def test_edited_assumption_files_from_hashes() -> None:
     now = {"inputs/sector.toml": "a", "inputs/trade.csv": "x", "inputs/firms.csv": "f"}
     before = {"inputs/sector.toml": "b", "inputs/trade.csv": "y", "inputs/firms.csv": "f"}
     assert drivers.edited_assumption_files(now, before) == ["sector.toml"]
+    assert (
+        drivers.edited_assumption_files(now, ["not", "a", "table"]) == []
+    )  # a hand-edited manifest
 
 
 @pytest.fixture(scope="module")

@@ -149,7 +149,7 @@ def compare_with_earlier(
                 prev,
                 previous.as_of,
                 options,
-                previous.manifest.get("inputs") or {},
+                previous.manifest.get("inputs") if isinstance(previous.manifest, dict) else None,
             )
     projections = {r.as_of: r.projections for r in earlier if r.projections is not None}
     for r in earlier:

@@ -149,11 +149,14 @@ def group_changed(inputs: Inputs, previous: int, current: int, group: str) -> bo
 def edited_assumption_files(
     current_hashes: Mapping[str, str], previous_hashes: Mapping[str, str]
 ) -> list[str]:
-    """Assumption files whose SHA-256 differs from the earlier run's manifest."""
+    """Assumption files whose SHA-256 differs from the earlier run's manifest (a manifest
+    without a readable ``inputs`` table gives none: nothing to compare)."""
+    if not isinstance(previous_hashes, Mapping):
+        return []
     out = []
     for key, h in current_hashes.items():
         name = key.rsplit("/", 1)[-1]
-        if name in ASSUMPTION_FILES and key in previous_hashes and previous_hashes[key] != h:
+        if name in ASSUMPTION_FILES and key in previous_hashes and str(previous_hashes[key]) != h:
             out.append(name)
     return out
 
