@@ -271,3 +271,17 @@ def test_panda_undefined_metrics_say_why_once(panda_runs) -> None:
     assert len(undefined) == 1  # once for the firm, not once per scenario
     numbers = [c.value for c in sheet.cells.values() if isinstance(c.value, float)]
     assert all(math.isfinite(v) for v in numbers)
+
+
+def test_drivers_open_no_files() -> None:
+    """run/drivers.py is pure apart from running the model: no I/O or CLI library."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stressmodel.run.drivers\n"
+        "bad = [m for m in ('click', 'openpyxl', 'xlsxwriter', 'stressmodel.run.outputs',\n"
+        "       'stressmodel.cli', 'stressmodel.run.app') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
