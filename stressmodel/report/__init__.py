@@ -2,7 +2,7 @@
 
 :func:`workbook_specs` is the pure layout step (run -> workbook specs: sheets, typed
 cells, styles, names, charts); :func:`write_workbooks` writes them with XlsxWriter.
-See :mod:`stressmodel.report.layout` for the firm workbook and
+See :mod:`stressmodel.report.sheets` for the firm workbook and
 :mod:`stressmodel.report.sector` for the sector summary.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from stressmodel.inputs.load import Inputs
 from stressmodel.names import safe_component
 from stressmodel.pipeline.result import RunResult
-from stressmodel.report.layout import firm_context, firm_workbook
+from stressmodel.report.sheets.scenario import firm_context, firm_workbook
 from stressmodel.report.sector import SECTOR_FILE, sector_workbook
 from stressmodel.report.spec import WorkbookSpec
 from stressmodel.report.values import case_values

@@ -1,6 +1,6 @@
 """The workbook spec: sheets, typed cells, styles, names, charts — plain data, no I/O.
 
-:mod:`stressmodel.report.layout` and :mod:`stressmodel.report.sector` build a
+:mod:`stressmodel.report.sheets` and :mod:`stressmodel.report.sector` build a
 :class:`WorkbookSpec` from a run (pure); :mod:`stressmodel.report.writer` turns it into an
 ``.xlsx`` file with XlsxWriter. Every cell is typed: text from inputs is a ``string`` cell
 and is written with ``write_string``, so it can never become a formula; formula text is

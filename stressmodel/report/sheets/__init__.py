@@ -1,0 +1,1 @@
+"""Firm workbook sheets, one module per sheet family; :mod:`.firm` assembles the workbook."""
