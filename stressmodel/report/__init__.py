@@ -13,8 +13,8 @@ from pathlib import Path
 from stressmodel.inputs.load import Inputs
 from stressmodel.names import safe_component
 from stressmodel.pipeline.result import RunResult
-from stressmodel.report.sheets.scenario import firm_context, firm_workbook
 from stressmodel.report.sector import SECTOR_FILE, sector_workbook
+from stressmodel.report.sheets.firm import firm_context, firm_workbook
 from stressmodel.report.spec import WorkbookSpec
 from stressmodel.report.values import case_values
 from stressmodel.report.writer import write_workbook

@@ -18,7 +18,7 @@ from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import quarter_end_date
 from stressmodel.pipeline.result import RunResult
 from stressmodel.report.changes import changes_sheet
-from stressmodel.report.sheets.scenario import (
+from stressmodel.report.sheets.common import (
     SCENARIO_COLORS,
     _is_num,
     document_properties,

@@ -1,0 +1,242 @@
+"""The Assumptions sheet: every named input cell of the firm workbook."""
+
+from __future__ import annotations
+
+from stressmodel.analysis.consolidation import DUMMIES
+from stressmodel.inputs.periods import quarter_label
+from stressmodel.model.quarter import (
+    ALL_FIRM_PARAMS,
+)
+from stressmodel.report import catalog
+from stressmodel.report.sheets.common import (
+    FirmContext,
+    _is_num,
+    scenario_inputs,
+    scenario_prefix,
+)
+from stressmodel.report.spec import SheetSpec, WorkbookSpec
+
+# --- Assumptions ----------------------------------------------------------------------------
+
+
+def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
+    sh = SheetSpec("Assumptions")
+    r = ctx.result
+    sh.text(0, 0, f"Assumptions - {ctx.ticker} as of {r.as_of_label}", "title")
+    sh.text(
+        1,
+        0,
+        "Blue cells on a light fill are inputs, each with a defined name (column E); editing "
+        "one "
+        "recomputes the scenario sheets, the valuation and the consolidation index.",
+        "note",
+    )
+    row = 3
+
+    def header(cols: list[str]) -> None:
+        nonlocal row
+        for j, c in enumerate(cols):
+            sh.text(row, j, c, "header")
+        row += 1
+
+    # firm parameters
+    sh.text(
+        row, 0, "Firm parameters of the projection model (per quarter unless stated)", "section"
+    )
+    row += 1
+    header(["Parameter", "Value", "Unit", "Basis", "Defined name", "Source / derivation"])
+    for p in ALL_FIRM_PARAMS:
+        label, unit, kind, how = catalog.FIRM_PARAMS.get(p, (p, "", "number", ""))
+        v = ctx.fb.params[p]
+        sh.text(row, 0, label)
+        sh.number(row, 1, v, f"{kind}/input")
+        wb.define(f"f_{p}", sh.name, row, 1)
+        sh.text(row, 2, unit)
+        sh.text(
+            row,
+            3,
+            "assumption (sector.toml)"
+            if how.startswith("sector.toml")
+            else "derived from base figures",
+        )
+        sh.text(row, 5, how, "wrap")
+        sh.text(row, 4, f"f_{p}", "key")
+        row += 1
+    row += 1
+
+    # base-period figures
+    sh.text(
+        row,
+        0,
+        f"Base-period figures (as of {r.as_of_label}; see Provenance for sources)",
+        "section",
+    )
+    row += 1
+    header(["Figure", "Value", "Unit", "Basis", "Defined name", "How obtained"])
+    for fig_name, fig in ctx.fb.figures.items():
+        if fig_name == "share_price_date":
+            continue
+        unit, kind = catalog.FIGURE_UNITS.get(fig_name, ("", "number"))
+        sh.text(row, 0, fig_name.replace("_", " "))
+        if _is_num(fig.value):
+            sh.number(row, 1, fig.value, f"{kind}/input")
+            wb.define(f"b_{fig_name}", sh.name, row, 1)
+            sh.text(row, 4, f"b_{fig_name}", "key")
+        else:
+            sh.text(row, 1, "n/a", "status")
+        sh.text(row, 2, unit)
+        sh.text(row, 3, fig.basis)
+        sh.text(row, 5, fig.how, "wrap")
+        row += 1
+    price_date = ctx.fb.figures.get("share_price_date")
+    if price_date is not None:
+        sh.text(row, 0, "share price date")
+        sh.text(row, 1, price_date.how)
+        sh.text(row, 3, price_date.basis)
+        row += 1
+    row += 1
+
+    # valuation inputs
+    sector = ctx.inputs.sector
+    sh.text(row, 0, "Valuation (stressmodel.analysis.valuation.dcf)", "section")
+    row += 1
+    header(["Input", "Value", "Unit", "Basis", "Defined name", "Source / derivation"])
+    for key, label in (
+        ("discount_rate", "Discount rate k"),
+        ("terminal_growth", "Terminal growth g"),
+    ):
+        sp = sector.params[key]
+        sh.text(row, 0, label)
+        sh.number(row, 1, sector.float(key), "pct2/input")
+        wb.define(f"v_{key}", sh.name, row, 1)
+        sh.text(row, 2, sp.unit)
+        sh.text(row, 3, "source" if sp.source else "assumption")
+        sh.text(row, 5, sp.provenance, "wrap")
+        sh.text(row, 4, f"v_{key}", "key")
+        row += 1
+    sh.text(row, 0, "Net debt at the as-of quarter")
+    debt, cash = ctx.figure("total_debt"), ctx.figure("cash")
+    if _is_num(debt) and _is_num(cash):
+        sh.formula(row, 1, "=b_total_debt-b_cash", float(debt) - float(cash), "money")
+        wb.define("v_net_debt0", sh.name, row, 1)
+        sh.text(row, 4, "v_net_debt0", "key")
+    sh.text(row, 2, "CNY mn")
+    sh.text(row, 3, "derived")
+    sh.text(row, 5, "total debt - cash (base figures)", "wrap")
+    row += 1
+    sh.text(row, 0, "Projection horizon")
+    sh.number(row, 1, r.horizon, "count")
+    sh.text(row, 2, "quarters")
+    sh.text(row, 5, "sector.toml horizon_quarters or --horizon", "wrap")
+    row += 2
+
+    # scenario parameters: one block per scenario, the same columns as above
+    names = ctx.scenarios
+    scen = {s.name: s for s in r.scenarios}
+    sh.text(row, 0, "Scenario parameters (inputs/scenarios.toml)", "section")
+    row += 1
+    header(["Parameter", "Value", "Unit", "Basis", "Defined name", "Source"])
+    for sc in names:
+        s = scen[sc]
+        sh.text(row, 0, f"Scenario {sc} (intensity path: {s.path})", "label_bold")
+        sh.text(row, 5, s.description, "wrap")
+        row += 1
+        for p in scenario_inputs():
+            label, unit, kind = catalog.SCENARIO_ROWS.get(p, (p.replace("_", " "), "", "number"))
+            v = s.start_index(r.as_of) - r.as_of if p == "start" else getattr(s, p)
+            sh.text(row, 0, f"{sc}: {label}")
+            sh.number(row, 1, v, f"{kind}/input")
+            n = wb.define(f"{scenario_prefix(sc)}_{p}", sh.name, row, 1)
+            sh.text(row, 2, unit)
+            unused = s.path == "trade" and p in (
+                "start",
+                "duration_quarters",
+                "recovery_quarters",
+                "permanent_share",
+            )
+            sh.text(
+                row, 3, "not used (trade path)" if unused and p != "start" else "scenario input"
+            )
+            sh.text(row, 4, n, "key")
+            if p == "start":
+                src = f"scenarios.toml start = {s.start!r}: {quarter_label(s.start_index(r.as_of))}"
+            else:
+                src = f'scenarios.toml {p} (a value "sector" takes the sector.toml value)'
+            sh.text(row, 5, src, "wrap")
+            row += 1
+    row += 1
+
+    # trade-implied loss path
+    sh.text(
+        row,
+        0,
+        "Trade-implied export loss by quarter (intensity of trade-path scenarios)",
+        "section",
+    )
+    row += 1
+    header(["Quarter", "Value", "Unit", "Basis", "Defined name", "Source"])
+    for j, q in enumerate(ctx.quarters):
+        sh.text(row, 0, f"Export loss (1 - export index), {q}")
+        sh.number(row, 1, r.trade.loss[r.as_of + 1 + j], "pct/input")
+        n = wb.define(f"trade_loss_{q}", sh.name, row, 1)
+        sh.text(row, 2, "fraction")
+        sh.text(row, 3, "actual" if j == 0 and "not fitted" in r.trade.status else "trade path")
+        sh.text(row, 4, n, "key")
+        sh.text(row, 5, f"inputs/trade.csv; {r.trade.status}", "wrap")
+        row += 1
+    row += 1
+
+    # consolidation inputs
+    priors = r.extras["priors"]
+    stats = {row_["component"]: row_ for row_ in r.extras["peer_stats"].iter_rows(named=True)}
+    table = {row_["parameter"]: row_ for row_ in ctx.inputs.priors_table}
+    sh.text(
+        row,
+        0,
+        "Consolidation index (uncalibrated index): prior weights, base rate and peer statistics",
+        "section",
+    )
+    row += 1
+    header(["Input", "Value", "Unit", "Basis", "Defined name", "Source / rationale"])
+    sh.text(row, 0, "Base rate pi0 over the horizon (reference firm)")
+    sh.number(row, 1, priors.base_rate, "pct/input")
+    wb.define("c_base_rate", sh.name, row, 1)
+    sh.text(row, 2, f"probability over {priors.horizon_years:g} years")
+    sh.text(row, 3, "prior")
+    sh.text(row, 5, table.get("base_rate", {}).get("rationale", ""), "wrap")
+    sh.text(row, 4, "c_base_rate", "key")
+    row += 1
+    for comp in priors.weights:
+        sh.text(row, 0, f"Weight: {catalog.CONSOLIDATION_LABELS.get(comp, comp)}")
+        sh.number(row, 1, priors.weights[comp], "ratio/input")
+        wb.define(f"c_w_{comp}", sh.name, row, 1)
+        sh.text(row, 2, "log-odds per peer SD" if comp not in DUMMIES else "log-odds per unit")
+        sh.text(row, 3, "prior")
+        sh.text(row, 5, table.get(f"w_{comp}", {}).get("rationale", ""), "wrap")
+        sh.text(row, 4, f"c_w_{comp}", "key")
+        row += 1
+    for comp in priors.weights:
+        st = stats.get(comp)
+        if comp in DUMMIES or st is None:
+            continue
+        for what in ("median", "scale"):
+            sh.text(row, 0, f"Peer {what}: {catalog.CONSOLIDATION_LABELS.get(comp, comp)}")
+            v = st[what]
+            if _is_num(v):
+                sh.number(row, 1, v, "ratio/input")
+                wb.define(f"c_{what}_{comp}", sh.name, row, 1)
+                sh.text(row, 4, f"c_{what}_{comp}", "key")
+            else:
+                sh.text(row, 1, "n/a", "status")
+            sh.text(row, 3, "peer universe")
+            sh.text(
+                row,
+                5,
+                f"{st['n']} runnable firms at the last actual period; scale = 1.4826 x MAD; "
+                f"{st['status']}",
+                "wrap",
+            )
+            row += 1
+    sh.freeze = (3, 1)
+    sh.widths = {0: 56, 1: 14, 2: 22, 3: 22, 4: 30, 5: 90}
+    return sh
