@@ -45,7 +45,7 @@ def test_parse_sizes() -> None:
 
 def test_templates_put_the_named_firms_first(setting: bench.Setting) -> None:
     assert setting.templates[:2] == bench.NAMED_FIRMS
-    assert len(setting.grid) == 77 and setting.grid_frame.height == 77
+    assert len(setting.grid) == 147 and setting.grid_frame.height == 147
 
 
 def test_synthetic_bases_are_seeded_perturbed_and_balanced(setting: bench.Setting) -> None:
@@ -117,7 +117,7 @@ def test_benchmark_smoke_with_tiny_n(monkeypatch: pytest.MonkeyPatch) -> None:
     )  # a figure, not a timed assertion
     assert report["engine_equals_naive"] is True and report["naive"]["values_different"] == 0
     assert report["end_to_end_seconds_100_firms"] is None
-    assert report["sizes"]["3"]["projection"]["rows"] == 3 * 77 * 12
+    assert report["sizes"]["3"]["projection"]["rows"] == 3 * 147 * 12
     assert report["sizes"]["3"]["projection"]["max_balance_check_relative"] < 1e-9
     assert report["montecarlo"]["paths"] == 300 and report["montecarlo"]["firms"] == list(
         bench.NAMED_FIRMS

@@ -38,13 +38,13 @@ def test_projection_contract(result: RunResult) -> None:
     assert proj["quarter"].min() == "2025Q3"
 
 
-def test_scenarios_table_has_the_named_scenarios_and_the_77_point_grid(result: RunResult) -> None:
+def test_scenarios_table_has_the_named_scenarios_and_the_147_point_grid(result: RunResult) -> None:
     sc = scenarios_table(result)
     assert {"scenario", "export_shock", "output_cut"} <= set(sc.columns)
     assert sc.filter(pl.col("kind") == "named")["scenario"].to_list() == list(NAMED_SCENARIOS)
     grid = sc.filter(pl.col("kind") == "grid")
-    assert grid.height == 77
-    assert sorted(set(grid["export_shock"].round(2))) == [round(0.05 * i, 2) for i in range(11)]
+    assert grid.height == 147
+    assert sorted(set(grid["export_shock"].round(2))) == [round(0.05 * i, 2) for i in range(21)]
     assert sorted(set(grid["output_cut"].round(2))) == [round(0.05 * i, 2) for i in range(7)]
     seed = sc.filter(pl.col("scenario") == "seed").row(0, named=True)
     assert (
@@ -80,7 +80,7 @@ def test_summary_contract_and_fractions(result: RunResult) -> None:
     s = result.summary
     assert set(SUMMARY_COLUMNS) <= set(s.columns)
     assert any(c.startswith("contrib_") for c in s.columns)
-    assert s.height == len(NAMED) * (len(NAMED_SCENARIOS) + 77)
+    assert s.height == len(NAMED) * (len(NAMED_SCENARIOS) + 147)
     for col in (
         "ohlson_probability",
         "default_probability",

@@ -52,7 +52,8 @@ from stressmodel.report.writer import write_workbook
 ROOT = Path(__file__).resolve().parents[1]
 FIRMS = ("603072.SH", "300224.SZ")
 EDIT_FIRM = "300224.SZ"
-EDITED_SHOCK = 0.3  # the seed scenario's export shock in the edited copy (0.5 in the inputs)
+EDITED_SHOCK = 0.7  # the seed scenario's export shock in the edited copy (0.5 in the inputs)
+CASH_CORRUPTION = 500.0  # added to f_cash0 in the copy whose master check must fail
 NEAR_ZERO = 1e-7
 HOSTILE = {"300224.SZ": '=HYPERLINK("http://example.com","x")', "603072.SH": "@SUM(1,2)"}
 REQUIRED_LABELS = (
@@ -78,7 +79,7 @@ REQUIRED_LABELS = (
     "CFI",
     "CFF",
 )
-FIRM_SHEETS_AFTER = ("Sensitivity", "Risk", "Consolidation", "Charts", "Provenance")
+FIRM_SHEETS_AFTER = ("Sensitivity", "Risk", "Consolidation", "Charts", "Checks", "Provenance")
 
 
 def close(cached: Any, fresh: Any) -> bool:
@@ -185,7 +186,39 @@ def copies(
     wb.close()
     hostile_copy = folder / f"hostile-{src.name}"
     shutil.copy(hostile[1][src.name], hostile_copy)
-    return {"corrupted": corrupted, "edited": edited, "hostile": hostile_copy}
+    wb = openpyxl.load_workbook(src)
+    sheet, coord = defined_cell(wb, "f_cash0")
+    wb[sheet][coord] = wb[sheet][coord].value + CASH_CORRUPTION
+    cash = folder / f"cash0-{src.name}"
+    wb.save(cash)
+    wb.close()
+    return {"corrupted": corrupted, "edited": edited, "hostile": hostile_copy, "cash0": cash}
+
+
+@pytest.fixture(scope="module")
+def shipped(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The workbooks of a run over every shipped firm (file names prefixed ``all-`` so that
+    they share the module's LibreOffice batch)."""
+    res = run_model(inputs, RunOptions())
+    folder = tmp_path_factory.mktemp("shipped")
+    out = {}
+    for n in write_workbooks(res, inputs, folder):
+        if n.endswith(".xlsx") and n != "sector_summary.xlsx":
+            dst = folder / f"all-{n}"
+            (folder / n).rename(dst)
+            out[n] = dst
+    return out
+
+
+@pytest.fixture(scope="module")
+def edited_engine(inputs: Inputs) -> RunResult:
+    """The engine run with the seed export shock of the edited copy."""
+    named = dict(inputs.scenarios.named)
+    named["seed"] = dataclasses.replace(named["seed"], export_shock=EDITED_SHOCK)
+    changed = dataclasses.replace(
+        inputs, scenarios=dataclasses.replace(inputs.scenarios, named=named)
+    )
+    return run_model(changed, RunOptions(firms=FIRMS))
 
 
 @pytest.fixture(scope="module")
@@ -193,10 +226,11 @@ def recalculated(
     lo: str,
     written: dict[str, Path],
     copies: dict[str, Path],
+    shipped: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Path]:
     """Every workbook of the module recalculated by one LibreOffice batch conversion."""
-    srcs = [*written.values(), *copies.values()]
+    srcs = [*written.values(), *copies.values(), *shipped.values()]
     outs = recalculate_many(srcs, tmp_path_factory.mktemp("recalculated"), timeout=300)
     return {s.name: o for s, o in zip(srcs, outs, strict=True)}
 
@@ -272,14 +306,12 @@ def test_cached_values_are_the_engine_values(result: RunResult, written: dict[st
 @pytest.mark.libreoffice
 @pytest.mark.slow
 def test_editing_an_input_moves_the_sheet_as_the_engine_moves(
-    inputs: Inputs, result: RunResult, copies: dict[str, Path], recalculated: dict[str, Path]
+    result: RunResult,
+    edited_engine: RunResult,
+    copies: dict[str, Path],
+    recalculated: dict[str, Path],
 ) -> None:
-    named = dict(inputs.scenarios.named)
-    named["seed"] = dataclasses.replace(named["seed"], export_shock=EDITED_SHOCK)
-    changed = dataclasses.replace(
-        inputs, scenarios=dataclasses.replace(inputs.scenarios, named=named)
-    )
-    engine = run_model(changed, RunOptions(firms=FIRMS))
+    engine = edited_engine
     path = recalculated[copies["edited"].name]
     wb = openpyxl.load_workbook(path, data_only=True)
     moved = 0
@@ -315,6 +347,153 @@ def test_editing_an_input_moves_the_sheet_as_the_engine_moves(
             assert all(close(a, b) for a, b in zip(new["cash"], old["cash"], strict=True))
     assert moved > 50  # the seed sheet did move
     wb.close()
+
+
+def summary_table(ws: Any) -> tuple[int, dict[str, int], dict[str, int]]:
+    """Header row of the Summary's scenario table, column by header, row by sheet code."""
+    head = next(r for r in range(1, 60) if ws.cell(r, 1).value == "Scenario")
+    cols = {ws.cell(head, c).value: c for c in range(1, 20) if ws.cell(head, c).value}
+    rows = {}
+    for r in range(head + 1, head + 30):
+        code = ws.cell(r, cols["Sheet"]).value
+        if not code:
+            break
+        rows[code] = r
+    return head, cols, rows
+
+
+def master_cell(ws: Any) -> Any:
+    """The master check on the Summary (the cell right of its label)."""
+    for row in ws.iter_rows():
+        for c in row:
+            if c.value == "Checks (all identities and input ranges)":
+                return ws.cell(c.row, c.column + 3)
+    raise AssertionError("no master check on the Summary")
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_master_check_reads_ok_on_every_shipped_workbook(
+    shipped: dict[str, Path], written: dict[str, Path], recalculated: dict[str, Path]
+) -> None:
+    assert len(shipped) == 7
+    for path in (*shipped.values(), *written.values()):
+        if path.name.endswith("sector_summary.xlsx"):
+            continue
+        assert mismatches(path, recalculated[path.name]) == [], path.name
+        wb = openpyxl.load_workbook(recalculated[path.name], data_only=True)
+        cell = master_cell(wb["Summary"])
+        assert cell.value == 0, (path.name, cell.value)
+        assert cell.number_format == '"FAIL: "0;"FAIL: "0;"OK"'
+        checks = wb["Checks"]
+        fails = [
+            checks.cell(r, 3).value for r in range(5, checks.max_row + 1) if checks.cell(r, 1).value
+        ]
+        assert len(fails) > 10 and all(v == 0 for v in fails), (path.name, fails)
+        wb.close()
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_master_check_fails_when_opening_cash_is_corrupted(
+    result: RunResult, copies: dict[str, Path], recalculated: dict[str, Path]
+) -> None:
+    wb = openpyxl.load_workbook(recalculated[copies["cash0"].name], data_only=True)
+    master = master_cell(wb["Summary"]).value
+    checks = wb["Checks"]
+    rows = {checks.cell(r, 1).value: r for r in range(5, checks.max_row + 1)}
+    opening = rows["Opening balance sheet: assets - liabilities - equity (CNY mn)"]
+    assert checks.cell(opening, 2).value == pytest.approx(CASH_CORRUPTION)
+    assert checks.cell(opening, 3).value == 1
+    for sc in result.scenarios:  # every projected quarter's balance check is off by 500
+        assert (
+            checks.cell(rows[f"{sc.name}: quarters failing the balance check"], 3).value
+            == result.horizon
+        )
+        ws = wb[sc.name]
+        bc = next(r for r in range(5, ws.max_row + 1) if ws.cell(r, 3).value == "balance_check")
+        assert ws.cell(bc, 5).value == pytest.approx(CASH_CORRUPTION)
+    assert master == 1 + len(result.scenarios) * result.horizon
+    wb.close()
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_summary_follows_an_edited_seed_shock_as_the_engine(
+    edited_engine: RunResult, copies: dict[str, Path], recalculated: dict[str, Path]
+) -> None:
+    """Seed export shock 0.7 in a copy, recalculated: the Summary's seed value per share,
+    minimum cash and minimum interest cover equal an engine run with that shock."""
+    wb = openpyxl.load_workbook(recalculated[copies["edited"].name], data_only=True)
+    ws = wb["Summary"]
+    _head, cols, rows = summary_table(ws)
+    engine = edited_engine.summary.filter(
+        (pl.col("ticker") == EDIT_FIRM) & (pl.col("scenario") == "seed")
+    ).row(0, named=True)
+    got = {
+        "value_per_share": ws.cell(rows["seed"], cols["Value per share (CNY/share)"]).value,
+        "min_cash": ws.cell(rows["seed"], cols["Minimum cash less revolver (CNY mn)"]).value,
+        "min_interest_cover": ws.cell(rows["seed"], cols["Minimum interest cover (times)"]).value,
+    }
+    for key, value in got.items():
+        assert isinstance(value, float), (key, value)
+        assert math.isclose(value, engine[key], rel_tol=1e-9), (key, value, engine[key])
+    original = openpyxl.load_workbook(recalculated[f"{EDIT_FIRM}.xlsx"], data_only=True)
+    before = (
+        original["Summary"].cell(rows["seed"], cols["Minimum cash less revolver (CNY mn)"]).value
+    )
+    assert not math.isclose(before, got["min_cash"], rel_tol=1e-6)  # it did move
+    assert master_cell(ws).value == 0
+    original.close()
+    wb.close()
+
+
+def test_summary_prints_on_one_page_and_prices_are_not_percentages(
+    written: dict[str, Path],
+) -> None:
+    for t in FIRMS:
+        wb = openpyxl.load_workbook(written[f"{t}.xlsx"])
+        ws = wb["Summary"]
+        ps = ws.page_setup
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        # fitToWidth/fitToHeight absent = 1 (the OOXML default); the scenario sheets print
+        # one page wide and as many pages tall as needed (fitToHeight 0)
+        assert (
+            ps.fitToWidth in (None, 1)
+            and ps.fitToHeight in (None, 1)
+            and ps.orientation == "landscape"
+        )
+        assert wb["seed"].page_setup.fitToHeight == 0
+        assert t in ws.oddHeader.left.text
+        assert "not investment advice" in ws.oddFooter.left.text.lower()
+        _head, cols, rows = summary_table(ws)
+        price_cells = [ws.cell(r, cols["Value per share (CNY/share)"]) for r in rows.values()]
+        for r in range(1, ws.max_row + 1):
+            label = str(ws.cell(r, 1).value or "")
+            if label.startswith(("Share price", "Trailing DCF", "Mid-cycle DCF")):
+                price_cells += [
+                    ws.cell(r, c) for c in range(2, 6) if ws.cell(r, c).value is not None
+                ]
+        risk = wb["Risk"]
+        for r in range(1, risk.max_row + 1):
+            if risk.cell(r, 3).value in ("share_price", "value_no_shock"):
+                price_cells.append(risk.cell(r, 2))
+        assert len(price_cells) >= len(rows) + 4
+        bad = [(c.coordinate, c.number_format) for c in price_cells if "%" in c.number_format]
+        assert bad == [], (t, bad)
+        assert all(isinstance(c.value, int | float | str) for c in price_cells)
+        # every input cell carries a data validation
+        validated = {
+            str(cell)
+            for dv in wb["Assumptions"].data_validations.dataValidation
+            for cell in dv.sqref
+        }
+        for n in wb.defined_names:
+            sheet, coord = defined_cell(wb, n)
+            cell = wb[sheet][coord]
+            if cell.fill.fgColor.rgb == "FFFFF2CC":
+                assert coord in validated or any(coord in rng for rng in validated), n
+        wb.close()
 
 
 @pytest.mark.libreoffice
@@ -414,21 +593,28 @@ def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, P
         summary = wb["Summary"]
         head = next(r for r in range(1, 40) if summary.cell(r, 1).value == "Scenario")
         cols = {summary.cell(head, c).value: c for c in range(1, 30)}
-        cover = summary.cell(head + 1, cols["Minimum interest cover"])
-        assert cover.number_format == '0.0"x"'
-        assert summary.cell(head + 1, cols["Value / price - 1"]).number_format == "0.0%"
-        assert summary.conditional_formatting and summary.freeze_panes
+        cover = summary.cell(head + 1, cols["Minimum interest cover (times)"])
+        assert cover.number_format == '0.0"x";-0.0"x"'
+        assert summary.cell(head + 1, cols["Value / price (times)"]).number_format == '0.00"x"'
+        assert summary.conditional_formatting
         charts = wb["Charts"]._charts
-        assert sorted(c.tagname for c in charts) == ["barChart", "lineChart"]
+        assert sorted(c.tagname for c in charts) == [
+            "barChart",
+            "lineChart",
+            "lineChart",
+            "lineChart",
+        ]
         assert len(charts[0].series) == len(scen)
+        assert len(summary._charts) == 4
         assert wb["Sensitivity"].conditional_formatting
         grid = wb["Sensitivity"]
         assert (
-            grid["A6"].value == 0
-            and grid["B5"].value == 0
-            and grid["H5"].value == pytest.approx(0.3)
+            grid["A7"].value == 0
+            and grid["B6"].value == 0
+            and grid["H6"].value == pytest.approx(0.3)
         )
-        assert grid["A16"].value == pytest.approx(0.5)
+        assert grid["A27"].value == pytest.approx(1.0)  # the export shock runs to 100%
+        assert "observed trough" in str(grid["I22"].value)  # the 75% row, next to the -77% trough
         assert "uncalibrated index" in [c.value for c in wb["Consolidation"]["A"]]
         prov = [c.value for c in wb["Provenance"]["A"]]
         assert "inputs/firms.csv" in prov and "Package version" in prov
@@ -437,6 +623,7 @@ def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, P
     wb = openpyxl.load_workbook(written["sector_summary.xlsx"])
     assert wb.sheetnames == [
         "Summary",
+        "Scenarios",
         "Ranking",
         "Debt at risk",
         "Charts",
@@ -444,9 +631,26 @@ def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, P
         "Provenance",
     ]
     kinds = sorted(c.tagname for c in wb["Charts"]._charts)
-    assert kinds == ["barChart"] + ["lineChart"] * len(scen)
-    ranks = [c.value for c in wb["Summary"]["A"][4:]]
+    assert kinds == ["barChart", "barChart"] + ["lineChart"] * len(scen)
+    ranks = [c.value for c in wb["Scenarios"]["A"][4:]]
     assert ranks == sorted(ranks) and len(ranks) == len(FIRMS) * len(scen)
+    # the first sheet: one row per firm, sorted by who breaks first (interest cover < 1)
+    first = wb["Summary"]
+    tickers = [first.cell(r, 2).value for r in range(6, 6 + len(FIRMS))]
+    rev = {x["ticker"]: x for x in result.extras["reverse_stress"].iter_rows(named=True)}
+    icr = [rev[t]["shock_icr_below_1"] for t in tickers]
+    assert sorted(tickers) == sorted(FIRMS) and icr == sorted(icr)
+    assert [first.cell(r, 1).value for r in range(6, 6 + len(FIRMS))] == list(
+        range(1, len(FIRMS) + 1)
+    )
+    # no repeated notes: every sentence-length text appears once
+    long = [
+        c.value
+        for row in first.iter_rows()
+        for c in row
+        if isinstance(c.value, str) and len(c.value) > 45
+    ]
+    assert long and len(long) == len(set(long))
     assert wb.properties.created == as_of_end
     wb.close()
 
@@ -480,9 +684,9 @@ def test_optional_frames_are_rendered(result: RunResult, inputs: Inputs) -> None
     specs = {s.filename: s for s in workbook_specs(res, inputs)}
     firm = specs[f"{FIRMS[0]}.xlsx"]
     assert [s.name for s in firm.sheets][-2:] == ["Provenance", "Tracking"]
-    summary = firm.sheet("Summary")
-    assert "Monte Carlo" in [c.value for c in summary.cells.values()]
-    texts = [c for c in summary.cells.values() if c.value == "=1+1"]
+    risk = firm.sheet("Risk")
+    assert "Monte Carlo" in [c.value for c in risk.cells.values()]
+    texts = [c for c in risk.cells.values() if c.value == "=1+1"]
     assert texts and all(c.kind == "string" for c in texts)
     sector = specs["sector_summary.xlsx"]
     assert sector.sheets[-1].name == "Changes"

@@ -448,3 +448,17 @@ CONSOLIDATION_LABELS: dict[str, str] = {
     "upstream": "Tie to a state rare-earth group (dummy)",
     "runway": "Quarters of cash runway (capped at 12)",
 }
+
+#: human names of the shipped scenarios (the code stays on the sheet tab and in a note);
+#: a scenario not listed here is shown under its code
+SCENARIO_NAMES: dict[str, str] = {
+    "baseline": "No shock (run-rate continues)",
+    "seed": "Seed: exports halve for a year",
+    "deal_normalises": "Deal: shock fades by 2025Q4",
+    "structural": "Structural: 40% of the shock stays",
+    "trade_implied": "Trade-implied: follows export data",
+}
+
+
+def scenario_name(code: str) -> str:
+    return SCENARIO_NAMES.get(code, code)

@@ -1,10 +1,12 @@
 """Sector summary workbook layout (pure): every firm of the run side by side.
 
-Sheets: Summary (one row per firm x named scenario, firms ranked by consolidation score),
-Ranking (firms ranked by score under each named scenario), Debt at risk (per scenario),
-Chart data and Charts (cash by firm over the quarters per scenario, value per share by
-firm and scenario against the price), Provenance, and Changes when the run has one.
-All numbers are the engine's values.
+Sheets: Summary (one row per firm, sorted by who breaks first: the export shock at which
+interest cover falls below 1, then the shock at which cash needs a revolving draw; with a
+who-breaks-first table), Scenarios (one row per firm x named scenario, firms ranked by
+consolidation score), Ranking (firms ranked by score under each named scenario), Debt at
+risk (per scenario), Charts and Chart data (value / price per firm and scenario as bars,
+who-breaks-first shocks as bars, cash by firm over the quarters per scenario), Provenance,
+and Changes when the run has one. All numbers are the engine's values.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from stressmodel.report.sheets.common import (
     input_hashes,
     risk_traffic_lights,
 )
-from stressmodel.report.spec import ChartSpec, Range, Series, SheetSpec, WorkbookSpec
+from stressmodel.report.spec import ChartSpec, CondFormat, Range, Series, SheetSpec, WorkbookSpec
 
 SECTOR_FILE = "sector_summary.xlsx"
 
@@ -33,8 +35,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("value_per_share", "Value per share (CNY)", "per_share"),
     ("share_price", "Share price (CNY)", "per_share"),
     ("upside", "Value / price - 1", "pct"),
-    ("cash_runway_quarters", "Cash runway: first revolving draw (quarter)", "count"),
-    ("min_cash", "Minimum net cash (CNY mn)", "money"),
+    ("cash_runway_quarters", "First revolving draw (projected quarter)", "count"),
+    ("min_cash", "Minimum cash less revolver (CNY mn)", "money"),
     ("min_interest_cover", "Minimum interest cover", "multiple"),
     ("altman_z", "Altman Z''", "ratio"),
     ("altman_zone", "Distress zone", "text"),
@@ -58,14 +60,14 @@ def _ranked_firms(result: RunResult, scenario: str) -> list[tuple[str, Any]]:
     return sorted(pairs, key=lambda p: (not _is_num(p[1]), -(p[1] if _is_num(p[1]) else 0.0), p[0]))
 
 
-def summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
-    sh = SheetSpec("Summary")
+def scenarios_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
+    sh = SheetSpec("Scenarios")
     names = [s.name for s in result.scenarios]
     rank_by = "baseline" if "baseline" in names else names[0]
     sh.text(
         0,
         0,
-        f"Sector summary as of {result.as_of_label}: {len(result.tickers)} firms x {len(names)} "
+        f"Firms x scenarios as of {result.as_of_label}: {len(result.tickers)} firms x {len(names)} "
         f"scenarios",
         "title",
     )
@@ -84,7 +86,6 @@ def summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
         "Company",
         "Scenario",
         *[h for _, h, _ in COLUMNS],
-        "Implied export shock",
     ]
     for j, h in enumerate(heads):
         sh.text(top, j, h, "header")
@@ -92,7 +93,6 @@ def summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
         (r["ticker"], r["scenario"]): r
         for r in result.summary.filter(pl.col("scenario_kind") == "named").iter_rows(named=True)
     }
-    rev = {r["ticker"]: r for r in result.extras["reverse_stress"].iter_rows(named=True)}
     row = top + 1
     for rank, (ticker, _score) in enumerate(_ranked_firms(result, rank_by), start=1):
         company = str(inputs.firm(ticker).get("company_name") or "")
@@ -110,14 +110,6 @@ def summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
                     sh.text(row, j, "n/a" if v is None else str(v), "status")
                 else:
                     sh.number(row, j, v, f"{kind}/engine")
-            rv = rev.get(ticker)
-            j = 4 + len(COLUMNS)
-            if rv is None:
-                sh.text(row, j, "n/a", "status")
-            elif _is_num(rv["implied_export_shock"]):
-                sh.number(row, j, rv["implied_export_shock"], "pct/engine")
-            else:
-                sh.text(row, j, str(rv["status"]), "wrap")
             row += 1
     r0, r1 = top + 1, row - 1
     col_of = {c: j for j, (c, _, _) in enumerate(COLUMNS, start=4)}
@@ -128,7 +120,6 @@ def summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
     sh.repeat_rows = (top, top)
     sh.widths = {0: 6, 1: 11, 2: 34, 3: 16}
     sh.width(4, 3 + len(COLUMNS), 13)
-    sh.widths[4 + len(COLUMNS)] = 44
     return sh
 
 
@@ -297,22 +288,20 @@ def chart_sheets(
         anchor += 20
         charts.page_breaks.append(anchor - 1)
         row = head + len(tickers) + 2
-    data.text(row, 0, "Value per share by scenario and share price (CNY)", "section")
+    data.text(row, 0, "Value per share / share price by scenario (times)", "section")
     row += 1
     data.text(row, 0, "Ticker", "header")
     for j, scen in enumerate(names, start=1):
         data.text(row, j, scen, "header_num")
-    data.text(row, len(names) + 1, "Share price", "header_num")
     head = row
     summary = {(r["ticker"], r["scenario"]): r for r in result.summary.iter_rows(named=True)}
     for i, t in enumerate(tickers, start=1):
         data.text(head + i, 0, t)
-        for j, scen in enumerate(names, start=1):
-            data.number(
-                head + i, j, summary.get((t, scen), {}).get("value_per_share"), "per_share/engine"
-            )
         price = result.bases.firms[t].get("share_price")
-        data.number(head + i, len(names) + 1, price, "per_share/engine")
+        for j, scen in enumerate(names, start=1):
+            vps = summary.get((t, scen), {}).get("value_per_share")
+            ok = _is_num(vps) and _is_num(price) and float(price) > 0
+            data.number(head + i, j, float(vps) / float(price) if ok else None, "multiple2/engine")
     cats = Range(data.name, head + 1, 0, head + len(tickers), 0)
     bars = tuple(
         Series(
@@ -323,26 +312,60 @@ def chart_sheets(
         )
         for j, scen in enumerate(names, start=1)
     )
-    price_line = (
-        Series(
-            "Share price",
-            Range(data.name, head + 1, len(names) + 1, head + len(tickers), len(names) + 1),
-            cats,
-            "#C00000",
-            marker=True,
-        ),
-    )
     charts.charts.append(
         ChartSpec(
             "column",
-            "Value per share by firm and scenario vs the share price (CNY)",
+            "Value per share / share price by firm and scenario (1 = the price)",
             bars,
             (anchor, 0),
             x_title="Firm",
-            y_title="CNY per share",
+            y_title="times",
             y_format="0.00",
             size=(760, 360),
-            overlay_line=price_line,
+        )
+    )
+    anchor += 20
+    charts.page_breaks.append(anchor - 1)
+    row = head + len(tickers) + 2
+    data.text(
+        row, 0, "Who breaks first: export shock at which (fraction; blank = not reached)", "section"
+    )
+    row += 1
+    data.text(row, 0, "Ticker", "header")
+    data.text(row, 1, "Interest cover < 1", "header_num")
+    data.text(row, 2, "Cash needs a revolver draw", "header_num")
+    head = row
+    order = breaks_first_order(result)
+    for i, (t, rv) in enumerate(order, start=1):
+        data.text(head + i, 0, t)
+        for j, key in ((1, "shock_icr_below_1"), (2, "shock_cash_breaks")):
+            v = rv.get(key)
+            if _is_num(v):  # not reached: left blank, so the bar is absent (not 0)
+                data.number(head + i, j, v, "pct/engine")
+    cats = Range(data.name, head + 1, 0, head + len(order), 0)
+    charts.charts.append(
+        ChartSpec(
+            "bar",
+            "Who breaks first: export shock at which interest cover < 1 and cash breaks",
+            (
+                Series(
+                    "Interest cover < 1",
+                    Range(data.name, head + 1, 1, head + len(order), 1),
+                    cats,
+                    "#C55A11",
+                ),
+                Series(
+                    "Cash needs a revolver draw",
+                    Range(data.name, head + 1, 2, head + len(order), 2),
+                    cats,
+                    "#1F4E79",
+                ),
+            ),
+            (anchor, 0),
+            x_title="Firm",
+            y_title="export shock",
+            y_format="0%",
+            size=(760, 360),
         )
     )
     data.freeze = (2, 1)
@@ -396,7 +419,8 @@ def sector_workbook(
     :func:`stressmodel.report.values.case_values`."""
     data, charts = chart_sheets(result, values)
     sheets = [
-        summary_sheet(result, inputs),
+        firm_summary_sheet(result, inputs),
+        scenarios_sheet(result, inputs),
         ranking_sheet(result),
         debt_at_risk_sheet(result),
         charts,
@@ -427,3 +451,204 @@ def _chart_firms(result: RunResult, limit: int) -> list[str]:
     if len(tickers) <= limit:
         return tickers
     return [t for t, _score in _ranked_firms(result, "baseline")][:limit]
+
+
+# --- the first sheet: one row per firm, sorted by who breaks first ----------------------------
+
+ZONE_ORDER = {"distress": 0, "grey": 1, "safe": 2}
+NOT_BREACHED = 2.0  # sort key of a shock that is not reached within [0, 1]
+
+
+def breaks_first_order(result: RunResult) -> list[tuple[str, dict[str, Any]]]:
+    """Tickers with their reverse-stress row, sorted by the shock at which interest cover
+    falls below 1, then by the shock at which cash breaks (not reached: last)."""
+    rev = {r["ticker"]: r for r in result.extras["reverse_stress"].iter_rows(named=True)}
+
+    def key(t: str) -> tuple[float, float, str]:
+        x = rev.get(t, {})
+        icr, cash = x.get("shock_icr_below_1"), x.get("shock_cash_breaks")
+        return (
+            float(icr) if _is_num(icr) else NOT_BREACHED,
+            float(cash) if _is_num(cash) else NOT_BREACHED,
+            t,
+        )
+
+    return [(t, rev.get(t, {})) for t in sorted(result.tickers, key=key)]
+
+
+def _shock_text(v: Any) -> str:
+    return f"{v:.0%}" if _is_num(v) else "not reached"
+
+
+def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
+    from stressmodel.report.sheets.summary import DISCLAIMER
+
+    sh = SheetSpec("Summary")
+    sh.fit_one_page = True
+    sh.header = f"&LSector summary&CStress test as of {result.as_of_label}&RPrinted &D"
+    sh.footer = f"&L{DISCLAIMER.capitalize()}&RPage &P of &N"
+    names = [s.name for s in result.scenarios]
+    sh.text(0, 0, f"Sector summary as of {result.as_of_label}: who breaks first", "title")
+    notes = (
+        "One row per firm, sorted by the permanent export shock at which interest cover falls below 1, "
+        "then the shock at which cash needs a revolving draw (reverse stress test).",
+        "Value / price under each named scenario; engine values (the firm workbooks hold the live "
+        f"formulas). Money CNY mn, prices CNY/share. {DISCLAIMER.capitalize()}.",
+    )
+    for i, line in enumerate(notes, start=1):
+        sh.text(i, 0, line, "note")
+    top = 4
+    heads = [
+        "Rank",
+        "Ticker",
+        "Company",
+        "Verdict (breaks at export shock)",
+        *[f"Value / price, {n}" for n in names],
+        "Export shock the price implies",
+        "Growth the price implies",
+        "First revolver draw, trade-implied (quarter)",
+        "Minimum interest cover, worst scenario (times)",
+        "Worst Z'' zone",
+        "Consolidation index, baseline [band]",
+        "Data quality",
+        "Price date",
+    ]
+    for j, h in enumerate(heads):
+        sh.text(top, j, h, "header")
+    sh.heights[top] = 62
+    summary = {
+        (r["ticker"], r["scenario"]): r
+        for r in result.summary.filter(pl.col("scenario_kind") == "named").iter_rows(named=True)
+    }
+    order = breaks_first_order(result)
+    row = top + 1
+    for rank, (t, rv) in enumerate(order, start=1):
+        fb = result.bases.firms[t]
+        sh.number(row, 0, rank, "count")
+        sh.text(row, 1, t, "label_bold")
+        sh.text(row, 2, str(inputs.firm(t).get("company_name") or ""))
+        sh.text(
+            row,
+            3,
+            f"ICR < 1 at {_shock_text(rv.get('shock_icr_below_1'))}; cash at "
+            f"{_shock_text(rv.get('shock_cash_breaks'))}",
+        )
+        price = fb.get("share_price")
+        for j, n in enumerate(names, start=4):
+            vps = summary.get((t, n), {}).get("value_per_share")
+            ok = _is_num(vps) and _is_num(price) and float(price) > 0
+            sh.number(row, j, float(vps) / float(price) if ok else None, "multiple2/engine")
+        j = 4 + len(names)
+        implied = rv.get("implied_export_shock")
+        if _is_num(implied):
+            sh.number(row, j, implied, "pct/engine")
+        else:
+            status = str(rv.get("status") or "n/a")
+            sh.text(
+                row,
+                j,
+                "none: price > no-shock value" if status.startswith("no shock in") else status[:40],
+                "status",
+            )
+        sh.number(row, j + 1, rv.get("implied_growth"), "pct2/engine")
+        trade = summary.get((t, "trade_implied"), {})
+        if not trade:
+            sh.text(row, j + 2, "n/a: no trade_implied scenario", "status")
+        elif trade.get("cash_runway_quarters") is None:
+            sh.text(row, j + 2, "none", "status_right")
+        else:
+            sh.number(row, j + 2, trade["cash_runway_quarters"], "count/engine")
+        covers = [
+            (summary[(t, n)].get("min_interest_cover"), n) for n in names if (t, n) in summary
+        ]
+        covers = [(c, n) for c, n in covers if _is_num(c)]
+        if covers:
+            sh.number(row, j + 3, min(covers)[0], "cover/engine")
+        else:
+            sh.text(row, j + 3, "n/a: no interest expense", "status_right")
+        zones = [summary[(t, n)].get("altman_zone") for n in names if (t, n) in summary]
+        zones = [z for z in zones if z in ZONE_ORDER]
+        sh.text(row, j + 4, min(zones, key=ZONE_ORDER.__getitem__) if zones else "n/a", "status")
+        b = summary.get((t, "baseline")) or summary.get((t, names[0]), {})
+        sc, lo, hi = (
+            b.get("consolidation_score"),
+            b.get("consolidation_low"),
+            b.get("consolidation_high"),
+        )
+        sh.text(
+            row,
+            j + 5,
+            f"{sc:.2f} [{lo:.2f}-{hi:.2f}]" if all(_is_num(v) for v in (sc, lo, hi)) else "n/a",
+            "status",
+        )
+        est = sorted(n for n, f in fb.figures.items() if f.basis == "estimated")
+        flags = [f"{len(est)} estimated: {', '.join(est)}" if est else "no estimated figures"]
+        if b.get("price_stale"):
+            flags.append("stale price")
+        if _is_num(b.get("stale_quarters")) and b["stale_quarters"]:
+            flags.append(f"{int(b['stale_quarters'])} stale quarters")
+        sh.text(row, j + 6, "; ".join(flags), "status")
+        pd_fig = fb.figures.get("share_price_date")
+        sh.text(row, j + 7, pd_fig.how if pd_fig is not None else "n/a", "status")
+        row += 1
+    r0, r1 = top + 1, row - 1
+    if r1 >= r0:
+        for j in range(4, 4 + len(names)):
+            for style, crit, v in (
+                ("cf_red", "<", 0.8),
+                ("cf_amber", "<", 1),
+                ("cf_green", ">=", 1),
+            ):
+                sh.cond_formats.append(
+                    CondFormat(
+                        r0,
+                        j,
+                        r1,
+                        j,
+                        {"type": "cell", "criteria": crit, "value": v, "format": style},
+                    )
+                )
+        c = 4 + len(names) + 3
+        for style, crit, v in (("cf_red", "<", 1), ("cf_amber", "<", 2), ("cf_green", ">=", 2)):
+            sh.cond_formats.append(
+                CondFormat(
+                    r0, c, r1, c, {"type": "cell", "criteria": crit, "value": v, "format": style}
+                )
+            )
+    # who breaks first
+    row += 1
+    sh.text(
+        row,
+        0,
+        "Who breaks first: permanent export shock from the next quarter (reverse stress)",
+        "section",
+    )
+    for j in range(1, 6):
+        sh.text(row, j, "", "section")
+    row += 1
+    for j, h in enumerate(
+        ("Rank", "Ticker", "Company", "Interest cover < 1 at", "Cash needs a revolver draw at")
+    ):
+        sh.text(row, j, h, "header")
+    row += 1
+    for rank, (t, rv) in enumerate(order, start=1):
+        sh.number(row, 0, rank, "count")
+        sh.text(row, 1, t, "label_bold")
+        sh.text(row, 2, str(inputs.firm(t).get("company_name") or ""))
+        for j, key in ((3, "shock_icr_below_1"), (4, "shock_cash_breaks")):
+            v = rv.get(key)
+            if _is_num(v):
+                sh.number(row, j, v, "pct/engine")
+            else:
+                sh.text(row, j, "not reached", "status_right")
+        row += 1
+    sh.freeze = (top + 1, 2)
+    sh.widths = {0: 5, 1: 11, 2: 30, 3: 30}
+    sh.width(4, 3 + len(names), 11)
+    sh.widths[4] = 14
+    sh.width(4 + len(names), 4 + len(names) + 4, 12)
+    sh.widths[4 + len(names)] = 18
+    sh.widths[4 + len(names) + 5] = 17
+    sh.widths[4 + len(names) + 6] = 40
+    sh.widths[4 + len(names) + 7] = 11
+    return sh

@@ -23,6 +23,9 @@ from stressmodel.errors import ReportError
 
 CellKind = Literal["string", "number", "formula", "bool"]
 
+#: interest cover above this reads "> 50x" (display only)
+COVER_CAP = 50.0
+
 #: number formats by kind (CNY mn with thousands separator, % for fractions, 0.0x multiples)
 NUMBER_FORMATS: dict[str, str] = {
     "money": "#,##0.0;[Red]-#,##0.0",
@@ -32,6 +35,8 @@ NUMBER_FORMATS: dict[str, str] = {
     "pct2": "0.00%",
     "days": "#,##0.0",
     "multiple": '0.0"x"',
+    "multiple2": '0.00"x"',
+    "ratio2": "0.00",
     "per_share": "#,##0.00",
     "count": "0",
     "score": "0.000",
@@ -40,6 +45,14 @@ NUMBER_FORMATS: dict[str, str] = {
     "number": "#,##0.00##",
     "shares": "#,##0.0",
     "date": "yyyy-mm-dd",
+    # interest cover; above COVER_CAP the writer's conditional format shows "> 50x" (the cell
+    # keeps the exact value). Not a [>50] section: LibreOffice drops the minus sign of the
+    # other section, so -5.0 would read 5.0x
+    "cover": '0.0"x";-0.0"x"',
+    # quarter of the first revolving draw; the sentinel k_none (1E+9) reads "none"
+    "quarter": '[>=1000000]"none";0',
+    # a count of failed checks: 0 reads OK
+    "check": '"FAIL: "0;"FAIL: "0;"OK"',
 }
 ROLES: dict[str, dict[str, Any]] = {
     "calc": {},
@@ -50,6 +63,8 @@ ROLES: dict[str, dict[str, Any]] = {
         "border_color": "#BFBFBF",
     },
     "engine": {"font_color": "#404040", "bg_color": "#F2F2F2"},
+    # an engine value on a sheet of live formulas: it does not move when inputs change
+    "frozen": {"font_color": "#404040", "bg_color": "#E4DFEC", "italic": True},
     "head": {"bold": True, "bg_color": "#DDEBF7", "bottom": 1},
 }
 TEXT_STYLES: dict[str, dict[str, Any]] = {
@@ -82,6 +97,10 @@ TEXT_STYLES: dict[str, dict[str, Any]] = {
     "cf_green": {"bg_color": "#C6EFCE", "font_color": "#006100"},
     "cf_amber": {"bg_color": "#FFEB9C", "font_color": "#9C5700"},
     "cf_red": {"bg_color": "#FFC7CE", "font_color": "#9C0006"},
+    "cf_cap": {"num_format": '"> 50x"'},
+    "big": {"bold": True, "font_size": 12},
+    "verdict": {"bold": True, "font_size": 12, "text_wrap": True, "valign": "top"},
+    "frozen_text": {"font_color": "#404040", "bg_color": "#E4DFEC", "italic": True},
 }
 
 _FORMULA_SAFE = re.compile(r"^=[A-Za-z0-9_.$!'(),:+\-*/^<>=\s]*$")
@@ -170,6 +189,16 @@ class CondFormat:
     options: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Validation:
+    """Data validation of one cell; ``options`` as XlsxWriter's ``data_validation`` takes
+    them (numbers only, no text from inputs)."""
+
+    row: int
+    col: int
+    options: dict[str, Any]
+
+
 @dataclass
 class SheetSpec:
     name: str
@@ -183,6 +212,10 @@ class SheetSpec:
     page_breaks: list[int] = field(default_factory=list)  # rows starting a new printed page
     landscape: bool = True
     tab_color: str | None = None
+    fit_one_page: bool = False  # print on one page (else one page wide)
+    header: str = ""  # print header/footer, XlsxWriter codes (&L &C &R &D); & in text as &&
+    footer: str = ""
+    validations: list[Validation] = field(default_factory=list)
 
     # --- building helpers (pure) -------------------------------------------------------
 

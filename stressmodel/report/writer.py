@@ -17,7 +17,14 @@ import xlsxwriter  # type: ignore[import-untyped]
 from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
 
 from stressmodel.errors import ReportError
-from stressmodel.report.spec import ChartSpec, Series, SheetSpec, WorkbookSpec, style_properties
+from stressmodel.report.spec import (
+    COVER_CAP,
+    ChartSpec,
+    Series,
+    SheetSpec,
+    WorkbookSpec,
+    style_properties,
+)
 
 WORKBOOK_OPTIONS: dict[str, Any] = {
     "strings_to_formulas": False,
@@ -27,7 +34,7 @@ WORKBOOK_OPTIONS: dict[str, Any] = {
 }
 A4 = 9
 #: functions the layout uses; none needs XlsxWriter's "_xlfn." prefix expansion
-PLAIN_FUNCTIONS = frozenset({"MAX", "MIN", "IF", "SUM", "LN", "EXP"})
+PLAIN_FUNCTIONS = frozenset({"MAX", "MIN", "IF", "SUM", "LN", "EXP", "ABS", "SUMPRODUCT"})
 _FUNCTION_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
 
 
@@ -100,6 +107,17 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
             ws.write_boolean(row, col, cell.value, f)
         else:  # pragma: no cover - closed vocabulary
             raise ReportError(f"unknown cell kind {cell.kind!r}")
+    # interest cover capped in display: a conditional number format on every cover cell,
+    # first, so it wins in LibreOffice (which applies the first true rule only)
+    for (row, col), cell in sorted(s.cells.items()):
+        if cell.style.partition("/")[0] == "cover" and cell.kind in ("number", "formula"):
+            ws.conditional_format(
+                row,
+                col,
+                row,
+                col,
+                {"type": "cell", "criteria": ">", "value": COVER_CAP, "format": fmt("cf_cap")},
+            )
     for cf in s.cond_formats:
         options = dict(cf.options)
         if "format" in options:
@@ -121,7 +139,13 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
     if s.landscape:
         ws.set_landscape()
     ws.set_paper(A4)
-    ws.fit_to_pages(1, 0)
+    ws.fit_to_pages(1, 1 if s.fit_one_page else 0)
+    if s.header:
+        ws.set_header(s.header)
+    if s.footer:
+        ws.set_footer(s.footer)
+    for v in s.validations:
+        ws.data_validation(v.row, v.col, v.row, v.col, dict(v.options))
     if s.tab_color:
         ws.set_tab_color(s.tab_color)
 
@@ -158,7 +182,7 @@ def _chart(wb: Any, spec: ChartSpec) -> Any:
     for s in spec.series:
         chart.add_series(_series(s, spec.kind == "line"))
     chart.set_title({"name": spec.title, "name_font": {"size": 12}})
-    chart.set_x_axis({"name": spec.x_title})
+    chart.set_x_axis({"name": spec.x_title, "label_position": "low"})
     y: dict[str, Any] = {
         "name": spec.y_title,
         "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},

@@ -14,7 +14,7 @@ from stressmodel.report.sheets.common import (
     scenario_inputs,
     scenario_prefix,
 )
-from stressmodel.report.spec import SheetSpec, WorkbookSpec
+from stressmodel.report.spec import SheetSpec, Validation, WorkbookSpec
 
 # --- Assumptions ----------------------------------------------------------------------------
 
@@ -72,16 +72,27 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         "section",
     )
     row += 1
+    sh.text(
+        row,
+        0,
+        "Information: these figures were turned into the firm parameters above when the run was "
+        "made; editing them here would drive nothing, so they are not inputs (grey), except the "
+        "share count and the share price, which the valuation reads (inputs, named).",
+        "note",
+    )
+    row += 1
     header(["Figure", "Value", "Unit", "Basis", "Defined name", "How obtained"])
     for fig_name, fig in ctx.fb.figures.items():
         if fig_name == "share_price_date":
             continue
         unit, kind = catalog.FIGURE_UNITS.get(fig_name, ("", "number"))
         sh.text(row, 0, fig_name.replace("_", " "))
-        if _is_num(fig.value):
+        if _is_num(fig.value) and fig_name in MARKET_INPUTS:
             sh.number(row, 1, fig.value, f"{kind}/input")
             wb.define(f"b_{fig_name}", sh.name, row, 1)
             sh.text(row, 4, f"b_{fig_name}", "key")
+        elif _is_num(fig.value):
+            sh.number(row, 1, fig.value, f"{kind}/engine")
         else:
             sh.text(row, 1, "n/a", "status")
         sh.text(row, 2, unit)
@@ -117,12 +128,13 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
     sh.text(row, 0, "Net debt at the as-of quarter")
     debt, cash = ctx.figure("total_debt"), ctx.figure("cash")
     if _is_num(debt) and _is_num(cash):
-        sh.formula(row, 1, "=b_total_debt-b_cash", float(debt) - float(cash), "money")
+        # one opening cash: the model's f_cash0 (and its opening debt), not a second copy
+        sh.formula(row, 1, "=(f_st_debt0+f_lt_debt0)-f_cash0", float(debt) - float(cash), "money")
         wb.define("v_net_debt0", sh.name, row, 1)
         sh.text(row, 4, "v_net_debt0", "key")
     sh.text(row, 2, "CNY mn")
     sh.text(row, 3, "derived")
-    sh.text(row, 5, "total debt - cash (base figures)", "wrap")
+    sh.text(row, 5, "opening debt - opening cash (f_st_debt0 + f_lt_debt0 - f_cash0)", "wrap")
     row += 1
     sh.text(row, 0, "Projection horizon")
     sh.number(row, 1, r.horizon, "count")
@@ -237,6 +249,101 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
                 "wrap",
             )
             row += 1
+    row += 1
+
+    # constants of the workbook's own formulas (checks, runway, interest cover)
+    sh.text(
+        row, 0, "Workbook constants (checks and summary metrics of the scenario sheets)", "section"
+    )
+    row += 1
+    header(["Constant", "Value", "Unit", "Basis", "Defined name", "Meaning"])
+    for key, value, unit, meaning in CONSTANTS:
+        sh.text(row, 0, key.removeprefix("k_").replace("_", " "))
+        sh.number(row, 1, value, "number/input")
+        wb.define(key, sh.name, row, 1)
+        sh.text(row, 2, unit)
+        sh.text(row, 3, "workbook convention")
+        sh.text(row, 4, key, "key")
+        sh.text(row, 5, meaning, "wrap")
+        row += 1
+    for n, (sheet, r_, c_) in wb.names.items():
+        if sheet == sh.name and sh.cells[(r_, c_)].style.endswith("/input"):
+            lo, hi, integer = input_bounds(n)
+            sh.validations.append(
+                Validation(
+                    r_,
+                    c_,
+                    {
+                        "validate": "integer" if integer else "decimal",
+                        "criteria": "between",
+                        "minimum": lo,
+                        "maximum": hi,
+                        "error_title": "Out of range",
+                        "error_message": f"{n}: a number between {lo:g} and {hi:g}",
+                    },
+                )
+            )
     sh.freeze = (3, 1)
     sh.widths = {0: 56, 1: 14, 2: 22, 3: 22, 4: 30, 5: 90}
     return sh
+
+
+#: base figures that stay inputs: the valuation reads them
+MARKET_INPUTS = ("shares", "share_price")
+
+#: named constants of the workbook's formulas: (name, value, unit, meaning)
+CONSTANTS: tuple[tuple[str, float, str, str], ...] = (
+    (
+        "k_none",
+        1e9,
+        "sentinel",
+        "stands for 'no value within the horizon' (no revolving draw; no interest expense in a "
+        "quarter); shown as 'none' / '> 50x' and ignored by MIN",
+    ),
+    (
+        "k_draw_eps",
+        1e-9,
+        "CNY mn",
+        "a revolving draw larger than this counts as a draw (as stressmodel.analysis.risk)",
+    ),
+    (
+        "k_check_tol",
+        1e-6,
+        "CNY mn",
+        "tolerance of the balance and cash checks (LibreOffice snaps ~1e-12 residuals to 0)",
+    ),
+)
+
+#: (suffix, low, high, integer) bounds of named inputs; checked by data validation and on Checks
+BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
+    ("_export_shock", 0.0, 1.0, False),
+    ("_domestic_shock", 0.0, 1.0, False),
+    ("_output_cut", 0.0, 1.0, False),
+    ("_permanent_share", 0.0, 1.0, False),
+    ("_st_debt_not_rolled", 0.0, 1.0, False),
+    ("_price_pass_through", 0.0, 1.0, False),
+    ("_storage_cost_rate", 0.0, 1.0, False),
+    ("_licence_delay_days", 0.0, 366.0, False),
+    ("_duration_quarters", 0.0, 400.0, True),
+    ("_recovery_quarters", 0.0, 400.0, True),
+    ("_start", -400.0, 400.0, True),
+    ("_raw_material_price_change", -1.0, 10.0, False),
+    ("f_absorb_ias2", 0.0, 1.0, True),
+    ("f_absorb_full", 0.0, 1.0, True),
+    ("f_tax_rate", 0.0, 1.0, False),
+    ("f_interest_rate", 0.0, 1.0, False),
+    ("f_revolver_rate", 0.0, 1.0, False),
+    ("v_discount_rate", 0.0, 1.0, False),
+    ("v_terminal_growth", -0.5, 0.5, False),
+    ("c_base_rate", 0.0, 1.0, False),
+    ("trade_loss_", -1.0, 1.0, False),
+)
+
+
+def input_bounds(name: str) -> tuple[float, float, bool]:
+    """(low, high, integer) of a named input: the rate, share and switch bounds, else any
+    number (a wide range, so the validation still refuses text)."""
+    for key, lo, hi, integer in BOUNDS:
+        if name.endswith(key) or (key.endswith("_") and name.startswith(key)) or name == key:
+            return lo, hi, integer
+    return -1e15, 1e15, False

@@ -40,6 +40,7 @@ RESERVED_SHEETS = (
     "Risk",
     "Consolidation",
     "Charts",
+    "Checks",
     "Provenance",
     "Tracking",
 )
@@ -70,6 +71,10 @@ class FirmContext:
     # positions filled while laying out
     vps_cells: dict[str, tuple[int, int] | None] = field(default_factory=dict)
     cash_rows: dict[str, int] = field(default_factory=dict)
+    item_rows: dict[str, dict[str, int]] = field(default_factory=dict)  # scenario -> item -> row
+    sheet_specs: dict[str, SheetSpec] = field(default_factory=dict)  # scenario sheets
+    # scenario -> live metric (min_cash, min_interest_cover, first_draw, *_failures) -> cell
+    metric_cells: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     summary_rows: tuple[int, int, int] = (0, 0, 0)  # header row, first and last scenario row
 
     @property

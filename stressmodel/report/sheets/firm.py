@@ -1,7 +1,7 @@
 """Firm workbook: a pure function from a run to a :class:`WorkbookSpec`.
 
 Sheets, in order: Summary, Assumptions, one sheet per named scenario, Sensitivity, Risk,
-Consolidation, Charts, Provenance (and Tracking when the run has a tracking frame).
+Consolidation, Charts, Checks, Provenance (and Tracking when the run has a tracking frame).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from stressmodel.pipeline.result import RunResult
 from stressmodel.report.frames import write_frame
 from stressmodel.report.sheets.assumptions import assumptions_sheet
 from stressmodel.report.sheets.charts import charts_sheet
+from stressmodel.report.sheets.checks import checks_sheet
 from stressmodel.report.sheets.common import (
     RESERVED_SHEETS,
     FirmContext,
@@ -51,7 +52,8 @@ def firm_workbook(ctx: FirmContext) -> WorkbookSpec:
     assumptions = assumptions_sheet(ctx, wb)
     wb.sheets.append(assumptions)
     scen_sheets = [scenario_sheet(ctx, s) for s in ctx.scenarios]
-    summary = summary_sheet(ctx)
+    checks, master = checks_sheet(ctx, wb, {s.name: s for s in scen_sheets})
+    summary = summary_sheet(ctx, master, float(checks.cells[master].value))
     sensitivity = sensitivity_sheet(ctx)
     risk = risk_sheet(ctx)
     consolidation = consolidation_sheet(ctx, wb)
@@ -65,6 +67,7 @@ def firm_workbook(ctx: FirmContext) -> WorkbookSpec:
         risk,
         consolidation,
         charts,
+        checks,
         provenance,
     ]
     tracking = r.extras.get("tracking")

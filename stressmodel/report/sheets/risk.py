@@ -6,30 +6,61 @@ from typing import Any
 
 import polars as pl
 
+from stressmodel.report import catalog
+from stressmodel.report.formulas import sheet_ref
 from stressmodel.report.frames import write_frame
-from stressmodel.report.sheets.common import (
-    FirmContext,
-)
+from stressmodel.report.sheets.common import FirmContext, _is_num
 from stressmodel.report.spec import SheetSpec
 
 # --- Risk -----------------------------------------------------------------------------------
 
 RISK_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("min_interest_cover", "Minimum interest cover", "multiple"),
-    ("interest_cover_status", "Interest cover status", "text"),
-    ("altman_z", "Altman Z''", "ratio"),
-    ("altman_zone", "Zone", "text"),
-    ("ohlson_probability", "Ohlson probability", "pct"),
-    ("distance_to_default", "Distance to default", "ratio"),
+    ("min_interest_cover", "Minimum interest cover (times; live)", "cover"),
+    ("interest_cover_status", "Interest cover data", "text"),
+    ("altman_z", "Altman Z'' (minimum)", "ratio2"),
+    ("altman_zone", "Z'' zone", "text"),
+    ("ohlson_probability", "Ohlson probability (maximum)", "pct"),
+    ("distance_to_default", "Distance to default (SD)", "ratio2"),
     ("default_probability", "Default probability", "pct2"),
-    ("dd_status", "DD status", "text"),
-    ("net_debt_to_ebitda", "Net debt / EBITDA", "multiple"),
-    ("net_debt_to_ebitda_status", "Net debt / EBITDA status", "text"),
-    ("min_cash", "Minimum net cash (CNY mn)", "money"),
-    ("cash_runway_quarters", "First revolving draw (quarter)", "count"),
+    ("dd_status", "Distance-to-default data", "text"),
+    ("net_debt_to_ebitda", "Net debt / EBITDA at the horizon (times)", "multiple"),
+    ("net_debt_to_ebitda_status", "Net debt / EBITDA data", "text"),
+    ("min_cash", "Minimum cash less revolver (CNY mn; live)", "money"),
+    ("cash_runway_quarters", "First revolving draw (projected quarter; live)", "quarter"),
     ("runway_status", "Runway", "text"),
     ("default_point", "Default point (CNY mn)", "money"),
 )
+#: live cells of the scenario sheets' metric blocks, by Risk column
+LIVE = {
+    "min_interest_cover": "min_interest_cover",
+    "min_cash": "min_cash",
+    "cash_runway_quarters": "first_draw",
+}
+#: the reverse-stress row, shown as labelled rows: (column, label, number kind)
+REVERSE_ROWS = (
+    ("share_price", "Share price (CNY/share)", "per_share"),
+    ("price_date", "Price date", "text"),
+    ("value_no_shock", "Value per share with no shock (CNY/share)", "per_share"),
+    ("implied_export_shock", "Permanent export shock the price implies", "pct"),
+    ("status", "Status of the implied shock", "text"),
+    ("implied_shock_low_rate", "Implied shock at the low discount rate", "pct"),
+    ("implied_shock_low_rate_status", "Status (low rate)", "text"),
+    ("implied_shock_high_rate", "Implied shock at the high discount rate", "pct"),
+    ("implied_shock_high_rate_status", "Status (high rate)", "text"),
+    ("implied_growth", "Perpetual growth the price implies (no shock)", "pct2"),
+    ("implied_growth_status", "Status (implied growth)", "text"),
+    ("shock_cash_breaks", "Export shock at which cash needs a revolving draw", "pct"),
+    ("shock_cash_breaks_status", "Status (cash)", "text"),
+    ("shock_icr_below_1", "Export shock at which interest cover falls below 1", "pct"),
+    ("shock_icr_below_1_status", "Status (interest cover)", "text"),
+)
+
+
+def _data_status(v: Any) -> str:
+    """A metric's status as data, never as a verdict ('ok' meant 'computed')."""
+    return "computed" if v == "ok" else ("n/a" if v is None else str(v))
+
+
 QUARTER_METRICS = (
     ("interest_cover", "Interest cover (EBIT / interest)", "multiple"),
     ("altman_z", "Altman Z''", "ratio"),
@@ -41,13 +72,15 @@ QUARTER_METRICS = (
 def risk_sheet(ctx: FirmContext) -> SheetSpec:
     r = ctx.result
     sh = SheetSpec("Risk")
-    sh.text(0, 0, f"{ctx.ticker} - distress metrics by scenario (engine values)", "title")
+    sh.text(0, 0, f"{ctx.ticker} - distress metrics by scenario", "title")
     sh.text(
         1,
         0,
         f"Worst value over the {r.horizon} projected quarters per scenario; the first row is "
         f"the last actual "
-        f"period ({r.as_of_label}). {r.extras.get('fx_note', '')}",
+        f"period ({r.as_of_label}). Minimum cash, first draw and interest cover are live formulas "
+        f"over the scenario sheets; purple cells: engine value: does not move when inputs change. "
+        f"{r.extras.get('fx_note', '')}",
         "note",
     )
     top = 3
@@ -72,15 +105,23 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
     ]
     rows += [(s, ctx.summary[s]) for s in ctx.scenarios]
     for i, (label, x) in enumerate(rows, start=1):
-        sh.text(top + i, 0, label, "label_bold")
+        scen = label if i > 1 else None
+        sh.text(top + i, 0, catalog.scenario_name(label) if scen else label, "label_bold")
+        live = ctx.metric_cells.get(scen, {}) if scen else {}
         for j, (c, _h, kind) in enumerate(RISK_COLUMNS, start=1):
             v = x.get(c)
-            if kind == "text" or isinstance(v, str):
+            cell = live.get(LIVE.get(c, ""))
+            if cell is not None and scen is not None:
+                value = ctx.sheet_specs[scen].cells[cell].value
+                sh.formula(top + i, j, "=" + sheet_ref(scen, *cell), float(value), kind)
+            elif c.endswith("status"):
+                sh.text(top + i, j, _data_status(v), "status")
+            elif kind == "text" or isinstance(v, str):
                 sh.text(top + i, j, "n/a" if v is None else str(v), "status")
             elif c == "cash_runway_quarters" and v is None:
-                sh.text(top + i, j, "none", "status")
+                sh.text(top + i, j, "n/a", "status")
             else:
-                sh.number(top + i, j, v, f"{kind}/engine")
+                sh.number(top + i, j, v, f"{kind}/frozen")
     row = top + len(rows) + 2
     proj = r.projection.filter(pl.col("ticker") == ctx.ticker)
     for col, title, kind in QUARTER_METRICS:
@@ -94,9 +135,14 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
         row += 1
         for scen in ctx.scenarios:
             part = proj.filter(pl.col("scenario") == scen).sort("quarter_index")
-            sh.text(row, 0, scen)
+            sh.text(row, 0, catalog.scenario_name(scen))
             for j, v in enumerate(part[col].to_list() if col in part.columns else [], start=1):
-                sh.number(row, j, v, f"{kind}/engine")
+                sh.number(
+                    row,
+                    j,
+                    v,
+                    f"{'cover' if kind == 'multiple' and col == 'interest_cover' else kind}/frozen",
+                )
             row += 1
         row += 1
     rev = r.extras["reverse_stress"].filter(pl.col("ticker") == ctx.ticker)
@@ -105,8 +151,48 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
             row, 0, "Reverse stress test (permanent export shock from the next quarter)", "section"
         )
         row += 1
-        row = write_frame(sh, rev, row)
+        x = rev.row(0, named=True)
+        for col, label, kind in REVERSE_ROWS:
+            if col not in x:
+                continue
+            sh.text(row, 0, label)
+            sh.text(row, 2, col, "key")
+            v = x[col]
+            if kind == "text" or not _is_num(v):
+                sh.text(row, 1, "n/a" if v is None else str(v), "status")
+            else:
+                sh.number(row, 1, v, f"{kind}/frozen")
+            row += 1
+        for col in rev.columns:  # columns added by other stages, under their code names
+            if col not in {c for c, _, _ in REVERSE_ROWS} and col != "ticker":
+                v = x[col]
+                sh.text(row, 0, col.replace("_", " "))
+                sh.text(row, 2, col, "key")
+                if _is_num(v):
+                    shown = (
+                        "per_share"
+                        if ("price" in col or "value" in col)
+                        else (
+                            "pct"
+                            if "shock" in col or "growth" in col or "margin" in col
+                            else "number"
+                        )
+                    )
+                    sh.number(row, 1, v, f"{shown}/frozen")
+                else:
+                    sh.text(row, 1, "n/a" if v is None else str(v), "status")
+                row += 1
+        row += 1
+    mc = r.extras.get("montecarlo")
+    if isinstance(mc, pl.DataFrame):
+        sh.text(row, 0, "Monte Carlo", "section")
+        row += 1
+        frame = mc.filter(pl.col("ticker") == ctx.ticker) if "ticker" in mc.columns else mc
+        if frame.height == 0:
+            sh.text(row, 0, "n/a: no Monte Carlo rows for this firm", "status")
+        else:
+            row = write_frame(sh, frame, row, role="frozen")
     sh.freeze = (top + 1, 1)
-    sh.widths = {0: 26}
+    sh.widths = {0: 44}
     sh.width(1, max(len(RISK_COLUMNS), len(ctx.quarters)), 15)
     return sh

@@ -310,8 +310,147 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
 
     ctx.vps_cells[scenario] = (rows["value_per_share"], COL_OPEN) if shares_ok else None
     ctx.cash_rows[scenario] = rows["cash"]
+    ctx.item_rows[scenario] = dict(rows)
+    ctx.sheet_specs[scenario] = sh
+    ctx.metric_cells[scenario] = metric_block(sh, ctx, scenario, rows, _end + 4, last_col)
     sh.freeze = (QUARTER_ROW + 1, COL_OPEN)
     sh.repeat_rows = (HEADER_ROW, QUARTER_ROW)
     sh.widths = {COL_LABEL: 50, COL_UNIT: 13, COL_KEY: 22}
     sh.width(COL_OPEN, last_col, 12)
     return sh
+
+
+#: per-quarter rows of the metric block: (key, label, unit, style)
+METRIC_ROWS = (
+    ("cash_less_revolver", "Cash less revolving draws outstanding", "CNY mn", "money"),
+    ("interest_cover_q", "Interest cover EBIT / interest (k_none: no interest)", "times", "cover"),
+    ("draw_quarter", "Quarter number if a revolving draw (else k_none)", "quarter", "quarter"),
+    (
+        "cash_reconciliation",
+        "Cash reconciliation: cash - (previous cash + CFO + CFI + CFF)",
+        "CNY mn",
+        "money",
+    ),
+)
+
+
+def metric_block(
+    sh: SheetSpec, ctx: FirmContext, scenario: str, rows: dict[str, int], top: int, last_col: int
+) -> dict[str, tuple[int, int]]:
+    """Checks and the Summary's risk metrics as live formulas over this sheet's rows:
+    per quarter (cash less revolver, interest cover, draw quarter, cash reconciliation),
+    then the worst values and the check counts in the Value column. Returns their cells.
+
+    The definitions are those of :func:`stressmodel.analysis.risk.case_metrics`: minimum
+    over the projected quarters of cash - revolver; minimum of EBIT / interest over the
+    quarters with interest; the first quarter with a revolving draw above k_draw_eps."""
+    cv = ctx.values[scenario]
+    srow = ctx.summary[scenario]
+    h = ctx.result.horizon
+    sh.text(
+        top, COL_LABEL, "Checks and summary metrics (live; read by Summary and Checks)", "section"
+    )
+    for c in range(COL_UNIT, last_col + 1):
+        sh.text(top, c, "", "section")
+    mrow = {key: top + 1 + i for i, (key, *_rest) in enumerate(METRIC_ROWS)}
+    ctx.item_rows.setdefault(scenario, {}).update(mrow)
+    for key, label, unit, _style in METRIC_ROWS:
+        sh.text(mrow[key], COL_LABEL, label)
+        sh.text(mrow[key], COL_UNIT, unit)
+        sh.text(mrow[key], COL_KEY, key, "key")
+    big = 1e9
+    steps = cv.steps
+
+    def ref(item: str, col: int) -> Formula:
+        return Formula(cell_ref(rows[item], col))
+
+    values: dict[str, list[float]] = {k: [] for k, *_ in METRIC_ROWS}
+    for k in range(1, h + 1):
+        col = COL_Q1 + k - 1
+        cash, rev = steps["cash"][k - 1], steps["revolver"][k - 1]
+        v = cash - rev
+        sh.formula(
+            mrow["cash_less_revolver"],
+            col,
+            formula_text(ref("cash", col) - ref("revolver", col)),
+            v,
+            "money",
+        )
+        values["cash_less_revolver"].append(v)
+        ebit, intr = steps["ebit"][k - 1], steps["interest_expense"][k - 1]
+        v = ebit / intr if intr > 0 else big
+        f = f"=IF({cell_ref(rows['interest_expense'], col)}>0,{(ref('ebit', col) / ref('interest_expense', col)).text},k_none)"
+        sh.formula(mrow["interest_cover_q"], col, f, v, "cover")
+        values["interest_cover_q"].append(v)
+        v = float(k) if steps["revolver_draw"][k - 1] > 1e-9 else big
+        f = f"=IF({cell_ref(rows['revolver_draw'], col)}>k_draw_eps,{cell_ref(QUARTER_ROW, col)},k_none)"
+        sh.formula(mrow["draw_quarter"], col, f, v, "quarter")
+        values["draw_quarter"].append(v)
+        prev_cash = cv.opening["cash"] if k == 1 else steps["cash"][k - 2]
+        v = cash - (prev_cash + steps["cfo"][k - 1] + steps["cfi"][k - 1] + steps["cff"][k - 1])
+        expr = ref("cash", col) - (
+            ref("cash", col - 1) + ref("cfo", col) + ref("cfi", col) + ref("cff", col)
+        )
+        sh.formula(mrow["cash_reconciliation"], col, formula_text(expr), v, "money")
+        values["cash_reconciliation"].append(v)
+
+    def span(row: int) -> str:
+        return f"{cell_ref(row, COL_Q1)}:{cell_ref(row, last_col)}"
+
+    out: dict[str, tuple[int, int]] = {}
+    r = mrow["cash_reconciliation"] + 2
+    tol = 1e-6
+    icr_engine = srow.get("min_interest_cover")
+    scalars = (
+        (
+            "min_cash",
+            "Minimum cash less revolver over the horizon",
+            "CNY mn",
+            f"=MIN({span(mrow['cash_less_revolver'])})",
+            min(values["cash_less_revolver"]),
+            "money",
+        ),
+        (
+            "min_interest_cover",
+            "Minimum interest cover over the horizon",
+            "times",
+            f"=MIN({span(mrow['interest_cover_q'])})" if _is_num(icr_engine) else None,
+            min(values["interest_cover_q"]),
+            "cover",
+        ),
+        (
+            "first_draw",
+            "First revolving draw (projected quarter; none = no draw)",
+            "quarter",
+            f"=MIN({span(mrow['draw_quarter'])})",
+            min(values["draw_quarter"]),
+            "quarter",
+        ),
+        (
+            "balance_failures",
+            "Quarters whose balance check exceeds k_check_tol",
+            "count",
+            f"=SUMPRODUCT((ABS({span(rows['balance_check'])})>k_check_tol)*1)",
+            float(sum(abs(x) > tol for x in steps["balance_check"])),
+            "count",
+        ),
+        (
+            "cash_failures",
+            "Quarters whose cash reconciliation exceeds k_check_tol",
+            "count",
+            f"=SUMPRODUCT((ABS({span(mrow['cash_reconciliation'])})>k_check_tol)*1)",
+            float(sum(abs(x) > tol for x in values["cash_reconciliation"])),
+            "count",
+        ),
+    )
+    for key, label, unit, f, v, style in scalars:
+        sh.text(r, COL_LABEL, label, "label_bold")
+        sh.text(r, COL_UNIT, unit)
+        sh.text(r, COL_KEY, key, "key")
+        if f is None:
+            sh.text(r, COL_OPEN, str(srow.get("interest_cover_status") or "n/a"), "status")
+        else:
+            sh.formula(r, COL_OPEN, f, v, style)
+            out[key] = (r, COL_OPEN)
+        r += 1
+    return out

@@ -1,15 +1,31 @@
-"""The Sensitivity sheet: the grid scenarios."""
+"""The Sensitivity sheet: the grid scenarios (export shock rows x output cut columns).
+
+Blocks: value / price, cash headroom (minimum cash less revolver minus the firm's minimum
+cash: negative means a revolving draw), minimum interest cover. Colours on fixed
+thresholds (value / price 0.8 and 1; headroom 0; interest cover 1x and 2x), not a relative
+scale. The observed export trough (about -77% in May 2025, inputs/trade.csv and
+reference NOTES) and the trade-implied level are marked beside the rows; the grid's other
+parameters (those of its base scenario) are stated beside the 0% / 0% cell.
+"""
 
 from __future__ import annotations
 
 import polars as pl
 
-from stressmodel.report.sheets.common import (
-    FirmContext,
-)
+from stressmodel.report.sheets.common import FirmContext, _is_num
 from stressmodel.report.spec import CondFormat, SheetSpec
 
-# --- Sensitivity ----------------------------------------------------------------------------
+#: the observed fall of China's magnet exports, May 2025 against March 2025 (NOTES.md)
+OBSERVED_TROUGH = 0.77
+ENGINE_NOTE = "engine value: does not move when inputs change"
+
+
+def _rules(kind: str, price: float | None, min_cash: float) -> list[tuple[str, str, float]]:
+    if kind == "value_to_price":
+        return [("cf_red", "<", 0.8), ("cf_amber", "<", 1.0), ("cf_green", ">=", 1.0)]
+    if kind == "headroom":
+        return [("cf_red", "<", 0.0), ("cf_green", ">=", 0.0)]
+    return [("cf_red", "<", 1.0), ("cf_amber", "<", 2.0), ("cf_green", ">=", 2.0)]
 
 
 def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
@@ -30,52 +46,83 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
         f"parameters as in {base}",
         "title",
     )
-    sh.text(1, 0, "Engine values of the grid scenarios (not live formulas).", "note")
-    row = 3
+    sh.text(1, 0, f"Grid scenarios run by the engine (purple: {ENGINE_NOTE}).", "note")
+    base_sc = next((s for s in r.scenarios if s.name == base), None)
+    if base_sc is not None:
+        sh.text(
+            2,
+            0,
+            f"Other parameters at every cell (from {base}): storage cost {base_sc.storage_cost_rate:.1%}/yr, "
+            f"licence delay {base_sc.licence_delay_days:g} business days, domestic shock "
+            f"{base_sc.domestic_shock:.0%}, {base_sc.duration_quarters} quarters at full strength, "
+            f"{base_sc.recovery_quarters} to recover, permanent share {base_sc.permanent_share:.0%}: "
+            "so the 0% / 0% cell is not the baseline scenario.",
+            "note",
+        )
+    price = ctx.figure("share_price")
+    price_ok = _is_num(price) and float(price) > 0
+    min_cash = float(ctx.fb.params.get("min_cash", 0.0))
+    trade_level = max((float(v) for k, v in r.trade.loss.items() if k > r.as_of), default=None)
+    row = 4
     blocks = (
-        ("Value per share (CNY)", "value_per_share", "per_share"),
+        ("Value per share / share price (times; 1 = the price)", "value_to_price", "multiple2"),
         (
-            "Cash runway: projected quarter of the first revolving draw ('none' = no draw "
-            "within the horizon)",
-            "cash_runway_quarters",
-            "count",
+            f"Cash headroom: minimum cash less revolver minus the minimum cash of {min_cash:,.1f} "
+            "(CNY mn; negative = a revolving draw)",
+            "headroom",
+            "money",
         ),
-        ("Minimum net cash over the horizon (CNY mn)", "min_cash", "money"),
+        ("Minimum interest cover (times)", "min_interest_cover", "cover"),
     )
     for title, col, kind in blocks:
         sh.text(row, 0, title, "section")
-        for j in range(1, len(cuts) + 1):
+        for j in range(1, len(cuts) + 2):
             sh.text(row, j, "", "section")
         row += 1
         sh.text(row, 0, "Export shock \\ output cut", "header")
         for j, c in enumerate(cuts, start=1):
             sh.number(row, j, c, "pct/head")
+        sh.text(row, len(cuts) + 1, "Marks", "header")
         head = row
         for i, e in enumerate(shocks, start=1):
             sh.number(head + i, 0, e, "pct/head")
             for j, c in enumerate(cuts, start=1):
                 x = cells.get((e, c))
-                v = None if x is None else x.get(col)
-                if col == "cash_runway_quarters" and x is not None and v is None:
-                    sh.text(head + i, j, "none", "status_right")
+                if x is None:
+                    sh.text(head + i, j, "n/a", "status_right")
+                    continue
+                if col == "value_to_price":
+                    vps = x.get("value_per_share")
+                    v = float(vps) / float(price) if price_ok and _is_num(vps) else None
+                elif col == "headroom":
+                    mc = x.get("min_cash")
+                    v = float(mc) - min_cash if _is_num(mc) else None
                 else:
-                    sh.number(head + i, j, v, f"{kind}/engine")
-        sh.cond_formats.append(
-            CondFormat(
-                head + 1,
-                1,
-                head + len(shocks),
-                len(cuts),
-                {
-                    "type": "3_color_scale",
-                    "min_color": "#F8696B",
-                    "mid_color": "#FFEB84",
-                    "max_color": "#63BE7B",
-                },
+                    v = x.get(col)
+                if v is None and col == "min_interest_cover":
+                    sh.text(head + i, j, "n/a: no interest", "status_right")
+                else:
+                    sh.number(head + i, j, v, f"{kind}/frozen")
+            marks = []
+            step = shocks[1] - shocks[0] if len(shocks) > 1 else 1.0
+            if abs(e - OBSERVED_TROUGH) <= step / 2 + 1e-12:
+                marks.append("observed trough about 77% (May 2025 vs March)")
+            if trade_level is not None and abs(e - trade_level) <= step / 2 + 1e-12:
+                marks.append(f"trade-implied peak loss {trade_level:.0%}")
+            if marks:
+                sh.text(head + i, len(cuts) + 1, "<- " + "; ".join(marks), "label_bold")
+        for style, crit, v in _rules(col, price, min_cash):
+            sh.cond_formats.append(
+                CondFormat(
+                    head + 1,
+                    1,
+                    head + len(shocks),
+                    len(cuts),
+                    {"type": "cell", "criteria": crit, "value": v, "format": style},
+                )
             )
-        )
         row = head + len(shocks) + 2
-    sh.freeze = (5, 1)
-    sh.widths = {0: 28}
+    sh.freeze = (6, 1)
+    sh.widths = {0: 28, len(cuts) + 1: 40}
     sh.width(1, len(cuts), 11)
     return sh
