@@ -79,7 +79,15 @@ REQUIRED_LABELS = (
     "CFI",
     "CFF",
 )
-FIRM_SHEETS_AFTER = ("Sensitivity", "Risk", "Consolidation", "Charts", "Checks", "Provenance")
+FIRM_SHEETS_AFTER = (
+    "Sensitivity",
+    "Risk",
+    "Consolidation",
+    "Charts",
+    "Checks",
+    "Dictionary",
+    "Provenance",
+)
 
 
 def close(cached: Any, fresh: Any) -> bool:
@@ -542,7 +550,18 @@ def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, P
     as_of_end = dt.datetime(2025, 6, 30)
     for t in FIRMS:
         wb = openpyxl.load_workbook(written[f"{t}.xlsx"])
-        assert wb.sheetnames == ["Summary", "Assumptions", *scen, *FIRM_SHEETS_AFTER]
+        assert wb.sheetnames == ["Summary", "Contents", "Assumptions", *scen, *FIRM_SHEETS_AFTER]
+        # navigation: a hyperlink to every sheet; the dictionary lists every defined name
+        links = {h.location for h in wb["Contents"]._hyperlinks} | {
+            c.hyperlink.location for row in wb["Contents"].iter_rows() for c in row if c.hyperlink
+        }
+        assert {f"'{n}'!A1" for n in wb.sheetnames} <= links, links
+        listed = {c.value for c in wb["Dictionary"]["A"]}
+        assert set(wb.defined_names) <= listed
+        sources = [
+            c.hyperlink.target for row in wb["Provenance"].iter_rows() for c in row if c.hyperlink
+        ]
+        assert sources and all(u.startswith(("http://", "https://")) for u in sources)
         names = set(wb.defined_names)
         expected = {f"f_{p}" for p in ALL_FIRM_PARAMS}
         expected |= {

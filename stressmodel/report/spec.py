@@ -99,6 +99,7 @@ TEXT_STYLES: dict[str, dict[str, Any]] = {
     "cf_red": {"bg_color": "#FFC7CE", "font_color": "#9C0006"},
     "cf_cap": {"num_format": '"> 50x"'},
     "big": {"bold": True, "font_size": 12},
+    "link": {"font_color": "#0563C1", "underline": 1},
     "verdict": {"bold": True, "font_size": 12, "text_wrap": True, "valign": "top"},
     "frozen_text": {"font_color": "#404040", "bg_color": "#E4DFEC", "italic": True},
 }
@@ -189,6 +190,24 @@ class CondFormat:
     options: dict[str, Any]
 
 
+_URL_SAFE = re.compile(r"^https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]{1,240}$")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A hyperlink cell: ``target`` is ``internal:'Sheet'!A1`` (built by the layout) or an
+    http(s) URL from inputs that passed :func:`safe_url`; ``text`` is shown as text."""
+
+    target: str
+    text: str
+
+
+def safe_url(url: str) -> bool:
+    """An http(s) URL of plain URL characters (no quotes, spaces or control characters),
+    short enough for every spreadsheet."""
+    return bool(_URL_SAFE.match(url)) and "'" not in url and '"' not in url
+
+
 @dataclass(frozen=True)
 class Validation:
     """Data validation of one cell; ``options`` as XlsxWriter's ``data_validation`` takes
@@ -216,6 +235,7 @@ class SheetSpec:
     header: str = ""  # print header/footer, XlsxWriter codes (&L &C &R &D); & in text as &&
     footer: str = ""
     validations: list[Validation] = field(default_factory=list)
+    links: dict[tuple[int, int], Link] = field(default_factory=dict)
 
     # --- building helpers (pure) -------------------------------------------------------
 
@@ -259,6 +279,18 @@ class SheetSpec:
                 f"{self.name!r}"
             )
         self._put(row, col, Cell("formula", float(value), style, formula))
+
+    def link(self, row: int, col: int, target: str, text: str) -> None:
+        """A hyperlink; an external target that is not a safe URL is written as plain text."""
+        if (row, col) in self.cells or (row, col) in self.links:
+            raise ReportError(
+                f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
+            )
+        internal = target.startswith("internal:'") and "!" in target
+        if internal or safe_url(target):
+            self.links[(row, col)] = Link(target, str(text))
+        else:
+            self.text(row, col, text)
 
     def width(self, first: int, last: int, width: float) -> None:
         for c in range(first, last + 1):

@@ -144,6 +144,8 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         ws.set_header(s.header)
     if s.footer:
         ws.set_footer(s.footer)
+    for (row, col), link in sorted(s.links.items()):
+        ws.write_url(row, col, link.target, fmt("link"), link.text)
     for v in s.validations:
         ws.data_validation(v.row, v.col, v.row, v.col, dict(v.options))
     if s.tab_color:

@@ -35,6 +35,8 @@ COL_LABEL, COL_UNIT, COL_KEY, COL_OPEN, COL_Q1 = 0, 1, 2, 3, 4
 HEADER_ROW, QUARTER_ROW = 2, 3
 RESERVED_SHEETS = (
     "Summary",
+    "Contents",
+    "Dictionary",
     "Assumptions",
     "Sensitivity",
     "Risk",

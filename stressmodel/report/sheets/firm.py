@@ -1,7 +1,8 @@
 """Firm workbook: a pure function from a run to a :class:`WorkbookSpec`.
 
 Sheets, in order: Summary, Assumptions, one sheet per named scenario, Sensitivity, Risk,
-Consolidation, Charts, Checks, Provenance (and Tracking when the run has a tracking frame).
+Consolidation, Charts, Checks, Dictionary, Provenance (and Tracking when the run has a
+tracking frame); Contents (hyperlinks to every sheet) second.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from stressmodel.report.sheets.common import (
     document_properties,
 )
 from stressmodel.report.sheets.consolidation import consolidation_sheet
+from stressmodel.report.sheets.navigation import contents_sheet, dictionary_sheet
 from stressmodel.report.sheets.provenance import provenance_sheet
 from stressmodel.report.sheets.risk import risk_sheet
 from stressmodel.report.sheets.scenario import scenario_sheet
@@ -70,6 +72,8 @@ def firm_workbook(ctx: FirmContext) -> WorkbookSpec:
         checks,
         provenance,
     ]
+    dictionary = dictionary_sheet(ctx, wb)
+    sheets.insert(len(sheets) - 1, dictionary)
     tracking = r.extras.get("tracking")
     if isinstance(tracking, pl.DataFrame):
         tr = SheetSpec("Tracking")
@@ -85,6 +89,8 @@ def firm_workbook(ctx: FirmContext) -> WorkbookSpec:
             tr.text(2, 0, "n/a: no tracking rows for this firm", "status")
         tr.freeze = (3, 0)
         sheets.append(tr)
+    names = [x.name for x in sheets]
+    sheets.insert(1, contents_sheet(ctx, [names[0], "Contents", *names[1:]]))
     summary.tab_color = "#1F4E79"
     assumptions.tab_color = "#FFC000"
     wb.sheets = sheets

@@ -78,7 +78,12 @@ def provenance_sheet(ctx: FirmContext) -> SheetSpec:
             sh.number(row, 1, fig.value, f"{kind}/engine")
         sh.text(row, 2, fig.basis)
         sh.text(row, 3, fig.how, "text")
-        sh.text(row, 4, "; ".join(fig.sources) if fig.sources else "-", "text")
+        if fig.sources:
+            sh.link(row, 4, fig.sources[0], fig.sources[0])
+            if len(fig.sources) > 1:
+                sh.text(row, 5, "also: " + "; ".join(fig.sources[1:]), "text")
+        else:
+            sh.text(row, 4, "-", "text")
         row += 1
     row += 1
     est = sorted(n for n, f in ctx.fb.figures.items() if f.basis == "estimated")
