@@ -476,8 +476,23 @@ def breaks_first_order(result: RunResult) -> list[tuple[str, dict[str, Any]]]:
     return [(t, rev.get(t, {})) for t in sorted(result.tickers, key=key)]
 
 
-def _shock_text(v: Any) -> str:
-    return f"{v:.0%}" if _is_num(v) else "not reached"
+def verdict_text(rv: dict[str, Any]) -> str:
+    """Who breaks first, in words: the shocks at which interest cover < 1 and cash breaks."""
+    icr, cash = rv.get("shock_icr_below_1"), rv.get("shock_cash_breaks")
+    reached = [
+        str(rv.get(f"{k}_status") or "").startswith("not breached")
+        for k in ("shock_icr_below_1", "shock_cash_breaks")
+    ]
+    if not _is_num(icr) and not _is_num(cash) and all(reached):
+        return "holds up to a 100% shock"
+    icr_t = _shock_text(icr, rv.get("shock_icr_below_1_status"))
+    return f"ICR < 1 at {icr_t}; cash breaks at {_shock_text(cash, rv.get('shock_cash_breaks_status'))}"
+
+
+def _shock_text(v: Any, status: Any = None) -> str:
+    if _is_num(v):
+        return f"{v:.0%}"
+    return "not reached" if str(status or "").startswith("not breached") else "n/a"
 
 
 def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
@@ -530,8 +545,7 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
         sh.text(
             row,
             3,
-            f"ICR < 1 at {_shock_text(rv.get('shock_icr_below_1'))}; cash at "
-            f"{_shock_text(rv.get('shock_cash_breaks'))}",
+            verdict_text(rv),
         )
         price = fb.get("share_price")
         for j, n in enumerate(names, start=4):
@@ -547,7 +561,7 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
             sh.text(
                 row,
                 j,
-                "none: price > no-shock value" if status.startswith("no shock in") else status[:40],
+                "none (price > value)" if status.startswith("no shock in") else status[:40],
                 "status",
             )
         sh.number(row, j + 1, rv.get("implied_growth"), "pct2/engine")
@@ -582,7 +596,7 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
             "status",
         )
         est = sorted(n for n, f in fb.figures.items() if f.basis == "estimated")
-        flags = [f"{len(est)} estimated: {', '.join(est)}" if est else "no estimated figures"]
+        flags = [f"{len(est)} estimated figures (Provenance)" if est else "no estimated figures"]
         if b.get("price_stale"):
             flags.append("stale price")
         if _is_num(b.get("stale_quarters")) and b["stale_quarters"]:
@@ -627,7 +641,7 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
         sh.text(row, j, "", "section")
     row += 1
     for j, h in enumerate(
-        ("Rank", "Ticker", "Company", "Interest cover < 1 at", "Cash needs a revolver draw at")
+        ("Rank", "Ticker", "Company", "Interest cover < 1 at shock", "Cash breaks at shock")
     ):
         sh.text(row, j, h, "header")
     row += 1
@@ -640,15 +654,15 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
             if _is_num(v):
                 sh.number(row, j, v, "pct/engine")
             else:
-                sh.text(row, j, "not reached", "status_right")
+                sh.text(row, j, _shock_text(v, rv.get(f"{key}_status")), "status_right")
         row += 1
     sh.freeze = (top + 1, 2)
-    sh.widths = {0: 5, 1: 11, 2: 30, 3: 30}
+    sh.widths = {0: 5, 1: 11, 2: 26, 3: 34}
     sh.width(4, 3 + len(names), 11)
     sh.widths[4] = 14
     sh.width(4 + len(names), 4 + len(names) + 4, 12)
     sh.widths[4 + len(names)] = 18
     sh.widths[4 + len(names) + 5] = 17
-    sh.widths[4 + len(names) + 6] = 40
+    sh.widths[4 + len(names) + 6] = 28
     sh.widths[4 + len(names) + 7] = 11
     return sh

@@ -307,6 +307,12 @@ CONSTANTS: tuple[tuple[str, float, str, str], ...] = (
         "a revolving draw larger than this counts as a draw (as stressmodel.analysis.risk)",
     ),
     (
+        "k_cny_per_kg",
+        1000.0,
+        "CNY/kg per CNY mn/tonne",
+        "unit conversion of magnet prices: 1 CNY mn per tonne = 1,000 CNY per kg (display rows)",
+    ),
+    (
         "k_check_tol",
         1e-6,
         "CNY mn",

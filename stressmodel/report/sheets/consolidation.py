@@ -42,9 +42,9 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         "peer median) "
         "/ peer scale, -3, 3) for continuous components, the value itself for dummies. Weights, "
         "base rate and "
-        "peer statistics are inputs on Assumptions; raw component values are the engine's "
-        "(grey); the band is "
-        "the engine's Monte Carlo over weights and base rate.",
+        "peer statistics are inputs on Assumptions; raw component values, the band (Monte Carlo "
+        "over weights and base rate) and the rank are purple: engine value: does not move when "
+        "inputs change.",
         "note",
     )
     row = 4
@@ -68,7 +68,7 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         contrib_cells = []
         for c in comps:
             sh.text(row, 0, catalog.CONSOLIDATION_LABELS.get(c, c))
-            sh.number(row, 1, x.get(c), "ratio/engine")
+            sh.number(row, 1, x.get(c), "ratio/frozen")
             raw = Formula(cell_ref(row, 1))
             if c in DUMMIES:
                 sh.text(row, 2, "dummy", "status")
@@ -107,9 +107,9 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
                     "ratio",
                 )
             else:
-                sh.number(row, 4, x.get(f"z_{c}"), "ratio/engine")
-                sh.number(row, 5, priors.weights[c], "ratio/engine")
-                sh.number(row, 6, x.get(f"contrib_{c}"), "ratio/engine")
+                sh.number(row, 4, x.get(f"z_{c}"), "ratio/frozen")
+                sh.number(row, 5, priors.weights[c], "ratio/frozen")
+                sh.number(row, 6, x.get(f"contrib_{c}"), "ratio/frozen")
             contrib_cells.append(cell_ref(row, 6))
             row += 1
         first, lastc = contrib_cells[0], contrib_cells[-1]
@@ -138,7 +138,7 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
                     row + i,
                     6,
                     value if value is not None else x.get("score_status"),
-                    f"{kind}/engine",
+                    f"{kind}/frozen",
                 )
         row += len(rows_out)
         for label, key in (
@@ -149,7 +149,7 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
             ("Rank stability (share of draws)", "rank_stability"),
         ):
             sh.text(row, 0, label)
-            sh.number(row, 6, x.get(key), ("count" if key == "rank_point" else "score") + "/engine")
+            sh.number(row, 6, x.get(key), ("count" if key == "rank_point" else "score") + "/frozen")
             row += 1
         sh.text(row, 0, "Status")
         sh.text(row, 6, str(x.get("score_status")), "status")

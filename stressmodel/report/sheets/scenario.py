@@ -331,6 +331,8 @@ METRIC_ROWS = (
         "CNY mn",
         "money",
     ),
+    ("price_export_kg", "Export magnet price (CNY/kg)", "CNY/kg", "per_share"),
+    ("price_domestic_kg", "Domestic magnet price (CNY/kg)", "CNY/kg", "per_share"),
 )
 
 
@@ -393,12 +395,25 @@ def metric_block(
         )
         sh.formula(mrow["cash_reconciliation"], col, formula_text(expr), v, "money")
         values["cash_reconciliation"].append(v)
+        for key, item in (
+            ("price_export_kg", "price_export"),
+            ("price_domestic_kg", "price_domestic"),
+        ):
+            v = steps[item][k - 1] * 1000.0
+            sh.formula(
+                mrow[key],
+                col,
+                formula_text(ref(item, col) * Formula("k_cny_per_kg")),
+                v,
+                "per_share",
+            )
+            values[key].append(v)
 
     def span(row: int) -> str:
         return f"{cell_ref(row, COL_Q1)}:{cell_ref(row, last_col)}"
 
     out: dict[str, tuple[int, int]] = {}
-    r = mrow["cash_reconciliation"] + 2
+    r = max(mrow.values()) + 2
     tol = 1e-6
     icr_engine = srow.get("min_interest_cover")
     scalars = (

@@ -90,9 +90,11 @@ def summary_sheet(
     sh = SheetSpec("Summary")
     sh.header, sh.footer = header_footer(ctx)
     sh.fit_one_page = True
-    sh.text(0, 0, f"{ctx.ticker} {ctx.company} - stress test as of {r.as_of_label}", "title")
+    sh.text(0, 0, f"{ctx.ticker} - stress test as of {r.as_of_label}", "title")
+    sh.text(1, 0, "Company", "label_bold")
+    sh.text(1, 1, ctx.company, "label_bold")  # its own text cell: input text, never a formula
     sh.text(
-        1,
+        2,
         0,
         f"{r.horizon} projected quarters ({r.quarters[0]} to {r.quarters[-1]}); money in CNY mn, "
         "prices in CNY/share; inflows and balances positive, outflows and losses negative. "
@@ -104,7 +106,7 @@ def summary_sheet(
     price_ok = _is_num(price) and float(price) > 0
 
     # --- verdict strip -----------------------------------------------------------------
-    row = 3
+    row = 4
     sh.text(row, 0, "Verdict", "section")
     for j in range(1, len(TABLE)):
         sh.text(row, j, "", "section")
@@ -300,20 +302,26 @@ def verdict_lines(ctx: FirmContext, rev: dict[str, Any]) -> list[str]:
     icr_t = (
         f"at a {icr:.1%} export shock"
         if _is_num(icr)
-        else _short(rev.get("shock_icr_below_1_status"))
+        else _never(rev.get("shock_icr_below_1_status"))
     )
-    cash_t = f"at {cash:.1%}" if _is_num(cash) else _short(rev.get("shock_cash_breaks_status"))
+    cash_t = f"at {cash:.1%}" if _is_num(cash) else _never(rev.get("shock_cash_breaks_status"))
     second = f"Interest cover falls below 1 {icr_t}; cash needs a revolving draw {cash_t} ({ENGINE_NOTE})"
     return [first, second]
+
+
+def _never(status: Any) -> str:
+    """A threshold the reverse stress did not reach, in words (other statuses as given)."""
+    text = str(status or "n/a")
+    return "at no shock up to 100%" if text.startswith("not breached") else f"({_short(text)})"
 
 
 def _short(status: Any) -> str:
     """A reverse-stress status in a few words (the full text is on Risk)."""
     text = str(status or "n/a")
     if text.startswith("no shock in"):
-        return "none (price above the no-shock value)"
+        return "none: price > value"
     if text.startswith("not breached"):
-        return "not breached up to 100%"
+        return "not reached up to 100%"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
