@@ -486,7 +486,10 @@ def verdict_text(rv: dict[str, Any]) -> str:
     if not _is_num(icr) and not _is_num(cash) and all(reached):
         return "holds up to a 100% shock"
     icr_t = _shock_text(icr, rv.get("shock_icr_below_1_status"))
-    return f"ICR < 1 at {icr_t}; cash breaks at {_shock_text(cash, rv.get('shock_cash_breaks_status'))}"
+    cash_t = _shock_text(cash, rv.get("shock_cash_breaks_status"))
+    cash_part = "cash holds to 100%" if cash_t == "not reached" else f"cash breaks at {cash_t}"
+    icr_part = "ICR holds to 100%" if icr_t == "not reached" else f"ICR < 1 at {icr_t}"
+    return f"{icr_part}; {cash_part}"
 
 
 def _shock_text(v: Any, status: Any = None) -> str:
@@ -645,6 +648,7 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
     ):
         sh.text(row, j, h, "header")
     row += 1
+    sh.heights[row - 1] = 30
     for rank, (t, rv) in enumerate(order, start=1):
         sh.number(row, 0, rank, "count")
         sh.text(row, 1, t, "label_bold")

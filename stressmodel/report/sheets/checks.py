@@ -64,7 +64,7 @@ def checks_sheet(
         if value_f is not None and value is not None:
             sh.formula(row, 1, value_f, value, "money")
         sh.formula(row, 2, fail_f, fail, "check")
-        sh.text(row, 3, how, "wrap")
+        sh.text(row, 3, how, "text")
         fail_rows.append(row)
         row += 1
 
@@ -136,7 +136,9 @@ def checks_sheet(
             None,
             "=" + "+".join(_term(n) for n in names),
             float(fails),
-            ", ".join(names),
+            f"{len(names)} named inputs within their bounds (data validation on Assumptions): "
+            + ", ".join(names[:3])
+            + (", ..." if len(names) > 3 else ""),
         )
     row += 1
     sh.text(row, 0, "Master check: failures in all rows above", "label_bold")
