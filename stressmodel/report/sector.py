@@ -362,9 +362,9 @@ def chart_sheets(
                 ),
             ),
             (anchor, 0),
-            x_title="Firm",
-            y_title="export shock",
-            y_format="0%",
+            x_title="Export shock (fraction; no bar: 0 or not reached, see Summary)",
+            y_title="Firm",
+            y_format=None,
             size=(760, 360),
         )
     )
