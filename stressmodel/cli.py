@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from stressmodel import __version__
-from stressmodel.errors import StressModelError
+from stressmodel.errors import ENVIRONMENT_ERRNOS, StressModelError
 
 
 class SafePath(click.Path):
@@ -66,6 +66,16 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except click.ClickException:
             raise
+        except OSError as exc:
+            if exc.errno not in ENVIRONMENT_ERRNOS:
+                if debug:
+                    traceback.print_exc()
+                _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", 1)
+            # the machine, not a bug: a read-only or full disk, a permission, a folder for a file
+            if debug:
+                traceback.print_exc()
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc} (a file or folder cannot be written or read here)", 2)
         except Exception as exc:  # an internal error: no traceback unless asked
             if debug:
                 traceback.print_exc()

@@ -10,6 +10,7 @@ Input problems are collected, not raised one at a time: validation gathers every
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 
@@ -87,5 +88,46 @@ class ReportError(StressModelError):
 
 class OutputExistsError(StressModelError):
     """The as-of output folder exists and ``--force`` was not given."""
+
+    exit_code = 2
+
+
+#: ``errno`` values of an ``OSError`` that come from the machine, not from a bug: a
+#: read-only or full file system, a missing permission, a file where a folder is needed
+ENVIRONMENT_ERRNOS = frozenset(
+    {
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.ENAMETOOLONG,
+        errno.EEXIST,
+        errno.EBUSY,
+        errno.ETXTBSY,
+        errno.EMLINK,
+        errno.EFBIG,
+    }
+)
+
+
+class OutputEnvironmentError(StressModelError):
+    """An output cannot be written for a reason of the machine: a read-only or full file
+    system, a missing permission, a folder where a file is named. Exit code 2."""
+
+    exit_code = 2
+
+
+class CleanupError(StressModelError):
+    """An entry the tool made (a replaced folder) could not be removed; the message says
+    where it was left. Exit code 2: the outputs are written, but not as asked."""
+
+    exit_code = 2
+
+
+class MemoryLimitError(StressModelError):
+    """A run would need more memory than is available (estimate before allocating)."""
 
     exit_code = 2

@@ -267,7 +267,8 @@ def test_sigkill_while_writing_leaves_no_as_of_folder(tmp_path):
     out = tmp_path / "outputs"
     with paused_run(out, "tables"):
         tmp = [p for p in out.iterdir() if p.name.startswith(outputs.TMP_PREFIX)]
-        assert len(tmp) == 1 and (tmp[0] / "projections.parquet").is_file()  # half written
+        assert len(tmp) == 1 and (tmp[0] / AS_OF / "projections.parquet").is_file()  # half written
+        assert (tmp[0] / outputs.MARKER_FILE).is_file()
     assert visible(out) == []  # nothing that looks like an as-of folder
     assert outputs.as_of_folders(out) == []
     assert len(hidden(out)) == 1
@@ -334,33 +335,86 @@ def test_sigkill_at_random_times_never_leaves_a_partial_folder(existing):
 # --- stale hidden folders --------------------------------------------------------------------
 
 
+def plant_wrapper(parent: Path, kind: str, target: str, pid: int, run_id: str = "00aa" * 4) -> Path:
+    """A wrapper as a run with process ``pid`` would have left it (marker included)."""
+    path = parent / outputs.wrapper_name(kind, target, pid, run_id)
+    path.mkdir()
+    marker = {"tool": "stressmodel", "kind": kind, "target": target, "run_id": run_id, "pid": pid}
+    (path / outputs.MARKER_FILE).write_text(json.dumps(marker))
+    (path / target).mkdir()
+    return path
+
+
 def test_stale_folders_are_hidden_and_cleaned_but_live_ones_are_kept(tmp_path):
     out = tmp_path / "outputs"
     out.mkdir()
     dead_pid = 4_194_304 + 17  # above Linux's largest pid: no such process
-    stale_tmp = out / f".tmp-{AS_OF}.{dead_pid}.00aa"
-    stale_tmp.mkdir()
-    (stale_tmp / "summary.csv").write_text("partial")
-    legacy = out / f".tmp-{AS_OF}.deadbeef"
+    stale_tmp = plant_wrapper(out, "tmp", AS_OF, dead_pid)
+    (stale_tmp / AS_OF / "summary.csv").write_text("partial")
+    replaced = plant_wrapper(
+        out, "old", "2024Q4", dead_pid, "00bb" * 4
+    )  # replacement never arrived
+    (replaced / "2024Q4" / "manifest.json").write_text('{"as_of": "2024Q4"}')
+    legacy = out / f".tmp-{AS_OF}.deadbeef"  # no marker: not provably ours, left alone
     legacy.mkdir()
-    replaced = out / f".old-2024Q4.{dead_pid}.00bb"  # a replacement that never arrived
-    replaced.mkdir()
-    (replaced / "manifest.json").write_text('{"as_of": "2024Q4"}')
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.1)
-        live = out / f".tmp-2025Q2.{sleeper.pid}.00cc"
-        live.mkdir()
+        live = plant_wrapper(out, "tmp", "2025Q2", sleeper.pid, "00cc" * 4)
         assert outputs.as_of_folders(out) == []
         removed = outputs.cleanup_stale(out)
-        assert set(removed) == {stale_tmp, legacy, replaced}
-        assert sorted(p.name for p in out.iterdir()) == sorted([live.name, "2024Q4"])
+        assert set(removed) == {stale_tmp, replaced}
+        assert sorted(p.name for p in out.iterdir()) == sorted([live.name, legacy.name, "2024Q4"])
         assert (out / "2024Q4" / "manifest.json").is_file()  # restored
     finally:
         sleeper.kill()
         sleeper.wait()
     outputs.cleanup_stale(out)
-    assert hidden(out) == []
+    assert hidden(out) == [legacy.name]
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        None,
+        {"tool": "other", "kind": "tmp", "target": AS_OF, "run_id": "00aa" * 4, "pid": 4_194_321},
+        {
+            "tool": "stressmodel",
+            "kind": "tmp",
+            "target": "2024Q4",
+            "run_id": "00aa" * 4,
+            "pid": 4_194_321,
+        },
+        {
+            "tool": "stressmodel",
+            "kind": "old",
+            "target": AS_OF,
+            "run_id": "00aa" * 4,
+            "pid": 4_194_321,
+        },
+        {
+            "tool": "stressmodel",
+            "kind": "tmp",
+            "target": AS_OF,
+            "run_id": "00ab" * 4,
+            "pid": 4_194_321,
+        },
+        "not json",
+    ],
+    ids=["no-marker", "other-tool", "other-target", "other-kind", "other-run-id", "not-json"],
+)
+def test_a_wrapper_without_a_valid_marker_for_its_name_is_left_alone(tmp_path, marker):
+    out = tmp_path / "outputs"
+    out.mkdir()
+    path = out / outputs.wrapper_name("tmp", AS_OF, 4_194_321, "00aa" * 4)
+    (path / AS_OF).mkdir(parents=True)
+    if marker is not None:
+        (path / outputs.MARKER_FILE).write_text(
+            marker if isinstance(marker, str) else json.dumps(marker)
+        )
+    before = snapshot(out)
+    assert outputs.cleanup_stale(out) == []
+    assert snapshot(out) == before
 
 
 def test_another_run_finishing_first_is_not_overwritten(tmp_path, monkeypatch):
@@ -372,6 +426,146 @@ def test_another_run_finishing_first_is_not_overwritten(tmp_path, monkeypatch):
         target.mkdir(parents=True)
         (target / "b.csv").write_text("theirs")
     assert tree(target) == {"b.csv": sha(target / "b.csv")}
+    assert hidden(out) == []
+
+
+# --- never touch what the tool did not write -----------------------------------------------
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, str]]:
+    """Every entry under ``root`` without following symlinks: folders, files (SHA-256) and
+    symlinks (their target)."""
+    found: dict[str, tuple[str, str]] = {}
+    for here, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            p = Path(here) / name
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                found[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                found[rel] = ("dir", "")
+            else:
+                found[rel] = ("file", sha(p))
+    return found
+
+
+FORGED_ID = "0123456789abcdef"
+
+
+def seed_foreign_entries(out: Path, outside: Path) -> None:
+    """An outputs folder shared with a user and another program: hidden entries named like
+    the tool's (old and new style), a planted symlink, a forged wrapper."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ".old-runs").mkdir()
+    (out / ".old-runs" / "important.txt").write_text("the user's own")
+    (out / ".tmp-notes.txt").write_text("not ours")
+    (out / f".old-{AS_OF}").mkdir()
+    (out / f".old-{AS_OF}" / "readme.txt").write_text("looks like a replaced as-of folder")
+    (out / f".tmp-{AS_OF}.123.abcd").mkdir()
+    (out / f".tmp-{AS_OF}.123.abcd" / "x.txt").write_text("another program's temp")
+    (out / "notes").mkdir()
+    (out / "notes" / "n.txt").write_text("visible user folder")
+    elsewhere = outside / "elsewhere"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "keep.txt").write_text("outside the outputs folder")
+    (out / ".old-2025Q2.999999.deadbeef").symlink_to(elsewhere, target_is_directory=True)
+    # a symlink with the tool's own name, pointing at a folder with a valid-looking marker
+    forged = outside / "forged"
+    (forged / AS_OF).mkdir(parents=True)
+    marker = {
+        "tool": "stressmodel",
+        "kind": "old",
+        "target": AS_OF,
+        "run_id": FORGED_ID,
+        "pid": 4_194_321,
+    }
+    (forged / outputs.MARKER_FILE).write_text(json.dumps(marker))
+    (forged / AS_OF / "manifest.json").write_text(json.dumps({"as_of": AS_OF}))
+    (out / outputs.wrapper_name("old", AS_OF, 4_194_321, FORGED_ID)).symlink_to(
+        forged, target_is_directory=True
+    )
+    # a real folder with the tool's name whose marker is a symlink
+    fake = out / outputs.wrapper_name("tmp", AS_OF, 4_194_321, FORGED_ID)
+    (fake / AS_OF).mkdir(parents=True)
+    (fake / outputs.MARKER_FILE).symlink_to(forged / outputs.MARKER_FILE)
+
+
+def foreign_state(out: Path, outside: Path) -> dict[str, tuple[str, str]]:
+    """Everything but the as-of folder, plus the folders the symlinks point at."""
+    state = {k: v for k, v in snapshot(out).items() if k != AS_OF and not k.startswith(AS_OF + "/")}
+    state.update({f"<outside>/{k}": v for k, v in snapshot(outside).items()})
+    return state
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> tuple[Path, Path, dict[str, tuple[str, str]]]:
+    out, outside = tmp_path / "outputs", tmp_path / "outside"
+    seed_foreign_entries(out, outside)
+    return out, outside, foreign_state(out, outside)
+
+
+def test_run_leaves_foreign_entries_byte_identical(shared):
+    out, outside, before = shared
+    assert_complete(run_ok(out))
+    assert foreign_state(out, outside) == before
+    assert assert_complete(run_ok(out, "--force"))["options"]["force"] is True
+    assert foreign_state(out, outside) == before
+
+
+def test_force_without_exchange_leaves_foreign_entries_byte_identical(shared, monkeypatch):
+    out, outside, before = shared
+    run_ok(out)
+    monkeypatch.setattr(outputs, "_exchange", lambda _a, _b: False)
+    assert_complete(run_ok(out, "--force"))
+    assert foreign_state(out, outside) == before
+
+
+def test_verbose_names_what_was_left(shared, caplog):
+    out, _outside, _before = shared
+    with caplog.at_level("INFO", logger="stressmodel"):
+        run_ok(out, "--verbose")
+    for name in (".old-runs", ".tmp-notes.txt", f".old-{AS_OF}", ".old-2025Q2.999999.deadbeef"):
+        assert (
+            f"left {out / name} untouched: it carries no stressmodel ownership marker"
+            in caplog.text
+        )
+    forged = outputs.wrapper_name("old", AS_OF, 4_194_321, FORGED_ID)
+    assert f"left {out / forged} untouched" in caplog.text  # the symlink with our name
+
+
+@pytest.mark.parametrize(
+    "stage,force", [("tables", False), ("after-swap", True), ("before-swap", True)]
+)
+def test_sigkill_then_next_run_cleans_only_its_own(shared, stage, force):
+    out, outside, before = shared
+    if force:
+        run_ok(out)
+    with paused_run(out, stage, *(["--force"] if force else [])):
+        pass
+    assert foreign_state(out, outside) != before  # the killed run's own wrapper is there
+    ours = [p for p in out.iterdir() if outputs.read_owned(p) is not None]
+    assert len(ours) == 1 and ours[0].name.startswith(outputs.TMP_PREFIX)
+    assert_complete(run_ok(out, *(["--force"] if force else [])))
+    assert foreign_state(out, outside) == before  # its leftovers cleaned, nothing else touched
+
+
+def test_a_replaced_folder_that_cannot_be_removed_is_reported(existing, monkeypatch):
+    out, _hashes = existing
+    real = outputs._remove_tree
+
+    def stubborn(path: Path) -> list[str]:
+        if path.name.startswith(outputs.TMP_PREFIX) and (path / AS_OF / "manifest.json").exists():
+            return [f"{path / AS_OF}: Permission denied"]
+        return real(path)
+
+    monkeypatch.setattr(outputs, "_remove_tree", stubborn)
+    res = cli("--outputs", str(out), "--as-of", AS_OF, "--force")
+    assert res.exit_code == 2
+    assert "the new outputs are complete in" in res.stderr
+    assert "could not be removed" in res.stderr and "remove it by hand" in res.stderr
+    assert_complete(out / AS_OF)
+    monkeypatch.setattr(outputs, "_remove_tree", real)
+    outputs.cleanup_stale(out)  # the next run does remove it
     assert hidden(out) == []
 
 

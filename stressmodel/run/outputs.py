@@ -1,15 +1,31 @@
 """Writing one as-of run to ``outputs/<as_of>/``, atomically, and reading earlier runs back.
 
-Every file is written into a hidden temporary folder beside the target
-(``.tmp-<as_of>.<pid>.<token>``); only when the whole run has been written are the files
-flushed to disk and the folder moved into place. An existing target is replaced only with
-``force``: on Linux by one atomic exchange of the two folders (``renameat2`` with
-``RENAME_EXCHANGE``), elsewhere by two renames with the old folder kept as
-``.old-<as_of>.<pid>.<token>`` until the new one is in place. A crash, ``kill -9`` or
-Ctrl-C therefore leaves the old complete folder or no folder -- never a partial one. A
-hidden folder left by a killed run is never taken for an as-of folder; the next run
-removes it (or, for an ``.old-`` folder whose replacement never arrived, puts it back),
-unless the process that made it is still running.
+Ownership rule (for every writer of this tool -- runs, batch, calibrate, template, and any
+cache or future writer: follow it, and use :func:`make_wrapper` / :func:`clean_owned`):
+
+* Every temporary or backup entry the tool creates is a *wrapper folder* beside its target,
+  named ``.stressmodel-<kind>-<target>.<pid>.<run id>`` (kind ``tmp`` or ``old``; run id 16
+  hex digits), holding a marker file ``.stressmodel-owner.json`` -- written and flushed
+  before anything else -- with ``{"tool": "stressmodel", "kind", "target", "run_id",
+  "pid"}`` -- and the payload ``<wrapper>/<target>`` (a folder or a file). The marker is
+  never inside the payload, so it never reaches the finished output.
+* Cleanup, restore and replace act only on a wrapper that is a real folder (not a
+  symlink) with a regular marker file whose every field matches the wrapper's name, and
+  only when the process that made it is gone. Removal never follows a symlink.
+* Everything else in the outputs folder is left untouched -- a user's ``.old-runs/``, an
+  earlier version's ``.tmp-2025Q1.<pid>.<token>`` folder, another program's files, a
+  planted symlink -- and named in the log at INFO level (``--verbose``).
+
+Every file is written into ``<tmp wrapper>/<as_of>/``; only when the whole run has been
+written are the files flushed to disk and that folder moved into place. An existing target
+is replaced only with ``force``: on Linux by one atomic exchange of the two folders
+(``renameat2`` with ``RENAME_EXCHANGE``; the old folder lands in the tmp wrapper),
+elsewhere by two renames with the old folder kept in an ``old`` wrapper until the new one
+is in place. A crash, ``kill -9`` or Ctrl-C therefore leaves the old complete folder or no
+folder -- never a partial one. A wrapper left by a killed run is never taken for an as-of
+folder; the next run removes it (or, for an ``old`` wrapper whose replacement never
+arrived, puts its payload back), unless the process that made it is still running. A
+replaced folder that cannot be removed is reported (exit 2), never left silently.
 
 Test hook (documented, honoured nowhere else): when the environment variable
 ``STRESSMODEL_TEST_PAUSE`` holds ``stage:seconds[,stage:seconds]``, :func:`pause_for_test`
@@ -39,26 +55,42 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from stressmodel import __version__
-from stressmodel.errors import OutputExistsError, ReportError, UsageError
+from stressmodel.errors import (
+    ENVIRONMENT_ERRNOS,
+    CleanupError,
+    OutputEnvironmentError,
+    OutputExistsError,
+    ReportError,
+    StressModelError,
+    UsageError,
+)
 from stressmodel.inputs.load import sha256_file
 from stressmodel.inputs.periods import QUARTER_RE, parse_quarter
 from stressmodel.names import safe_component
 
 log = logging.getLogger(__name__)
 
-TMP_PREFIX = ".tmp-"
-OLD_PREFIX = ".old-"
+#: every temporary or backup entry this tool makes is a wrapper folder named
+#: ``.stressmodel-<kind>-<target>.<pid>.<run id>`` holding MARKER_FILE and the payload
+OWNED_PREFIX = ".stressmodel-"
+TMP_PREFIX = OWNED_PREFIX + "tmp-"
+OLD_PREFIX = OWNED_PREFIX + "old-"
+MARKER_FILE = ".stressmodel-owner.json"
+MARKER_TOOL = "stressmodel"
+#: names earlier versions used (``.tmp-2025Q1.<pid>.<token>``): no marker, never touched
+LEGACY_TMP_PREFIX = ".tmp-"
+LEGACY_OLD_PREFIX = ".old-"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 TEST_PAUSE_ENV = "STRESSMODEL_TEST_PAUSE"
-#: a hidden folder's name: prefix, as-of label, pid of the process that made it, token
-_HIDDEN_RE = re.compile(r"^\.(tmp|old)-([0-9A-Za-z]+)(?:\.(\d+))?(?:\.[0-9a-f]+)?$")
+#: a wrapper's name: kind, target name (no dot-only names, no separators), pid, run id
+_OWNED_RE = re.compile(r"^\.stressmodel-(tmp|old)-([0-9A-Za-z_][0-9A-Za-z_.-]*)\.(\d{1,10})\.([0-9a-f]{16})\Z")
 #: errors making the outputs folder that come from the path chosen, not from the machine
 _USAGE_ERRNOS = (
     errno.ENAMETOOLONG,
@@ -153,14 +185,93 @@ def pause_for_test(stage: str) -> None:
             time.sleep(float(seconds or "0"))
 
 
-# --- hidden folders of unfinished runs ---------------------------------------------------
+# --- entries of unfinished runs: only our own, recognised by an ownership marker ----------
 
-_ACTIVE: set[Path] = set()  # hidden folders this process is using right now
+_ACTIVE: set[Path] = set()  # wrapper folders this process is using right now
 _ACTIVE_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Owned:
+    """A wrapper folder this tool made, as its marker describes it."""
+
+    path: Path
+    kind: str  # "tmp" or "old"
+    target: str  # the name of the entry it belongs to, beside the wrapper
+    run_id: str
+    pid: int
+
+    @property
+    def payload(self) -> Path:
+        return self.path / self.target
+
+
+def wrapper_name(kind: str, target: str, pid: int, run_id: str) -> str:
+    return f"{OWNED_PREFIX}{kind}-{target}.{pid}.{run_id}"
+
+
+def make_wrapper(parent: Path, kind: str, target: str) -> Owned:
+    """Create an owned wrapper folder for ``parent/target`` with its marker file written
+    and flushed before anything else goes in. Raises ``OSError``."""
+    run_id = secrets.token_hex(8)
+    pid = os.getpid()
+    path = parent / wrapper_name(kind, target, pid, run_id)
+    owned = Owned(path, kind, target, run_id, pid)
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(path)
+    try:
+        path.mkdir()
+        marker = {"tool": MARKER_TOOL, "kind": kind, "target": target, "run_id": run_id, "pid": pid}
+        fd = os.open(path / MARKER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(marker) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        release(owned)
+        _remove_tree(path)
+        raise
+    return owned
+
+
+def release(owned: Owned) -> None:
+    with _ACTIVE_LOCK:
+        _ACTIVE.discard(owned.path)
+
+
+def read_owned(entry: Path) -> Owned | None:
+    """The wrapper ``entry`` describes, if it is one of ours: a real folder (not a symlink)
+    named ``.stressmodel-<kind>-<target>.<pid>.<run id>`` holding a regular marker file
+    whose tool, kind, target, run id and pid all match the name. Anything else -> None."""
+    m = _OWNED_RE.match(entry.name)
+    if not m:
+        return None
+    try:
+        if not stat.S_ISDIR(entry.lstat().st_mode):
+            return None
+        marker_path = entry / MARKER_FILE
+        if not stat.S_ISREG(marker_path.lstat().st_mode):
+            return None
+        fd = os.open(marker_path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            data = json.loads(fh.read(4096).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind, target, pid, run_id = m.group(1), m.group(2), int(m.group(3)), m.group(4)
+    expected = {"tool": MARKER_TOOL, "kind": kind, "target": target, "run_id": run_id, "pid": pid}
+    if not isinstance(data, dict) or any(data.get(k) != v for k, v in expected.items()):
+        return None
+    return Owned(entry, kind, target, run_id, pid)
+
+
+def _looks_like_ours(name: str) -> bool:
+    """Names that an older version of this tool or this one might have made: worth a word
+    in ``--verbose`` when they are left alone."""
+    return name.startswith((OWNED_PREFIX, LEGACY_TMP_PREFIX, LEGACY_OLD_PREFIX))
+
+
 def _process_started(pid: int) -> float | None:
-    """Start time (epoch seconds) of a live process, ``inf`` when alive but unknown,
+    """Start time (epoch seconds) of a live process, ``-inf`` when alive but unknown,
     ``None`` when there is no such process."""
     try:
         import psutil
@@ -181,9 +292,9 @@ def _process_started(pid: int) -> float | None:
 
 
 def _in_use(path: Path, pid: int | None) -> bool:
-    """Whether the hidden folder ``path`` belongs to a run that is still going: made by a
-    live process that had started before the folder last changed (a pid reused by a
-    newer process does not count)."""
+    """Whether the wrapper ``path`` belongs to a run that is still going: made by a live
+    process that had started before the folder last changed (a pid reused by a newer
+    process does not count)."""
     if pid is None:
         return False
     if pid == os.getpid():
@@ -199,48 +310,110 @@ def _in_use(path: Path, pid: int | None) -> bool:
     return started <= changed + _START_SLACK
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(OSError):
+def _remove_tree(path: Path) -> list[str]:
+    """Remove one entry without following symlinks (a symlink is unlinked, never entered);
+    returns what could not be removed (empty when all went)."""
+    failed: list[str] = []
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return failed
+    except OSError as e:
+        return [f"{path}: {e.strerror or e}"]
+    if not stat.S_ISDIR(st.st_mode):
+        try:
             path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            failed.append(f"{path}: {e.strerror or e}")
+        return failed
+
+    def onerror(_fn: Any, p: str, info: Any) -> None:
+        e = info[1]
+        if not isinstance(e, FileNotFoundError):
+            failed.append(f"{p}: {getattr(e, 'strerror', None) or e}")
+
+    shutil.rmtree(path, onerror=onerror)
+    return failed
+
+
+def _remove(path: Path) -> None:
+    """Remove one of our own entries, logging (not raising) what could not go."""
+    for why in _remove_tree(path):
+        log.warning("could not remove %s", why)
+
+
+@dataclass
+class Cleanup:
+    """What :func:`cleanup_stale` did: wrappers removed, as-of folders restored, entries
+    left alone (not ours, or ours but in use) and removals that failed."""
+
+    removed: list[Path] = field(default_factory=list)
+    restored: list[Path] = field(default_factory=list)
+    left: list[Path] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 def cleanup_stale(outputs_root: Path) -> list[Path]:
-    """Remove temporary folders left by interrupted runs; restore a replaced folder whose
-    replacement never arrived. Folders of runs still going (in this or another live
-    process) are left alone."""
-    removed: list[Path] = []
-    if not outputs_root.is_dir():
-        return removed
-    for p in sorted(outputs_root.iterdir()):
-        if not p.name.startswith((TMP_PREFIX, OLD_PREFIX)):
+    """Remove the wrappers this tool left behind in ``outputs_root`` when a run was
+    killed; put a replaced entry back when its replacement never arrived. Only entries
+    with a valid ownership marker (:func:`read_owned`) are touched, and only when the
+    process that made them is gone; everything else is left as it is (named in the log at
+    INFO level, which ``--verbose`` shows). Returns the wrappers removed or restored."""
+    done = clean_owned(outputs_root)
+    return done.removed + done.restored
+
+
+def clean_owned(parent: Path) -> Cleanup:
+    """:func:`cleanup_stale` with the full account (see :class:`Cleanup`)."""
+    done = Cleanup()
+    try:
+        if not stat.S_ISDIR(parent.lstat().st_mode) and not parent.is_dir():
+            return done
+        entries = sorted(parent.iterdir())
+    except OSError:
+        return done
+    for p in entries:
+        owned = read_owned(p)
+        if owned is None:
+            if _looks_like_ours(p.name):
+                log.info("left %s untouched: it carries no stressmodel ownership marker", p)
+                done.left.append(p)
             continue
-        m = _HIDDEN_RE.match(p.name)
-        label = m.group(2) if m else ""
-        pid = int(m.group(3)) if m and m.group(3) else None
-        if _in_use(p, pid):
+        if _in_use(p, owned.pid):
+            log.info("left %s: the run that made it (pid %d) is still going", p, owned.pid)
+            done.left.append(p)
             continue
-        target = outputs_root / label
-        if (
-            p.name.startswith(OLD_PREFIX)
-            and QUARTER_RE.match(label)
-            and p.is_dir()
-            and not target.exists()
-        ):
+        target = parent / owned.target
+        payload = owned.payload
+        if owned.kind == "old" and _is_real_dir(payload) and not os.path.lexists(target):
             try:
-                p.rename(target)
-            except OSError as e:  # pragma: no cover - left for the next run
-                log.warning("could not restore %s from %s: %s", target, p, e)
-            else:
-                log.warning("restored %s from an interrupted replacement", target)
-                removed.append(p)
-            continue
-        log.info("removing %s left by an interrupted run", p)
-        _remove(p)
-        removed.append(p)
-    return removed
+                payload.rename(target)
+            except OSError as e:  # left for the next run
+                log.warning("could not restore %s from %s: %s", target, p, e.strerror or e)
+                done.failed.append(f"{p}: {e.strerror or e}")
+                continue
+            log.warning("restored %s from an interrupted replacement", target)
+            done.restored.append(p)
+            _fsync_path(parent)
+        else:
+            log.info("removing %s left by an interrupted run", p)
+        failed = _remove_tree(p)
+        if failed:
+            for why in failed:
+                log.warning("could not remove %s", why)
+            done.failed.extend(failed)
+        elif p not in done.restored:
+            done.removed.append(p)
+    return done
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 # --- atomic folder -----------------------------------------------------------------------
@@ -288,95 +461,124 @@ def _fsync_tree(folder: Path) -> None:
 class AtomicFolder:
     """Context manager: a temporary folder that becomes ``target`` on success.
 
-    On any exception (Ctrl-C included) the temporary folder is removed and ``target`` is
-    untouched. Without ``force`` an existing target is refused both on entry and at the
-    moment of the move (another run may have written it meanwhile)."""
+    The temporary folder is ``<wrapper>/<target name>`` inside an owned wrapper (see the
+    module docstring), so that the marker never lands in the as-of folder. On any
+    exception (Ctrl-C included) the wrapper is removed and ``target`` is untouched.
+    Without ``force`` an existing target is refused both on entry and at the moment of the
+    move (another run may have written it meanwhile). When the replaced folder cannot be
+    removed after a forced replacement, :class:`~stressmodel.errors.CleanupError` (exit 2)
+    says where it was left; the new folder is in place by then."""
 
     def __init__(self, target: Path, force: bool):
         self.target = target
         self.force = force
-        token = f"{os.getpid()}.{secrets.token_hex(4)}"
-        self.tmp = target.parent / f"{TMP_PREFIX}{target.name}.{token}"
-        self.old = target.parent / f"{OLD_PREFIX}{target.name}.{token}"
+        self._tmp: Owned | None = None
+
+    @property
+    def tmp(self) -> Path:
+        assert self._tmp is not None
+        return self._tmp.payload
 
     def __enter__(self) -> Path:
-        check_outputs_root(self.target.parent)
+        parent = self.target.parent
+        check_outputs_root(parent)
         try:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            if e.errno in _USAGE_ERRNOS:
-                raise UsageError(
-                    f"--outputs {self.target.parent} cannot be created: {e.strerror}"
-                ) from None
-            raise ReportError(
-                f"could not create the outputs folder {self.target.parent}: {e}"
-            ) from None
-        cleanup_stale(self.target.parent)
-        if self.target.exists() and not self.force:
+            if e.errno in _USAGE_ERRNOS or e.errno in ENVIRONMENT_ERRNOS:
+                raise UsageError(f"--outputs {parent} cannot be created: {e.strerror}") from None
+            raise ReportError(f"could not create the outputs folder {parent}: {e}") from None
+        cleanup_stale(parent)
+        if os.path.lexists(self.target) and not self.force:
             raise OutputExistsError(exists_message(self.target))
-        with _ACTIVE_LOCK:
-            _ACTIVE.update((self.tmp, self.old))
         try:
+            self._tmp = make_wrapper(parent, "tmp", self.target.name)
             self.tmp.mkdir()
         except OSError as e:
-            with _ACTIVE_LOCK:
-                _ACTIVE.difference_update((self.tmp, self.old))
-            raise ReportError(
-                f"could not create a temporary folder in {self.target.parent}: {e}"
-            ) from None
+            if self._tmp is not None:
+                release(self._tmp)
+                _remove(self._tmp.path)
+            raise environment_error(e, f"could not create a temporary folder in {parent}") from None
         return self.tmp
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._tmp is not None
+        owned = self._tmp
+        leftover: list[str] = []
         try:
             if exc_type is not None:
-                _remove(self.tmp)
+                _remove(owned.path)
+                if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+                    raise environment_error(exc, f"could not write the outputs in {self.target.parent}") from None
                 return
             try:
-                self._commit()
+                leftover = self._commit(owned)
             except BaseException:
-                _remove(self.tmp)
+                _remove(owned.path)
                 raise
         finally:
-            with _ACTIVE_LOCK:
-                _ACTIVE.difference_update((self.tmp, self.old))
+            release(owned)
+        if leftover:
+            raise CleanupError(
+                f"the new outputs are complete in {self.target}, but the folder they replaced could not "
+                f"be removed: {'; '.join(leftover[:3])}{' ...' if len(leftover) > 3 else ''}. "
+                f"What remains is in {owned.path}; remove it by hand (the next run tries again)."
+            )
 
-    def _commit(self) -> None:
+    def _commit(self, owned: Owned) -> list[str]:
+        """Move the payload into place; returns the paths that could not be removed."""
         _fsync_tree(self.tmp)
         pause_for_test("before-swap")
         target, parent = self.target, self.target.parent
-        if target.exists() or target.is_symlink():
+        if os.path.lexists(target):
             if not self.force:
                 raise OutputExistsError(exists_message(target))
             try:
                 swapped = _exchange(self.tmp, target)
             except OSError as e:
-                raise ReportError(f"could not move the outputs into {target}: {e}") from None
-            if swapped:  # tmp now holds the old folder
+                raise environment_error(e, f"could not move the outputs into {target}") from None
+            if swapped:  # the wrapper now holds the old folder
                 _fsync_path(parent)
                 pause_for_test("after-swap")
-                _remove(self.tmp)
-                return
+                return _remove_tree(owned.path)
+            old = make_wrapper(parent, "old", target.name)
             try:
-                target.rename(self.old)
-            except OSError as e:  # pragma: no cover
-                raise ReportError(f"could not move {target} aside: {e}") from None
-            try:
-                self.tmp.rename(target)
-            except OSError as e:  # pragma: no cover - e.g. a full disk
-                self.old.rename(target)
-                raise ReportError(f"could not move the outputs into {target}: {e}") from None
-            _fsync_path(parent)
-            pause_for_test("after-swap")
-            _remove(self.old)
-            return
+                try:
+                    target.rename(old.payload)
+                except OSError as e:
+                    raise environment_error(e, f"could not move {target} aside") from None
+                try:
+                    self.tmp.rename(target)
+                except OSError as e:  # e.g. a full disk
+                    old.payload.rename(target)
+                    raise environment_error(e, f"could not move the outputs into {target}") from None
+                _fsync_path(parent)
+                pause_for_test("after-swap")
+                failed = _remove_tree(old.path)
+            finally:
+                release(old)
+                if not os.path.lexists(old.payload):
+                    _remove_tree(old.path)
+            return failed + _remove_tree(owned.path)
         try:
             self.tmp.rename(target)
         except OSError as e:
-            if target.exists():  # another run got there first
+            if os.path.lexists(target):  # another run got there first
                 raise OutputExistsError(exists_message(target)) from None
-            raise ReportError(f"could not move the outputs into {target}: {e}") from None
+            raise environment_error(e, f"could not move the outputs into {target}") from None
         _fsync_path(parent)
         pause_for_test("after-swap")
+        return _remove_tree(owned.path)
+
+
+def environment_error(e: OSError, what: str) -> StressModelError:
+    """An ``OSError`` of the machine (read-only, full, no permission) as a plain exit-2
+    error; anything else as a :class:`ReportError`."""
+    why = e.strerror or str(e)
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in ENVIRONMENT_ERRNOS:
+        return OutputEnvironmentError(f"{what}: {why}{where}")
+    return ReportError(f"{what}: {why}{where}")
 
 
 # --- earlier runs ------------------------------------------------------------------------
