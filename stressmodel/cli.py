@@ -70,12 +70,17 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if exc.errno not in ENVIRONMENT_ERRNOS:
                 if debug:
                     traceback.print_exc()
-                _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback", 1)
+                _fail(
+                    f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback",
+                    1,
+                )
             # the machine, not a bug: a read-only or full disk, a permission, a folder for a file
             if debug:
                 traceback.print_exc()
             where = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"{where}{exc.strerror or exc} (a file or folder cannot be written or read here)", 2)
+            _fail(
+                f"{where}{exc.strerror or exc} (a file or folder cannot be written or read here)", 2
+            )
         except Exception as exc:  # an internal error: no traceback unless asked
             if debug:
                 traceback.print_exc()

@@ -90,7 +90,9 @@ LEGACY_OLD_PREFIX = ".old-"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 TEST_PAUSE_ENV = "STRESSMODEL_TEST_PAUSE"
 #: a wrapper's name: kind, target name (no dot-only names, no separators), pid, run id
-_OWNED_RE = re.compile(r"^\.stressmodel-(tmp|old)-([0-9A-Za-z_][0-9A-Za-z_.-]*)\.(\d{1,10})\.([0-9a-f]{16})\Z")
+_OWNED_RE = re.compile(
+    r"^\.stressmodel-(tmp|old)-([0-9A-Za-z_][0-9A-Za-z_.-]*)\.(\d{1,10})\.([0-9a-f]{16})\Z"
+)
 #: errors making the outputs folder that come from the path chosen, not from the machine
 _USAGE_ERRNOS = (
     errno.ENAMETOOLONG,
@@ -222,7 +224,9 @@ def make_wrapper(parent: Path, kind: str, target: str) -> Owned:
     try:
         path.mkdir()
         marker = {"tool": MARKER_TOOL, "kind": kind, "target": target, "run_id": run_id, "pid": pid}
-        fd = os.open(path / MARKER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        fd = os.open(
+            path / MARKER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644
+        )
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(marker) + "\n")
             fh.flush()
@@ -509,7 +513,9 @@ class AtomicFolder:
             if exc_type is not None:
                 _remove(owned.path)
                 if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
-                    raise environment_error(exc, f"could not write the outputs in {self.target.parent}") from None
+                    raise environment_error(
+                        exc, f"could not write the outputs in {self.target.parent}"
+                    ) from None
                 return
             try:
                 leftover = self._commit(owned)
@@ -551,7 +557,9 @@ class AtomicFolder:
                     self.tmp.rename(target)
                 except OSError as e:  # e.g. a full disk
                     old.payload.rename(target)
-                    raise environment_error(e, f"could not move the outputs into {target}") from None
+                    raise environment_error(
+                        e, f"could not move the outputs into {target}"
+                    ) from None
                 _fsync_path(parent)
                 pause_for_test("after-swap")
                 failed = _remove_tree(old.path)
