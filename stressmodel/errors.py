@@ -48,10 +48,14 @@ class InputError(StressModelError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[Problem] | Problem):
+    def __init__(self, problems: list[Problem] | Problem, first: list[Problem] | None = None):
+        """``first``: root causes (an unreadable row others depend on), listed before the
+        rest whatever their file name."""
         if isinstance(problems, Problem):
             problems = [problems]
-        self.problems: list[Problem] = sorted(set(problems), key=_problem_key)
+        roots = sorted(set(first or ()), key=_problem_key)
+        rest = sorted(set(problems) - set(roots), key=_problem_key)
+        self.problems: list[Problem] = roots + rest
         n = len(self.problems)
         head = f"{n} input problem{'s' if n != 1 else ''} found"
         super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))

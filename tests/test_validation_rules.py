@@ -257,16 +257,58 @@ def test_empty_file(inputs: Path) -> None:
     )
 
 
-def test_empty_register_lists_every_consequence(inputs: Path) -> None:
+def test_empty_register_is_the_one_root_cause(inputs: Path) -> None:
+    """An unreadable firms.csv: its own error first, then one line per dependent file
+    instead of one per statements file and price row."""
     (inputs / "firms.csv").write_text("\n\n", encoding="utf-8")
     found = problems(validate(inputs))
     assert (
-        f"inputs/firms.csv: expected a header row {REGISTER_HEADER}; found an empty file" in found
+        found[0]
+        == f"inputs/firms.csv: expected a header row {REGISTER_HEADER}; found an empty file"
     )
-    assert (
-        "inputs/statements/300224.SZ.csv: expected a ticker listed in firms.csv; found 300224.SZ is not in firms.csv"
-        in found
-    )
+    n_prices = len(read_rows(inputs / "prices.csv")) - 1
+    assert found[1:] == [
+        f"inputs/prices.csv, field 'ticker': expected tickers listed in firms.csv; found {n_prices} price rows "
+        "not checked: firms.csv unreadable",
+        "inputs/statements: expected statements files matched to firms in firms.csv; found 8 files not matched "
+        "(000795.SZ.csv, 000970.SZ.csv, 300127.SZ.csv ...): firms.csv unreadable",
+    ]
+
+
+@pytest.mark.parametrize("how", ["stray-comma", "unclosed-quote", "overlong-field"])
+def test_malformed_register_row_gives_its_own_error_first(inputs: Path, how: str) -> None:
+    """One broken firms.csv row: its error comes first, and the price rows and the
+    statements file of that firm are summarised in at most one line each."""
+    path = inputs / "firms.csv"
+    text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = line_of(path, ticker="300224.SZ")
+    n_fields = len(REGISTER_COLUMNS)
+    if how == "stray-comma":
+        text[line - 1] = text[line - 1].replace(",SZSE,", ",SZSE,,", 1)
+        first = f"inputs/firms.csv, row {line}: expected {n_fields} fields; found {n_fields + 1} fields (a stray comma or missing quotes?)"
+    elif how == "unclosed-quote":
+        text[line - 1] = text[line - 1].replace(",Yantai", ',"Yantai', 1)
+        first = (
+            f"inputs/firms.csv, row {line}, field 'company_name': expected valid CSV (quotes closed, a comma after "
+            f"a closing quote); found text after a closing quote (an unbalanced quote?); rows {line}-{len(text)} not read"
+        )
+    else:
+        path.write_text("".join(text), encoding="utf-8")
+        set_cell(path, "company_name", "x" * 40_000, ticker="300224.SZ")
+        text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        first = f"inputs/firms.csv, row {line}, field 'company_name': expected at most 32767 characters; found 40000 characters"
+    path.write_text("".join(text), encoding="utf-8")
+    found = problems(validate(inputs))
+    assert found[0] == first
+    rest = found[1:]
+    if how == "overlong-field":  # the row was read: nothing depends on a missing row
+        assert rest == []
+        return
+    price_lines = [r for r in rest if r.startswith("inputs/prices.csv")]
+    statement_lines = [r for r in rest if r.startswith("inputs/statements")]
+    assert len(price_lines) == 1 and "price rows not checked: firms.csv row" in price_lines[0]
+    assert len(statement_lines) == 1 and "300224.SZ.csv" in statement_lines[0]
+    assert len(rest) <= 3, rest  # at most one summary per dependent file
 
 
 def test_register_without_rows(inputs: Path) -> None:
@@ -345,7 +387,8 @@ def test_unterminated_quote(inputs: Path) -> None:
     line = path.read_text(encoding="utf-8").count("\n")
     assert_problems(
         validate(inputs),
-        f"inputs/trade.csv, row {line}: expected valid CSV; found unexpected end of data",
+        f"inputs/trade.csv, row {line}, field 'source': expected valid CSV (quotes closed, a comma after a closing "
+        "quote); found a quote that is not closed on its row",
     )
 
 

@@ -147,12 +147,21 @@ def load_inputs(root: Path) -> Inputs:
     if not root.is_dir():
         raise InputError(Problem(str(root), None, None, "an inputs folder", "no such folder"))
 
-    def attempt(fn: Any, *args: Any) -> Any:
+    roots: list[Problem] = []  # unreadable rows and files that other checks depend on
+
+    def attempt(fn: Any, *args: Any, root: bool = False) -> Any:
         try:
-            return fn(*args)
+            out = fn(*args)
         except InputError as exc:
             problems.extend(exc.problems)
+            if root:
+                roots.extend(exc.problems)
             return None
+        if isinstance(out, RawTable) and out.problems:
+            problems.extend(out.problems)
+            if root:
+                roots.extend(out.problems)
+        return out
 
     def need(name: str) -> Path | None:
         path = root / name
@@ -175,8 +184,16 @@ def load_inputs(root: Path) -> Inputs:
     reg_path = need(REGISTER_FILE)
     reg_table: RawTable | None = None
     if reg_path:
-        reg_table = attempt(read_csv, reg_path, _rel(root, reg_path), tuple(REGISTER_COLUMNS))
+        reg_table = attempt(
+            read_csv, reg_path, _rel(root, reg_path), tuple(REGISTER_COLUMNS), root=True
+        )
         file_hashes[_rel(root, reg_path)] = sha256_file(reg_path)
+    #: why the list of firms is incomplete, if it is: checks against it are then skipped
+    register_gap: str | None = None
+    if reg_path and reg_table is None:
+        register_gap = f"{REGISTER_FILE} unreadable"
+    elif reg_table is not None and reg_table.incomplete:
+        register_gap = reg_table.incomplete
     if reg_table is not None:
         problems.extend(check_register(reg_table))
         for line, r in reg_table.records():
@@ -258,9 +275,12 @@ def load_inputs(root: Path) -> Inputs:
                         "no such file",
                     )
                 )
+        unmatched: list[str] = []
         for stem, path in found.items():
             name = _rel(root, path)
-            if stem not in tickers:
+            if stem not in tickers and register_gap is not None:
+                unmatched.append(path.name)  # checked on its own; its firm cannot be looked up
+            elif stem not in tickers:
                 problems.append(
                     Problem(
                         name,
@@ -280,6 +300,18 @@ def load_inputs(root: Path) -> Inputs:
             problems.extend(probs)
             statements[stem] = tuple(rows)
             statement_files[stem] = name
+        if unmatched:
+            n = len(unmatched)
+            problems.append(
+                Problem(
+                    _rel(root, sdir),
+                    None,
+                    None,
+                    f"statements files matched to firms in {REGISTER_FILE}",
+                    f"{n} file{'s' if n != 1 else ''} not matched ({', '.join(unmatched[:3])}"
+                    f"{' ...' if n > 3 else ''}): {register_gap}",
+                )
+            )
 
     # a firm in the default run needs revenue, or no run can choose its as-of quarter
     for r in register:
@@ -328,6 +360,14 @@ def load_inputs(root: Path) -> Inputs:
         file_hashes[_rel(root, ppath)] = sha256_file(ppath)
         if ptable is not None:
             probs, prices = check_prices(ptable, tickers)
+            if register_gap is not None:
+                probs = _skip_dependent(
+                    probs,
+                    "a ticker in firms.csv",
+                    "price rows",
+                    f"tickers listed in {REGISTER_FILE}",
+                    register_gap,
+                )
             problems.extend(probs)
             closes = {(p["ticker"], p["date"]): p["value"] for p in prices if p["item"] == "close"}
             for r in register:
@@ -386,7 +426,7 @@ def load_inputs(root: Path) -> Inputs:
             problems.extend(probs)
 
     if problems:
-        raise InputError(problems)
+        raise InputError(problems, first=roots)
     assert sector is not None and scenarios is not None
     return Inputs(
         root=root,
@@ -401,6 +441,20 @@ def load_inputs(root: Path) -> Inputs:
         file_hashes=dict(sorted(file_hashes.items())),
         statement_files=statement_files,
     )
+
+
+def _skip_dependent(
+    probs: list[Problem], expected: str, what: str, against: str, gap: str
+) -> list[Problem]:
+    """Problems that only say a row's key is missing from an incomplete table replaced by
+    one line: ``12 price rows not checked: firms.csv row 5 unreadable``."""
+    dependent = [p for p in probs if p.expected == expected]
+    if not dependent:
+        return probs
+    rest = [p for p in probs if p.expected != expected]
+    n = len(dependent)
+    file, field = dependent[0].file, dependent[0].field
+    return [*rest, Problem(file, None, field, against, f"{n} {what} not checked: {gap}")]
 
 
 def _check_priors(table: RawTable) -> tuple[dict[str, float], list[dict[str, str]], list[Problem]]:

@@ -66,6 +66,19 @@ class RawTable:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     lines: tuple[int, ...]
+    #: rows that could not be read (a stray comma, an unclosed quote): one problem each;
+    #: the other rows are in ``rows``. ``unread`` names the lines the checks never saw.
+    problems: tuple[Problem, ...] = ()
+    unread: tuple[int, ...] = ()
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why some rows are missing (``"firms.csv row 5 unreadable"``), or None."""
+        if not self.unread:
+            return None
+        short = self.file.rsplit("/", 1)[-1]
+        rows = ", ".join(str(n) for n in self.unread[:3]) + (" ..." if len(self.unread) > 3 else "")
+        return f"{short} row{'s' if len(self.unread) > 1 else ''} {rows} unreadable"
 
     def records(self) -> list[tuple[int, dict[str, str]]]:
         out = []
@@ -188,6 +201,8 @@ def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
         raise InputError(problems)
     rows: list[tuple[str, ...]] = []
     lines: list[int] = []
+    bad: list[Problem] = []
+    unread: list[int] = []
     start = reader.line_num + 1
     try:
         for row in reader:
@@ -196,7 +211,8 @@ def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != len(header):
-                raise InputError(
+                # this row alone: the rows after it are still read and checked
+                bad.append(
                     Problem(
                         name,
                         line,
@@ -205,11 +221,68 @@ def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
                         f"{len(row)} fields (a stray comma or missing quotes?)",
                     )
                 )
+                unread.append(line)
+                continue
             rows.append(tuple(c.strip() for c in row))
             lines.append(line)
     except csv.Error as exc:
-        raise InputError(Problem(name, reader.line_num, None, "valid CSV", str(exc))) from None
-    return RawTable(name, tuple(header), tuple(rows), tuple(lines))
+        # the CSV cannot be followed past this record: name the field where it broke
+        lines_of_text = text.splitlines()
+        index, spans = _broken_field("\n".join(lines_of_text[start - 1 :]))
+        field = header[index] if index is not None and index < len(header) else None
+        last = len(lines_of_text)
+        rest = f"; rows {start}-{last} not read" if last > start else ""
+        why = str(exc)
+        if spans or "unexpected end of data" in why:
+            why = "a quote that is not closed on its row"
+        elif "expected after" in why:
+            why = "text after a closing quote (an unbalanced quote?)"
+        bad.append(
+            Problem(
+                name,
+                start,
+                field,
+                "valid CSV (quotes closed, a comma after a closing quote)",
+                why + rest,
+            )
+        )
+        unread.append(start)
+    return RawTable(name, tuple(header), tuple(rows), tuple(lines), tuple(bad), tuple(unread))
+
+
+def _broken_field(record: str) -> tuple[int | None, bool]:
+    """The 0-based index of the field in which CSV parsing of ``record`` breaks -- the one
+    whose quote never closes, or after whose closing quote something other than a comma
+    follows -- and whether that quoted field ran past the end of its line."""
+    index, i, n = 0, 0, len(record)
+    at_start = True
+    while i < n:
+        c = record[i]
+        if at_start and c == '"':
+            j = i + 1
+            while True:
+                k = record.find('"', j)
+                if k < 0:
+                    return index, True  # never closed
+                if k + 1 < n and record[k + 1] == '"':
+                    j = k + 2
+                    continue
+                break
+            spans = "\n" in record[i:k]
+            i = k + 1
+            if spans or (i < n and record[i] not in ",\r\n"):
+                return index, spans
+            at_start = False
+            continue
+        if c == ",":
+            index += 1
+            at_start = True
+        elif c == "\n":
+            return None, False
+        else:
+            at_start = False
+        i += 1
+    return None, False
 
 
 def header_problems(name: str, header: tuple[str, ...], expected: tuple[str, ...]) -> list[Problem]:

@@ -176,7 +176,7 @@ def check_register(table: RawTable) -> list[Problem]:
     seen: dict[str, int] = {}
     if not table.rows:
         p.append(Problem(f, None, None, "at least one firm", "no rows"))
-    elif not any(r["default_run"] == "yes" for _line, r in table.records()):
+    elif not table.unread and not any(r["default_run"] == "yes" for _line, r in table.records()):
         p.append(
             Problem(f, None, "default_run", "at least one firm with default_run = yes", "none")
         )

@@ -411,7 +411,7 @@ def read_events(path: Path) -> pl.DataFrame:
 
     name = str(path)
     table = read_csv(path, name, EVENT_COLUMNS)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(table.problems)
     data: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
     for line, r in table.records():
         data["ticker"].append(r["ticker"])
