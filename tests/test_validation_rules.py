@@ -285,7 +285,10 @@ def test_malformed_register_row_gives_its_own_error_first(inputs: Path, how: str
     n_fields = len(REGISTER_COLUMNS)
     if how == "stray-comma":
         text[line - 1] = text[line - 1].replace(",SZSE,", ",SZSE,,", 1)
-        first = f"inputs/firms.csv, row {line}: expected {n_fields} fields; found {n_fields + 1} fields (a stray comma or missing quotes?)"
+        first = (
+            f"inputs/firms.csv, row {line}: expected {n_fields} fields; "
+            f"found {n_fields + 1} fields (a stray comma or missing quotes?)"
+        )
     elif how == "unclosed-quote":
         text[line - 1] = text[line - 1].replace(",Yantai", ',"Yantai', 1)
         first = (
