@@ -394,13 +394,13 @@ def template(ticker: str, xlsx_path: Path | None, debug: bool) -> None:
 @handle_errors
 def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) -> None:
     """Fit the consolidation index on labelled events with statsmodels."""
-    from stressmodel.run.app import calibrate_file
+    from stressmodel.run.app import calibrate_file, stats_path
 
     stats = calibrate_file(events_path, inputs_dir, out_path)
     click.echo(
         f"{stats['method']} fit on {stats['n']} firm-years ({stats['events']} events): {stats['status']}"
     )
-    click.echo(f"wrote {out_path} and {out_path.with_suffix('.json')}")
+    click.echo(f"wrote {out_path} (weights) and {stats_path(out_path)} (fit statistics)")
 
 
 @main.command()

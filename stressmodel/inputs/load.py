@@ -215,6 +215,7 @@ def load_inputs(root: Path) -> Inputs:
                     rec[k] = None
             register.append(rec)
     tickers = [r["ticker"] for r in register]
+    known = set(tickers)
 
     # statements: one file per firm, csv or xlsx
     statements: dict[str, tuple[dict[str, Any], ...]] = {}
@@ -278,9 +279,9 @@ def load_inputs(root: Path) -> Inputs:
         unmatched: list[str] = []
         for stem, path in found.items():
             name = _rel(root, path)
-            if stem not in tickers and register_gap is not None:
+            if stem not in known and register_gap is not None:
                 unmatched.append(path.name)  # checked on its own; its firm cannot be looked up
-            elif stem not in tickers:
+            elif stem not in known:
                 problems.append(
                     Problem(
                         name,

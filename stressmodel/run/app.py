@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -16,11 +17,19 @@ from typing import Any
 
 import polars as pl
 
-from stressmodel.errors import InputError, OutputExistsError, Problem, ReportError, UsageError
+from stressmodel.errors import (
+    InputError,
+    MemoryLimitError,
+    OutputExistsError,
+    Problem,
+    ReportError,
+    UsageError,
+)
 from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.inputs.periods import parse_quarter, quarter_label
 from stressmodel.inputs.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
 from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.pipeline import memory
 from stressmodel.pipeline.stages import (
     RunOptions,
     RunResult,
@@ -228,6 +237,7 @@ def run_and_write(
     cleanup_stale(outputs_dir)
     if target.exists() and not force:
         raise OutputExistsError(outputs.exists_message(target))
+    check_memory(inputs, options)
     write_workbooks = workbook_writer() if workbooks else None
     later, stale = actuals_status(inputs, firms, as_of)
     result = run_model(
@@ -300,6 +310,67 @@ def run_and_write(
         asof.labels(latest),
         projection_only,
     )
+
+
+# --- memory ------------------------------------------------------------------------------
+
+#: a memory limit in bytes for tests and shared machines (``500M``, ``2G`` or plain bytes);
+#: without it the limit is the memory the system reports available, lowered by an
+#: address-space limit (``ulimit -v``) when one is set
+MEMORY_LIMIT_ENV = "STRESSMODEL_MEMORY_LIMIT"
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)B?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int | None:
+    m = _SIZE_RE.match(text)
+    if not m:
+        return None
+    factor = 1024 ** " KMGT".index((m.group(2) or " ").upper())
+    return int(float(m.group(1)) * factor)
+
+
+def memory_limit() -> tuple[int, str]:
+    """The memory a run may use, bytes, and where that figure comes from."""
+    text = os.environ.get(MEMORY_LIMIT_ENV)
+    if text is not None:
+        n = parse_size(text)
+        if n is None or n <= 0:
+            raise UsageError(f"{MEMORY_LIMIT_ENV} must be a size like 500M or 2G, got {text!r}")
+        return n, f"{MEMORY_LIMIT_ENV}={text}"
+    import psutil
+
+    limit, source = int(psutil.virtual_memory().available), "memory available on this machine"
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        unlimited = soft in (-1, resource.RLIM_INFINITY)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not on Linux
+        unlimited = True
+    if not unlimited:
+        room = soft - psutil.Process().memory_info().vms
+        if room < limit:
+            limit, source = max(room, 0), "the address-space limit (ulimit -v)"
+    return limit, source
+
+
+def check_memory(inputs: Inputs, options: RunOptions) -> memory.MemoryEstimate:
+    """Refuse, before anything is allocated, a run whose estimate exceeds the memory
+    limit: exit 2 naming the estimate, the limit and what to change."""
+    n_cases = len(inputs.scenarios.named) + len(inputs.scenarios.grid_scenarios())
+    horizon = options.horizon or inputs.sector.int("horizon_quarters")
+    # the peer universe: every firm of firms.csv is projected, whatever --firms selects
+    est = memory.estimate(len(inputs.register), n_cases, horizon, options.paths > 0)
+    limit, source = memory_limit()
+    if est.bytes > limit:
+        raise MemoryLimitError(
+            f"this run needs about {memory.human(est.bytes)} of memory ({est.describe()}), more than the "
+            f"{memory.human(limit)} it may use ({source}); nothing was computed or written. Make it smaller: "
+            f"fewer firms in firms.csv (every firm there is projected as a peer, so --firms alone does not "
+            f"shrink it), fewer grid points ([grid] in scenarios.toml), a shorter --horizon, or run it on a "
+            f"cluster in parts"
+        )
+    return est
 
 
 # --- validate: coverage table --------------------------------------------------------------
@@ -381,12 +452,18 @@ def write_template_xlsx(ticker: str, path: Path) -> None:
 
     text = template_csv(ticker)
     rows = list(csv.reader(io.StringIO(text)))
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False})
-    ws = wb.add_worksheet("statements")
-    for r, row in enumerate(rows):
-        for c, v in enumerate(row):
-            ws.write_string(r, c, v)
-    wb.close()
+
+    def write(payload: Path) -> None:
+        wb = xlsxwriter.Workbook(
+            str(payload), {"strings_to_formulas": False, "strings_to_numbers": False}
+        )
+        ws = wb.add_worksheet("statements")
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                ws.write_string(r, c, v)
+        wb.close()
+
+    outputs.write_file_atomic(path, write, "--xlsx")
 
 
 # --- calibrate -----------------------------------------------------------------------------
@@ -443,6 +520,8 @@ def calibrate_file(events_path: Path, inputs_dir: Path, out_path: Path) -> dict[
     from stressmodel.analysis.calibration import calibrate
     from stressmodel.analysis.consolidation import Priors
 
+    if out_path.is_dir():
+        raise UsageError(f"--out {out_path} is a folder; give a file name for the weights")
     inputs = load_inputs(inputs_dir)
     priors = Priors.from_parameters(inputs.priors)
     events = read_events(events_path)
@@ -474,8 +553,6 @@ def calibrate_file(events_path: Path, inputs_dir: Path, out_path: Path) -> dict[
                 f"stressmodel calibrate --events {events_path.name}",
             ]
         )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(buf.getvalue(), encoding="utf-8")
     stats = {
         "method": res.method,
         "status": res.status,
@@ -490,5 +567,18 @@ def calibrate_file(events_path: Path, inputs_dir: Path, out_path: Path) -> dict[
         "cov_type": res.cov_type,
         "cv_deviance": {str(k): v for k, v in res.cv_deviance.items()} if res.cv_deviance else None,
     }
-    out_path.with_suffix(".json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    weights_text, stats_text = buf.getvalue(), json.dumps(stats, indent=2) + "\n"
+    outputs.write_file_atomic(
+        out_path, lambda p: p.write_text(weights_text, encoding="utf-8"), "--out"
+    )
+    outputs.write_file_atomic(
+        stats_path(out_path), lambda p: p.write_text(stats_text, encoding="utf-8"), "--out"
+    )
     return stats
+
+
+def stats_path(out_path: Path) -> Path:
+    """Where calibrate writes its fit statistics: ``<out>.json`` beside the weights, or
+    ``<out stem>.stats.json`` when ``--out`` itself ends in .json (never the same file)."""
+    path = out_path.with_suffix(".json")
+    return path if path != out_path else out_path.with_name(out_path.stem + ".stats.json")

@@ -589,6 +589,36 @@ def environment_error(e: OSError, what: str) -> StressModelError:
     return ReportError(f"{what}: {why}{where}")
 
 
+def write_file_atomic(
+    path: Path, write: Callable[[Path], None], option: str = "the output"
+) -> None:
+    """Write one file through an owned wrapper beside it (the ownership rule above):
+    ``write(payload)`` fills the payload, which then replaces ``path`` in one rename. A
+    folder given for a file, a read-only or full disk: exit 2 with a plain message."""
+    parent = path.parent
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise environment_error(e, f"{option} {path} cannot be written") from None
+    clean_owned(parent)
+    try:
+        owned = make_wrapper(parent, "tmp", path.name)
+    except OSError as e:
+        raise environment_error(e, f"{option} {path} cannot be written") from None
+    try:
+        write(owned.payload)
+        _fsync_path(owned.payload)
+        os.replace(owned.payload, path)
+        _fsync_path(parent)
+    except OSError as e:
+        raise environment_error(e, f"{option} {path} cannot be written") from None
+    finally:
+        release(owned)
+        _remove(owned.path)
+
+
 # --- earlier runs ------------------------------------------------------------------------
 
 
