@@ -715,3 +715,54 @@ def test_manifest_records_version_options_hashes_and_stage_times(first_run):
         assert m["stage_seconds"][stage] >= 0, stage
     assert m["firms_with_later_data"] == {"603072.SH": "2025Q2", "300224.SZ": "2025Q3"}
     assert m["history"]["previous_as_of"] is None
+
+
+# --- memory-bounded runs -------------------------------------------------------------------
+
+
+def test_a_run_above_the_memory_limit_exits_2_before_computing(tmp_path, monkeypatch):
+    from stressmodel.pipeline import memory
+    from stressmodel.run.app import MEMORY_LIMIT_ENV
+
+    def must_not_run(*_a, **_k):
+        raise AssertionError("nothing may be computed above the memory limit")
+
+    monkeypatch.setattr("stressmodel.run.app.run_model", must_not_run)
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "200M")
+    out = tmp_path / "outputs"
+    res = cli("--outputs", str(out), "--as-of", AS_OF)
+    assert res.exit_code == 2, res.output
+    inputs = load_inputs(INPUTS)
+    n_cases = len(inputs.scenarios.named) + len(inputs.scenarios.grid_scenarios())
+    est = memory.estimate(len(inputs.register), n_cases, inputs.sector.int("horizon_quarters"))
+    message = res.stderr.strip()
+    assert message.startswith(f"error: this run needs about {memory.human(est.bytes)} of memory")
+    assert f"({len(inputs.register)} firms x {n_cases} cases x {est.quarters} quarters)" in message
+    assert f"more than the 200 MB it may use ({MEMORY_LIMIT_ENV}=200M)" in message
+    for option in ("--firms", "grid points", "--horizon", "cluster"):
+        assert option in message
+    assert "Traceback" not in res.output
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_the_memory_estimate_grows_with_firms_cases_and_quarters():
+    from stressmodel.pipeline import memory
+
+    base = memory.estimate(8, 82, 8).bytes
+    assert memory.estimate(16, 82, 8).bytes - base == 8 * 82 * 8 * memory.BYTES_PER_CASE_QUARTER
+    assert memory.estimate(8, 164, 8).bytes > base and memory.estimate(8, 82, 16).bytes > base
+    # 10,000 firms of the default grid: far beyond a 6 GB address-space limit
+    assert memory.estimate(10_000, 82, 8).bytes > 6 * 1024**3
+
+
+@pytest.mark.parametrize("text", ["lots", "-1G", "0"])
+def test_a_bad_memory_limit_is_a_usage_error(tmp_path, monkeypatch, text):
+    from stressmodel.run.app import MEMORY_LIMIT_ENV
+
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, text)
+    res = cli("--outputs", str(tmp_path / "o"), "--as-of", AS_OF)
+    assert res.exit_code == 2
+    assert (
+        res.stderr.strip()
+        == f"error: {MEMORY_LIMIT_ENV} must be a size like 500M or 2G, got {text!r}"
+    )
