@@ -709,6 +709,50 @@ def test_xlsx_formula_cell_is_rejected(inputs: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("text", [" =1+1", "\t=cmd|' /C calc'!A0", "   =HYPERLINK(1)"])
+def test_xlsx_text_with_a_leading_space_before_a_formula_is_rejected(
+    inputs: Path, text: str
+) -> None:
+    """The formula rule sees the stripped text, as every other check does."""
+    data = statements_xlsx(read_rows(inputs / "statements" / f"{TICKER}.csv"))
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    wb.active["F5"] = text
+    buf = io.BytesIO()
+    wb.save(buf)
+    name = use_xlsx(inputs, buf.getvalue())
+    assert_clean_failure(
+        validate(inputs), f"{name}, row 5, field 'F5': expected a plain value; found a formula"
+    )
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_40000_character_note_is_rejected_the_same_way_in_csv_and_xlsx(
+    inputs: Path, kind: str
+) -> None:
+    """openpyxl cuts a longer text to Excel's 32,767 characters without a word; the reader
+    hands the whole text to the checks, so both formats give the same problem."""
+    path = inputs / "statements" / f"{TICKER}.csv"
+    rows = read_rows(path)
+    if kind == "csv":
+        rows[4][rows[0].index("note")] = "n" * 40_000
+        write_rows(path, rows)
+        name = f"inputs/statements/{TICKER}.csv"
+    else:  # openpyxl itself would cut the text on writing: put it into the XML directly
+        rows[4][rows[0].index("note")] = "LONGNOTE"
+        data = statements_xlsx(rows)
+        src = zipfile.ZipFile(io.BytesIO(data))
+        parts = {n: src.read(n) for n in src.namelist()}
+        hit = {
+            n: b.replace(b"LONGNOTE", b"n" * 40_000) for n, b in parts.items() if b"LONGNOTE" in b
+        }
+        assert len(hit) == 1
+        name = use_xlsx(inputs, rezip(data, replace=hit))
+    assert_clean_failure(
+        validate(inputs),
+        f"{name}, row 5, field 'note': expected at most 32767 characters; found 40000 characters",
+    )
+
+
 def test_xlsx_external_reference_formula_is_rejected(inputs: Path) -> None:
     data = statements_xlsx(read_rows(inputs / "statements" / f"{TICKER}.csv"))
     wb = openpyxl.load_workbook(io.BytesIO(data))

@@ -509,6 +509,7 @@ def read_xlsx(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
         )
     data = _read_bytes(path, name)
     check_xlsx_container(data, name)
+    long_texts = _long_texts(data)
     grid: list[tuple[int, list[Any]]] = []
     try:
         wb = openpyxl.load_workbook(
@@ -554,8 +555,10 @@ def read_xlsx(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
             cells = []
             for cell in row:
                 v = getattr(cell, "value", None)
+                if isinstance(v, str) and len(v) == EXCEL_MAX_TEXT and v in long_texts:
+                    v = long_texts[v]  # openpyxl cut it: the checks see the whole text, as in a CSV
                 if getattr(cell, "data_type", None) == "f" or (
-                    isinstance(v, str) and v.startswith("=")
+                    isinstance(v, str) and v.strip().startswith("=")
                 ):
                     raise InputError(
                         Problem(
@@ -611,6 +614,40 @@ def read_xlsx(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
         rows_out.append(tuple(texts))
         lines.append(idx)
     return RawTable(name, header, tuple(rows_out), tuple(lines))
+
+
+#: the most characters an Excel cell holds; openpyxl cuts longer texts to this silently
+EXCEL_MAX_TEXT = 32767
+_TEXT_BLOCK_RE = re.compile(rb"<(si|is)>(.*?)</\1>", re.S)
+_T_RE = re.compile(rb"<t(?:\s[^>]*)?>(.*?)</t>", re.S)
+
+
+def _long_texts(data: bytes) -> dict[str, str]:
+    """Texts of the workbook longer than Excel's cell limit, keyed by the first
+    EXCEL_MAX_TEXT characters (what openpyxl hands back): shared strings and inline
+    strings of the sheets, rich-text runs joined. The container was checked before."""
+    from xml.sax.saxutils import unescape
+
+    found: dict[str, str] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            n = info.filename
+            if info.file_size <= EXCEL_MAX_TEXT or not (
+                n == "xl/sharedStrings.xml"
+                or (n.startswith("xl/worksheets/") and n.endswith(".xml"))
+            ):
+                continue
+            part = zf.read(info)
+            for m in _TEXT_BLOCK_RE.finditer(part):
+                if len(m.group(2)) <= EXCEL_MAX_TEXT:
+                    continue
+                text = "".join(
+                    unescape(t.decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+                    for t in _T_RE.findall(m.group(2))
+                )
+                if len(text) > EXCEL_MAX_TEXT:
+                    found[text[:EXCEL_MAX_TEXT]] = text
+    return found
 
 
 def _exc_text(exc: BaseException) -> str:
