@@ -163,6 +163,17 @@ def _logging(verbose: bool) -> None:
         format="%(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # third-party warnings (XlsxWriter, polars, statsmodels) go to the log: only --verbose shows them
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if verbose else logging.CRITICAL)
+
+
+def _quiet_third_party_warnings() -> None:
+    """Python warnings from libraries never reach the terminal as such: they are routed to
+    the ``py.warnings`` logger, which only ``--verbose`` lets through. Limits the tool
+    enforces itself (chart series, Excel's text and row limits) are stated in its own
+    messages and sheets instead."""
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.CRITICAL)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -174,6 +185,7 @@ def main() -> None:
     shocks; computes distress metrics, a consolidation index and value per share against
     the market price; writes scenario workbooks with live formulas.
     """
+    _quiet_third_party_warnings()
 
 
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:

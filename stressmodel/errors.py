@@ -135,3 +135,10 @@ class MemoryLimitError(StressModelError):
     """A run would need more memory than is available (estimate before allocating)."""
 
     exit_code = 2
+
+
+class ExcelLimitError(StressModelError):
+    """A workbook would exceed one of Excel's limits (rows, columns) because of the size of
+    the inputs; the message says what to change. Exit code 2."""
+
+    exit_code = 2

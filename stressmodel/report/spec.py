@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from stressmodel.errors import ReportError
@@ -176,6 +176,26 @@ class ChartSpec:
     y_format: str | None = None
     size: tuple[int, int] = (900, 400)
     overlay_line: tuple[Series, ...] = ()  # extra series drawn as a line on the same axes
+
+
+#: Excel's limits that counts from the inputs can reach (scenario names, firms, grid points)
+EXCEL_MAX_SERIES = 255
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_COLUMNS = 16_384
+
+
+def cap_series(chart: ChartSpec) -> ChartSpec:
+    """A chart with at most EXCEL_MAX_SERIES series (overlay included); when some had to
+    be left out, the title says how many are drawn, so the sheet states the cap. Applied
+    by the writer to every chart."""
+    total = len(chart.series) + len(chart.overlay_line)
+    if total <= EXCEL_MAX_SERIES:
+        return chart
+    keep_overlay = chart.overlay_line[:EXCEL_MAX_SERIES]
+    keep = chart.series[: EXCEL_MAX_SERIES - len(keep_overlay)]
+    drawn = len(keep) + len(keep_overlay)
+    title = f"{chart.title} - first {drawn} of {total} series (Excel charts hold at most {EXCEL_MAX_SERIES})"
+    return replace(chart, series=keep, overlay_line=keep_overlay, title=title)
 
 
 @dataclass(frozen=True)

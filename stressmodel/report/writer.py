@@ -16,13 +16,21 @@ from typing import Any
 import xlsxwriter  # type: ignore[import-untyped]
 from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
 
-from stressmodel.errors import ReportError
+from stressmodel.errors import (
+    ENVIRONMENT_ERRNOS,
+    ExcelLimitError,
+    OutputEnvironmentError,
+    ReportError,
+)
 from stressmodel.report.spec import (
     COVER_CAP,
+    EXCEL_MAX_COLUMNS,
+    EXCEL_MAX_ROWS,
     ChartSpec,
     Series,
     SheetSpec,
     WorkbookSpec,
+    cap_series,
     style_properties,
 )
 
@@ -59,6 +67,8 @@ def write_workbook(spec: WorkbookSpec, folder: Path) -> Path:
         _write(spec, path)
     except (XlsxWriterException, OSError, ValueError, TypeError) as exc:
         path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            raise OutputEnvironmentError(f"could not write {path}: {exc.strerror or exc}") from None
         raise ReportError(f"could not write {path}: {type(exc).__name__}: {exc}") from None
     return path
 
@@ -95,6 +105,15 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         ws.set_column(col, col, width)
     for row, height in sorted(s.heights.items()):
         ws.set_row(row, height)
+    if s.cells:
+        rows = max(r for r, _c in s.cells) + 1
+        cols = max(c for _r, c in s.cells) + 1
+        if rows > EXCEL_MAX_ROWS or cols > EXCEL_MAX_COLUMNS:
+            raise ExcelLimitError(
+                f"sheet {s.name!r} would need {rows:,} rows and {cols:,} columns; Excel holds "
+                f"{EXCEL_MAX_ROWS:,} x {EXCEL_MAX_COLUMNS:,}. Run fewer firms (--firms), fewer grid "
+                f"points, or --no-workbooks (the CSV and parquet tables have no such limit)"
+            )
     for (row, col), cell in sorted(s.cells.items()):
         f = fmt(cell.style)
         if cell.kind == "string":
@@ -123,7 +142,7 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         if "format" in options:
             options["format"] = fmt(options["format"])
         ws.conditional_format(cf.first_row, cf.first_col, cf.last_row, cf.last_col, options)
-    for chart in s.charts:
+    for chart in map(cap_series, s.charts):
         ws.insert_chart(
             chart.anchor[0],
             chart.anchor[1],
