@@ -39,11 +39,18 @@ def validate(root: Path) -> Result:
     return CliRunner().invoke(main, ["validate", "--inputs", str(root)])
 
 
-def problems(result: Result) -> list[str]:
-    """The problem lines of a failed validate, without the leading '  - '."""
+#: a TOML problem's line, as ``load_inputs`` adds it to a problem about a key
+_TOML_ROW = re.compile(r"^(inputs/(?:sector|scenarios)\.toml), row \d+(, field )")
+
+
+def problems(result: Result, toml_rows: bool = False) -> list[str]:
+    """The problem lines of a failed validate, without the leading '  - '. The line number
+    of a TOML key is dropped unless ``toml_rows`` (the rule tests below state the rule, not
+    the line; ``test_toml_problems_name_the_line`` checks the lines)."""
     lines = result.stderr.splitlines()
     assert lines and lines[0].startswith("error: "), result.stderr
-    return [line[4:] for line in lines[1:] if line.startswith("  - ")]
+    found = [line[4:] for line in lines[1:] if line.startswith("  - ")]
+    return found if toml_rows else [_TOML_ROW.sub(r"\1\2", line) for line in found]
 
 
 def assert_problems(result: Result, *expected: str) -> None:
@@ -1055,18 +1062,25 @@ SECTOR_CASES = [
         'value = "15%"',
         "tax_rate.value",
         "a number in [0, 0.6]",
-        "'15%'",
+        "'15%' (text)",
     ),
     ("tax_rate", "value = 0.15", "value = nan", "tax_rate.value", "a number in [0, 0.6]", "nan"),
     ("tax_rate", "value = 0.15", "value = inf", "tax_rate.value", "a number in [0, 0.6]", "inf"),
-    ("tax_rate", "value = 0.15", "value = true", "tax_rate.value", "a number in [0, 0.6]", "True"),
+    (
+        "tax_rate",
+        "value = 0.15",
+        "value = true",
+        "tax_rate.value",
+        "a number in [0, 0.6]",
+        "True (true/false)",
+    ),
     (
         "tax_rate",
         "value = 0.15",
         "value = [0.15]",
         "tax_rate.value",
         "a number in [0, 0.6]",
-        "[0.15]",
+        "[0.15] (an array)",
     ),
     ("tax_rate", "value = 0.15\n", "", "tax_rate.value", "a value", "nothing"),
     (
@@ -1100,7 +1114,7 @@ SECTOR_CASES = [
         "value = 8.5",
         "horizon_quarters.value",
         "a whole number in [1, 40]",
-        "8.5",
+        "8.5 (a decimal number)",
     ),
     (
         "horizon_quarters",
@@ -1228,12 +1242,12 @@ def test_sector_cross_checks(inputs: Path) -> None:
     _set_sector(inputs, "mc_export_shock_low", "value = 0.0", "value = 0.6")
     _set_sector(inputs, "mc_duration_min", "value = 1", "value = 7")
     _set_sector(inputs, "terminal_growth", "value = 0.02", "value = 0.09")
-    assert_problems(
-        validate(inputs),
+    found = problems(validate(inputs))
+    assert sorted(found) == [  # listed in the order of their tables' lines in sector.toml
         f"{SE}, field 'mc_duration_min': expected at most mc_duration_max; found 7",
         f"{SE}, field 'mc_export_shock_low': expected at most mc_export_shock_high (0.5); found 0.6",
         f"{SE}, field 'terminal_growth': expected below discount_rate; found 0.09",
-    )
+    ]
 
 
 # --- scenarios.toml ----------------------------------------------------------------------------
@@ -1252,7 +1266,12 @@ SCENARIO_CASES = [
     ("export_shock = 1.5", "scenarios.baseline.export_shock", "a value in [0, 1]", "1.5"),
     ("export_shock = -0.1", "scenarios.baseline.export_shock", "a value in [0, 1]", "-0.1"),
     ("export_shock = nan", "scenarios.baseline.export_shock", 'a number or "sector"', "nan"),
-    ('export_shock = "half"', "scenarios.baseline.export_shock", 'a number or "sector"', "'half'"),
+    (
+        'export_shock = "half"',
+        "scenarios.baseline.export_shock",
+        'a number or "sector"',
+        "'half' (text)",
+    ),
     ("domestic_shock = 2", "scenarios.baseline.domestic_shock", "a value in [0, 1]", "2"),
     ("permanent_share = 1.01", "scenarios.baseline.permanent_share", "a value in [0, 1]", "1.01"),
     ("output_cut = 0.99", "scenarios.baseline.output_cut", "a value in [0, 0.95]", "0.99"),
@@ -1263,8 +1282,18 @@ SCENARIO_CASES = [
         "a value in [-0.9, 5]",
         "-1",
     ),
-    ('domestic_shock = "sector"', "scenarios.baseline.domestic_shock", "a number", "'sector'"),
-    ("duration_quarters = 2.5", "scenarios.baseline.duration_quarters", "a whole number", "2.5"),
+    (
+        'domestic_shock = "sector"',
+        "scenarios.baseline.domestic_shock",
+        "a number",
+        "'sector' (text)",
+    ),
+    (
+        "duration_quarters = 2.5",
+        "scenarios.baseline.duration_quarters",
+        "a whole number",
+        "2.5 (a decimal number)",
+    ),
     ("duration_quarters = 41", "scenarios.baseline.duration_quarters", "a value in [0, 40]", "41"),
     (
         'start = "tomorrow"',
@@ -1515,3 +1544,46 @@ def test_every_problem_of_every_file_in_one_pass(inputs: Path) -> None:
         f"{TR}, row {tr}, field 'tonnes': expected tonnes >= 0; found -1",
     )
     assert result.stdout == ""
+
+
+def test_toml_problems_name_the_line_and_the_wrong_type(inputs: Path) -> None:
+    """``horizon_quarters = 0`` names the file's line; a number written as text says so."""
+    path = inputs / "sector.toml"
+    text = path.read_text(encoding="utf-8")
+    head = text.index("[horizon_quarters]")
+    value = text.index("value = ", head)
+    end = text.index("\n", value)
+    text = text[:value] + "value = 0" + text[end:]
+    head = text.index("[discount_rate]")
+    value = text.index("value = ", head)
+    end = text.index("\n", value)
+    text = text[:value] + 'value = "0.15"' + text[end:]
+    path.write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+    h_line = lines.index("value = 0", lines.index("[horizon_quarters]")) + 1
+    d_line = lines.index('value = "0.15"', lines.index("[discount_rate]")) + 1
+    found = problems(validate(inputs), toml_rows=True)
+    assert found == sorted(
+        [
+            f"inputs/sector.toml, row {h_line}, field 'horizon_quarters.value': expected a whole number in [1, 40]; found 0",
+            f"inputs/sector.toml, row {d_line}, field 'discount_rate.value': expected a number in [0.01, 0.5]; "
+            "found '0.15' (text)",
+        ],
+        key=lambda s: int(s.split("row ")[1].split(",")[0]),
+    )
+
+
+def test_a_scenario_parameter_of_the_wrong_type_names_line_and_type(inputs: Path) -> None:
+    path = inputs / "scenarios.toml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("[scenarios.baseline]\n", '[scenarios.baseline]\nexport_shock = "0.2"\n', 1)
+    path.write_text(text, encoding="utf-8")
+    line = text.splitlines().index('export_shock = "0.2"') + 1
+    found = problems(validate(inputs), toml_rows=True)
+    assert any(
+        p.startswith(
+            f"inputs/scenarios.toml, row {line}, field 'scenarios.baseline.export_shock': expected a number"
+        )
+        and p.endswith("found '0.2' (text)")
+        for p in found
+    ), found

@@ -404,7 +404,7 @@ def load_inputs(root: Path) -> Inputs:
         file_hashes[_rel(root, spath)] = sha256_file(spath)
         if doc is not None:
             sector, probs = parse_sector(doc, _rel(root, spath))
-            problems.extend(probs)
+            problems.extend(with_toml_lines(probs, doc))
     scenarios: ScenarioSet | None = None
     cpath = need(SCENARIOS_FILE)
     if cpath:
@@ -412,7 +412,7 @@ def load_inputs(root: Path) -> Inputs:
         file_hashes[_rel(root, cpath)] = sha256_file(cpath)
         if doc is not None:
             scenarios, probs = parse_scenarios(doc, _rel(root, cpath), sector)
-            problems.extend(probs)
+            problems.extend(with_toml_lines(probs, doc))
 
     # consolidation priors
     priors: dict[str, float] = {}
@@ -442,6 +442,23 @@ def load_inputs(root: Path) -> Inputs:
         file_hashes=dict(sorted(file_hashes.items())),
         statement_files=statement_files,
     )
+
+
+def with_toml_lines(probs: list[Problem], doc: Any) -> list[Problem]:
+    """TOML problems given the line of their key (``horizon_quarters.value`` -> the line of
+    ``value =`` under ``[horizon_quarters]``; else the nearest enclosing key or table)."""
+    lines: dict[str, int] = getattr(doc, "lines", {})
+    out = []
+    for p in probs:
+        if p.row is None and p.field:
+            parts = p.field.split(".")
+            for k in range(len(parts), 0, -1):
+                line = lines.get(".".join(parts[:k]))
+                if line is not None:
+                    p = replace(p, row=line)
+                    break
+        out.append(p)
+    return out
 
 
 def _skip_dependent(

@@ -99,6 +99,68 @@ def shown(value: object, limit: int = 80) -> str:
     return r if len(r) <= limit else f"{r[:limit]}... ({len(r)} characters)"
 
 
+def type_name(value: object) -> str:
+    """What a TOML value is, in words: text, true/false, a whole number, a decimal number,
+    an array, a table, a date."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if hasattr(value, "isoformat"):
+        return "a date or time"
+    return type(value).__name__
+
+
+def shown_typed(value: object) -> str:
+    """A value of the wrong type as a message shows it: ``'0.15' (text)``."""
+    return f"{shown(value)} ({type_name(value)})"
+
+
+class TomlDoc(dict[str, Any]):
+    """A parsed TOML document that also knows the line of each key (``"a.b"`` -> 12), so
+    that messages can name the line; found by :func:`toml_key_lines`."""
+
+    lines: dict[str, int]
+
+
+_TOML_HEADER_RE = re.compile(r"^\s*\[(?!\[)\s*([^\]]+?)\s*\]\s*(?:#.*)?$")
+_TOML_KEY_RE = re.compile(r"""^\s*([A-Za-z0-9_."' -]+?)\s*=""")
+
+
+def toml_key_lines(text: str) -> dict[str, int]:
+    """The line (1-based) of every ``key = value`` and ``[table]`` in a TOML text, by
+    dotted path; best effort (keys inside multi-line strings or arrays of tables are not
+    followed), for messages only."""
+    lines: dict[str, int] = {}
+    table = ""
+    in_multiline = False
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
+            in_multiline = not in_multiline
+            if not in_multiline:
+                continue
+        if in_multiline and not _TOML_KEY_RE.match(line):
+            continue
+        m = _TOML_HEADER_RE.match(line)
+        if m:
+            table = ".".join(part.strip().strip('"').strip("'") for part in m.group(1).split("."))
+            lines.setdefault(table, n)
+            continue
+        m = _TOML_KEY_RE.match(line)
+        if m:
+            key = ".".join(part.strip().strip('"').strip("'") for part in m.group(1).split("."))
+            lines.setdefault(f"{table}.{key}" if table else key, n)
+    return lines
+
+
 def _column(name: str) -> str:
     return name if name and name.isprintable() and name.strip() == name else repr(name)
 
@@ -672,10 +734,12 @@ def _cell_text(v: object) -> str:
 _TOML_LINE_RE = re.compile(r"\(at line (\d+), column \d+\)")
 
 
-def read_toml(path: Path, name: str) -> dict[str, Any]:
+def read_toml(path: Path, name: str) -> TomlDoc:
     text = decode_text(_read_bytes(path, name), name)
     try:
-        return tomllib.loads(text)
+        doc = TomlDoc(tomllib.loads(text))
+        doc.lines = toml_key_lines(text)
+        return doc
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", None) or str(exc)

@@ -15,7 +15,7 @@ from typing import Any
 
 from stressmodel.errors import Problem
 from stressmodel.inputs.periods import is_quarter_label, parse_quarter
-from stressmodel.inputs.readers import printable, shown
+from stressmodel.inputs.readers import printable, shown, shown_typed
 from stressmodel.inputs.sector import Sector
 from stressmodel.inputs.validation import text_problems
 
@@ -251,7 +251,20 @@ def parse_scenarios(
                 if not _is_num(v) or (integer and not isinstance(v, int)):
                     what = "a whole number" if integer else "a number"
                     hint = ' or "sector"' if k in SECTOR_LINKS else ""
-                    p.append(Problem(file, None, where, f"{what}{hint}", shown(v)))
+                    wrong_type = (
+                        not isinstance(v, int | float)
+                        or isinstance(v, bool)
+                        or (integer and isinstance(v, float))
+                    )
+                    p.append(
+                        Problem(
+                            file,
+                            None,
+                            where,
+                            f"{what}{hint}",
+                            shown_typed(v) if wrong_type else shown(v),
+                        )
+                    )
                     continue
                 if not lo <= float(v) <= hi:
                     p.append(Problem(file, None, where, f"a value in [{lo:g}, {hi:g}]", shown(v)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stressmodel.errors import Problem
-from stressmodel.inputs.readers import printable, shown
+from stressmodel.inputs.readers import printable, shown, shown_typed
 from stressmodel.inputs.validation import text_problems
 
 
@@ -311,13 +311,14 @@ def parse_sector(doc: dict[str, Any], file: str) -> tuple[Sector | None, list[Pr
                     or isinstance(value, bool)
                     or not _in_range(value, spec)
                 ):
+                    wrong_type = not isinstance(value, int) or isinstance(value, bool)
                     problems.append(
                         Problem(
                             file,
                             None,
                             f"{name}.value",
                             f"a whole number in [{spec.low:g}, {spec.high:g}]",
-                            shown(value),
+                            shown_typed(value) if wrong_type else shown(value),
                         )
                     )
             else:
@@ -328,7 +329,7 @@ def parse_sector(doc: dict[str, Any], file: str) -> tuple[Sector | None, list[Pr
                             None,
                             f"{name}.value",
                             f"a number in [{spec.low:g}, {spec.high:g}]",
-                            shown(value),
+                            shown_typed(value) if _wrong_type(value) else shown(value),
                         )
                     )
                 else:
@@ -371,6 +372,11 @@ def parse_sector(doc: dict[str, Any], file: str) -> tuple[Sector | None, list[Pr
     if problems:
         return None, problems
     return Sector(params), problems
+
+
+def _wrong_type(v: Any) -> bool:
+    """Not a number at all (text, true/false, an array...): the message names the type."""
+    return not isinstance(v, int | float) or isinstance(v, bool)
 
 
 def _is_num(v: Any) -> bool:
