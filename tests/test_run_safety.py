@@ -766,3 +766,36 @@ def test_a_bad_memory_limit_is_a_usage_error(tmp_path, monkeypatch, text):
         res.stderr.strip()
         == f"error: {MEMORY_LIMIT_ENV} must be a size like 500M or 2G, got {text!r}"
     )
+
+
+# --- read-only and full outputs folders ----------------------------------------------------
+
+
+def test_a_read_only_outputs_folder_is_exit_2_with_a_plain_message(tmp_path, monkeypatch):
+    import errno
+
+    def read_only(*_a, **_k):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "outputs"))
+
+    monkeypatch.setattr(outputs, "make_wrapper", read_only)
+    res = cli("--outputs", str(tmp_path / "outputs"), "--as-of", AS_OF)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith(
+        f"error: could not create a temporary folder in {tmp_path / 'outputs'}: "
+    )
+    assert "Read-only file system" in res.stderr and "internal error" not in res.stderr
+
+
+def test_a_full_disk_while_writing_is_exit_2_and_leaves_nothing(existing, monkeypatch):
+    import errno
+
+    out, hashes = existing
+    monkeypatch.setattr(
+        "stressmodel.run.tables.write_csv",
+        _crash_after(1, OSError(errno.ENOSPC, "No space left on device", "summary.csv")),
+    )
+    res = cli("--outputs", str(out), "--as-of", AS_OF, "--force")
+    assert res.exit_code == 2, res.output
+    assert "No space left on device" in res.stderr and "internal error" not in res.stderr
+    assert tree(out / AS_OF) == hashes
+    assert hidden(out) == []
