@@ -655,7 +655,7 @@ def _period_end(label: str) -> int:
 def _market(inputs: Inputs, ticker: str, q: int, b: _Builder) -> None:
     """Share price, share count, market cap, volatility and past-year return (<= as-of)."""
     end = quarter_end_date(q)
-    own = [p for p in inputs.prices if p["ticker"] == ticker and p["date"] <= end]
+    own = [p for p in inputs.prices_by_ticker.get(ticker, ()) if p["date"] <= end]
     closes = sorted((p for p in own if p["item"] == "close"), key=lambda p: p["date"])
     if closes:
         c = closes[-1]
