@@ -1398,21 +1398,21 @@ def test_scenarios_unknown_table(inputs: Path) -> None:
     [
         ('base = "seed"', 'base = "seeds"', "grid.base", "the name of a scenario", "'seeds'"),
         (
-            "{ from = 0.0, to = 0.5, step = 0.05 }",
+            "{ from = 0.0, to = 1.0, step = 0.05 }",
             "{ from = 0.0, to = 1.5, step = 0.05 }",
             "grid.export_shock",
             "from <= to within [0, 1], step > 0",
             "{'from': 0.0, 'to': 1.5, 'step': 0.05}",
         ),
         (
-            "{ from = 0.0, to = 0.5, step = 0.05 }",
+            "{ from = 0.0, to = 1.0, step = 0.05 }",
             "{ from = 0.0, to = 0.5, step = 0 }",
             "grid.export_shock",
             "from <= to within [0, 1], step > 0",
             "{'from': 0.0, 'to': 0.5, 'step': 0}",
         ),
         (
-            "{ from = 0.0, to = 0.5, step = 0.05 }",
+            "{ from = 0.0, to = 1.0, step = 0.05 }",
             "{ from = 0.0, to = 0.5, step = 0.0001 }",
             "grid.export_shock",
             "at most 101 values (a larger step)",
