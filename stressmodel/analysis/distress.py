@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import polars as pl
-from scipy.optimize import brentq
-from scipy.special import ndtr
 
 ExprLike = pl.Expr | str | float | int
 """A polars expression, a column name, or a number (used as a literal)."""
@@ -699,6 +697,8 @@ def _bs_d1(v: float, f: float, sigma_v: float, r: float, t: float) -> float:
 
 
 def _bs_call(v: float, f: float, sigma_v: float, r: float, t: float) -> float:
+    from scipy.special import ndtr
+
     d1 = _bs_d1(v, f, sigma_v, r, t)
     d2 = d1 - sigma_v * math.sqrt(t)
     return float(v * ndtr(d1) - f * math.exp(-r * t) * ndtr(d2))
@@ -742,6 +742,11 @@ def merton_solve(
         return _replace_status(none, "n/a: non-positive equity volatility")
     if t <= 0:
         return _replace_status(none, "n/a: non-positive horizon")
+    # scipy is imported here, not with the module: a run that solves no Merton model
+    # does not pay for scipy.optimize
+    from scipy.optimize import brentq
+    from scipy.special import ndtr
+
     pv_debt = f * math.exp(-r * t)
 
     def asset_value(sigma_v: float) -> float:

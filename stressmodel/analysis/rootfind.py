@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 STATUS_BREACHED = "breached at s*"
 STATUS_BREACHED_AT_ZERO = "breached at s = 0 (already below threshold)"
@@ -105,6 +104,8 @@ def first_crossing(
     i = int(below[0])
     lo, hi = float(grid[i - 1]), float(grid[i])
     at_lo = g[i - 1] == 0
+    from scipy.optimize import brentq  # imported here: scipy.optimize costs ~0.4 s
+
     root = lo if at_lo else float(brentq(lambda s: float(f(s)) - threshold, lo, hi, xtol=xtol))
     return Crossing(root, STATUS_BREACHED, None, monotone)
 

@@ -24,13 +24,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import polars as pl
-from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+if TYPE_CHECKING:  # statsmodels (and pandas with it) cost about a second to import:
+    # they are imported in the functions that fit, so a run that needs no fit never pays
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 # --------------------------------------------------------------------------- known-state
 
@@ -90,6 +91,8 @@ def damped_holt_known(
     _check_fraction("phi", phi)
     if h < 1:
         raise ValueError("h must be at least 1")
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
     model = ExponentialSmoothing(
         arr,
         trend="add",
@@ -107,6 +110,8 @@ def damped_holt_states(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Smoothed levels and trends l_1..l_T, b_1..b_T of :func:`damped_holt_known`'s fit."""
     arr = _series(y)
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
     model = ExponentialSmoothing(
         arr,
         trend="add",
@@ -137,6 +142,8 @@ def holt_known(
     _check_fraction("beta", beta)
     if h < 1:
         raise ValueError("h must be at least 1")
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
     model = ExponentialSmoothing(
         arr,
         trend="add",
@@ -156,6 +163,8 @@ def ses_known(y: Sequence[float], level0: float, alpha: float, h: int) -> np.nda
     _check_fraction("alpha", alpha)
     if h < 1:
         raise ValueError("h must be at least 1")
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
     model = ExponentialSmoothing(arr, initialization_method="known", initial_level=level0)
     _, fc = _quiet_fit(model, h, smoothing_level=alpha)
     return fc
@@ -285,6 +294,9 @@ def forecast_export_index(
     if np.ptp(y) == 0:
         # no variation: neither a trend nor an error variance can be estimated
         return _flat(m, y, horizon, "not fitted: constant series", alpha)
+
+    import pandas as pd
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     endog = pd.Series(y, index=pd.RangeIndex(n))
     with warnings.catch_warnings(record=True) as rec, np.errstate(all="ignore"):
