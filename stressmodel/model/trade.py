@@ -10,11 +10,14 @@ from a damped-trend forecast fitted on the months since the export controls bega
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stressmodel.inputs.periods import month_index, month_label, parse_month_span, quarter_of_month
+
+if TYPE_CHECKING:
+    from stressmodel.model.forecast import ExportForecast
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,17 @@ def trade_path(
     controls_start: str,
     reference_year: int,
     alpha: float,
+    forecaster: Callable[..., ExportForecast] | None = None,
 ) -> TradePath:
-    """Export loss per projected quarter from trade data dated on or before ``as_of_month``."""
+    """Export loss per projected quarter from trade data dated on or before ``as_of_month``.
+
+    ``forecaster``: a stand-in for :func:`stressmodel.model.forecast.forecast_export_index`
+    with the same signature and results (the run passes a cached one, see
+    :mod:`stressmodel.run.cache`)."""
     from stressmodel.model.forecast import forecast_export_index
+
+    if forecaster is None:
+        forecaster = forecast_export_index
 
     rows = [r for r in rows if int(r["last"]) <= as_of_month]
     ref = reference_level(rows, reference_year)
@@ -123,9 +134,7 @@ def trade_path(
     m = run[-1][0]
     while quarter_of_month(m + horizon + 1) <= last_needed:
         horizon += 1
-    fc = forecast_export_index(
-        [m for m, _ in run], [v for _, v in run], horizon=horizon, alpha=alpha
-    )
+    fc = forecaster([m for m, _ in run], [v for _, v in run], horizon=horizon, alpha=alpha)
     first_month = run[-1][0] + 1
     if len(fc.mean) < horizon:  # the forecast failed: hold the last observed month flat
         path = {first_month + j: run[-1][1] for j in range(horizon)}

@@ -128,8 +128,17 @@ class Index:
     scored: pl.DataFrame
 
 
-def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = None) -> RunResult:
-    """Run every scenario for the selected firms as of one quarter, stage by stage."""
+def run_model(
+    inputs: Inputs,
+    options: RunOptions,
+    progress: Progress | None = None,
+    *,
+    forecaster: Callable[..., Any] | None = None,
+) -> RunResult:
+    """Run every scenario for the selected firms as of one quarter, stage by stage.
+
+    ``forecaster``: a stand-in for the trade forecast with the same results (the run's
+    on-disk cache, :mod:`stressmodel.run.cache`); None fits it."""
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     timed = _timer(timings)
@@ -137,7 +146,7 @@ def run_model(inputs: Inputs, options: RunOptions, progress: Progress | None = N
     sel = select(inputs, options)
     say(f"bases as of {quarter_label(sel.as_of)}")
     bases = timed("bases", stage_bases, inputs, sel, start=t0)
-    scen = timed("scenarios", stage_scenarios, inputs, sel, bases)
+    scen = timed("scenarios", stage_scenarios, inputs, sel, bases, forecaster)
     say(f"projecting {scen.cases.height} cases x {sel.horizon} quarters")
     proj = timed("projection", stage_projection, scen, sel)
     val = timed("valuation", stage_valuation, inputs, bases, scen, proj, sel)
@@ -198,7 +207,9 @@ def stage_bases(inputs: Inputs, sel: Selection) -> Bases:
     return Bases(bases, tuple(bases.firms), tuple(runnable), not_run)
 
 
-def stage_scenarios(inputs: Inputs, sel: Selection, b: Bases) -> Scenarios:
+def stage_scenarios(
+    inputs: Inputs, sel: Selection, b: Bases, forecaster: Callable[..., Any] | None = None
+) -> Scenarios:
     """Stage 2: scenario paths, the trade-implied path and the firm x scenario cases."""
     as_of, horizon = sel.as_of, sel.horizon
     end = quarter_end_date(as_of)
@@ -210,6 +221,7 @@ def stage_scenarios(inputs: Inputs, sel: Selection, b: Bases) -> Scenarios:
         str(sector["export_controls_start"]),
         int(sector["trade_reference_year"]),
         sector.float("trade_forecast_interval"),
+        forecaster,
     )
     named = tuple(inputs.scenarios.named[n] for n in inputs.scenarios.named)
     grid = tuple(inputs.scenarios.grid_scenarios())

@@ -39,6 +39,7 @@ from stressmodel.pipeline.stages import (
 )
 from stressmodel.run import asof, drivers, history, outputs
 from stressmodel.run import tables as results
+from stressmodel.run.cache import cached_forecaster, default_cache_dir
 from stressmodel.run.outputs import (
     AtomicFolder,
     as_of_folder,
@@ -244,6 +245,7 @@ def run_and_write(
         inputs.as_of(as_of),  # belt and braces: the pipeline filters by date as well
         RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon, paths=options.paths),
         say,
+        forecaster=cached_forecaster(default_cache_dir()),
     )
     result = replace(result, later_data={t: q for t, q in later.items() if t in result.tickers})
     stages.update(result.timings)

@@ -1,0 +1,94 @@
+"""Start-up: heavy libraries are imported by the stages that use them, the trade forecast
+is cached on disk by what it is fitted on, and the numpy rank that replaced scipy's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.stats import rankdata
+
+from stressmodel.analysis.consolidation import rank_min
+from stressmodel.model.forecast import forecast_export_index
+from stressmodel.run import cache
+
+SERIES = ([300 + k for k in range(9)], [0.4, 0.35, 0.5, 0.55, 0.6, 0.62, 0.7, 0.69, 0.74])
+
+
+def test_importing_the_cli_and_the_run_loads_no_scipy_statsmodels_or_pandas() -> None:
+    code = (
+        "import sys, stressmodel.cli, stressmodel.run.app, stressmodel.pipeline.stages;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'statsmodels', 'pandas'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 12), st.integers(1, 4)),
+        elements=st.sampled_from([-1.5, 0.0, 0.25, 0.25, 3.0, 7.0]),
+    )
+)
+def test_rank_min_equals_scipy_rankdata_min(a: np.ndarray) -> None:
+    np.testing.assert_array_equal(rank_min(a), rankdata(a, method="min", axis=0))
+    np.testing.assert_array_equal(rank_min(a[:, 0]), rankdata(a[:, 0], method="min"))
+
+
+def test_cached_forecast_equals_the_fit_and_skips_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fit = forecast_export_index(*SERIES, horizon=7, alpha=0.05)
+    cached = cache.cached_forecaster(tmp_path)
+    first = cached(*SERIES, horizon=7, alpha=0.05)
+    assert first == fit
+    assert len(list(tmp_path.glob("trade_forecast-*.json"))) == 1
+
+    def no_fit(*_a: object, **_k: object) -> None:
+        raise AssertionError("fitted again despite a cache entry")
+
+    monkeypatch.setattr(cache, "forecast_export_index", no_fit)
+    second = cache.cached_forecaster(tmp_path)(*SERIES, horizon=7, alpha=0.05)
+    assert second == fit  # every float equal: JSON keeps the shortest repr
+    assert dict(second.params or {}) == dict(fit.params or {})
+
+
+def test_cache_key_follows_the_series_horizon_and_interval(tmp_path: Path) -> None:
+    months, index = SERIES
+    keys = {
+        cache.forecast_key(months, index, 7, 0.05, 6),
+        cache.forecast_key(months, [*index[:-1], 0.75], 7, 0.05, 6),
+        cache.forecast_key(months, index, 8, 0.05, 6),
+        cache.forecast_key(months, index, 7, 0.10, 6),
+        cache.forecast_key([m + 1 for m in months], index, 7, 0.05, 6),
+    }
+    assert len(keys) == 5
+
+
+def test_damaged_entry_is_refitted_and_unwritable_cache_ignored(tmp_path: Path) -> None:
+    fit = forecast_export_index(*SERIES, horizon=4)
+    key = cache.forecast_key(*SERIES, 4, 0.1, 6)
+    (tmp_path / f"trade_forecast-{key}.json").write_text("{not json", encoding="utf-8")
+    assert cache.cached_forecaster(tmp_path)(*SERIES, horizon=4) == fit
+    blocked = tmp_path / "file"
+    blocked.write_text("x", encoding="utf-8")  # a file where the cache folder should be
+    assert cache.cached_forecaster(blocked / "sub")(*SERIES, horizon=4) == fit
+
+
+def test_cache_location_and_switch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(cache.ENV, "off")
+    assert cache.default_cache_dir() is None
+    assert cache.cached_forecaster(None) is forecast_export_index
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    assert cache.default_cache_dir() == tmp_path
+    monkeypatch.delenv(cache.ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.default_cache_dir() == tmp_path / "xdg" / "stressmodel"
