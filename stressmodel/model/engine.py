@@ -19,7 +19,7 @@ quarter k = 1..H, ``d_intensity_<k>`` and ``d_raw_material_change_<k>``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -131,6 +131,26 @@ def _compiled() -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
     return ops.levels(), state0
 
 
+#: engines :func:`project` can use
+BACKENDS = ("auto", "polars", "numpy", "fused")
+#: from this many cases ``auto`` uses the numba-compiled fused kernel (when numba is
+#: installed): below it the one-off compile (about a second) is not worth it
+FUSED_MIN_CASES = 20_000
+
+
+def choose_backend(backend: str, n_cases: int) -> str:
+    """The engine ``project`` uses for ``n_cases`` cases: ``auto`` picks the generated
+    numpy kernel for small case sets and the fused kernel for large ones (numpy without
+    numba); the polars engine is the reference, used when asked for."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown engine {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    from stressmodel.model import kernel
+
+    return "fused" if n_cases >= FUSED_MIN_CASES and kernel.numba_available() else "numpy"
+
+
 def project(
     cases: pl.DataFrame,
     horizon: int,
@@ -138,6 +158,7 @@ def project(
     first_index: int,
     *,
     outputs: Sequence[str] | None = None,
+    backend: str = "auto",
 ) -> pl.DataFrame:
     """Project every case over ``horizon`` quarters.
 
@@ -149,6 +170,12 @@ def project(
     ``outputs``: only these line items (in this order) instead of every one. The whole
     model is evaluated either way; a subset saves holding the other columns (the Monte
     Carlo and the benchmark need a handful of the 64).
+
+    ``backend``: ``polars`` (the reference: one ``with_columns`` per dependency level),
+    ``numpy`` or ``fused`` (kernels generated from the same ``step``, see
+    :mod:`stressmodel.model.kernel`; equal to the polars engine bit for bit on the
+    shipped inputs and within 1e-12 relative in general, tests/test_kernel.py), or
+    ``auto`` (see :func:`choose_backend`).
     """
     if len(quarter_labels) != horizon:
         raise ValueError("one quarter label per projected quarter is needed")
@@ -158,6 +185,52 @@ def project(
         raise ValueError(f"unknown line items {unknown}; known: {', '.join(_line_items())}")
     if len(set(items)) != len(items):
         raise ValueError("each line item may be asked for once")
+    engine = choose_backend(backend, cases.height)
+    project_columns = _project_polars if engine == "polars" else partial(_project_kernel, engine)
+    columns = project_columns(cases, horizon, items)
+    n = cases.height
+    q = np.repeat(np.arange(horizon, dtype=np.int32), n)
+    keys = cases.select(KEYS)
+    index = pl.concat([keys] * horizon, how="vertical", rechunk=False) if horizon else keys.clear()
+    index = index.with_columns(
+        pl.Series("quarter", list(quarter_labels), dtype=pl.String).gather(q),
+        pl.Series("quarter_index", q + first_index, dtype=pl.Int32),
+        pl.Series("step", q + 1, dtype=pl.Int32),
+    )
+    return index.hstack(columns)
+
+
+def _project_kernel(
+    engine: str, cases: pl.DataFrame, horizon: int, items: list[str]
+) -> list[pl.Series]:
+    from stressmodel.model import kernel
+
+    n = cases.height
+    f = cases.select(pl.col([f"f_{p}" for p in ALL_FIRM_PARAMS]).cast(pl.Float64)).to_numpy()
+    s = cases.select(pl.col([f"s_{p}" for p in SCENARIO_PARAMS]).cast(pl.Float64)).to_numpy()
+    drivers = [f"d_{p}_{k}" for p in DRIVERS for k in range(1, horizon + 1)]
+    d = cases.select(pl.col(drivers).cast(pl.Float64)).to_numpy() if horizon else np.empty((n, 0))
+    out = kernel.run(
+        engine,
+        np.ascontiguousarray(f.T),
+        np.ascontiguousarray(s.T),
+        np.ascontiguousarray(d.T).reshape(len(DRIVERS), horizon, n),
+    )
+    row = {name: j for j, name in enumerate(kernel.item_names())}
+    # one chunk per quarter, as the polars engine builds them: polars' aggregations walk
+    # chunk by chunk, so the same chunks give the same sums to the last bit
+    return [
+        pl.concat(
+            [pl.Series(name, out[row[name], k], dtype=pl.Float64) for k in range(horizon)],
+            rechunk=False,
+        )
+        if horizon
+        else pl.Series(name, [], pl.Float64)
+        for name in items
+    ]
+
+
+def _project_polars(cases: pl.DataFrame, horizon: int, items: list[str]) -> list[pl.Series]:
     levels, state0 = _compiled()
     constant = [*(f"f_{p}" for p in ALL_FIRM_PARAMS), *(f"s_{p}" for p in SCENARIO_PARAMS)]
     drivers = [f"d_{p}_{k}" for k in range(1, horizon + 1) for p in DRIVERS]
@@ -175,20 +248,9 @@ def project(
         for name in items:
             columns[name].append(frame.get_column(name))
         state = frame.select([pl.col(n).alias(f"p_{n}") for n in STATE])
-    n = cases.height
-    q = np.repeat(np.arange(horizon, dtype=np.int32), n)
-    keys = cases.select(KEYS)
-    index = pl.concat([keys] * horizon, how="vertical", rechunk=False) if horizon else keys.clear()
-    index = index.with_columns(
-        pl.Series("quarter", list(quarter_labels), dtype=pl.String).gather(q),
-        pl.Series("quarter_index", q + first_index, dtype=pl.Int32),
-        pl.Series("step", q + 1, dtype=pl.Int32),
-    )
-    return index.hstack(
-        [
-            pl.concat(columns[name], rechunk=False).alias(name)
-            if columns[name]
-            else pl.Series(name, [], pl.Float64)
-            for name in items
-        ]
-    )
+    return [
+        pl.concat(columns[name], rechunk=False).alias(name)
+        if columns[name]
+        else pl.Series(name, [], pl.Float64)
+        for name in items
+    ]
