@@ -217,17 +217,15 @@ def _project_kernel(
         np.ascontiguousarray(d.T).reshape(len(DRIVERS), horizon, n),
     )
     row = {name: j for j, name in enumerate(kernel.item_names())}
-    # one chunk per quarter, as the polars engine builds them: polars' aggregations walk
-    # chunk by chunk, so the same chunks give the same sums to the last bit
-    return [
-        pl.concat(
-            [pl.Series(name, out[row[name], k], dtype=pl.Float64) for k in range(horizon)],
-            rechunk=False,
-        )
-        if horizon
-        else pl.Series(name, [], pl.Float64)
-        for name in items
-    ]
+    if not horizon:
+        return [pl.Series(name, [], pl.Float64) for name in items]
+    n = cases.height
+    columns = []
+    for name in items:
+        whole = pl.Series(name, out[row[name]].reshape(-1), dtype=pl.Float64)
+        # one chunk per quarter (zero-copy slices), as the polars engine builds them
+        columns.append(pl.concat([whole.slice(k * n, n) for k in range(horizon)], rechunk=False))
+    return columns
 
 
 def _project_polars(cases: pl.DataFrame, horizon: int, items: list[str]) -> list[pl.Series]:
