@@ -42,7 +42,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -400,6 +400,22 @@ class Priors:
             raise ValueError("need 0 <= weight_low_factor <= weight_high_factor")
         if not self.horizon_years > 0:
             raise ValueError("horizon_years must be positive")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # picklable (the read-only weights view is not): workbooks are written in worker
+        # processes that receive the run's inputs
+        return (
+            type(self),
+            (
+                dict(self.weights),
+                self.base_rate,
+                self.horizon_years,
+                self.base_rate_low,
+                self.base_rate_high,
+                self.weight_low_factor,
+                self.weight_high_factor,
+            ),
+        )
 
     @property
     def intercept(self) -> float:
