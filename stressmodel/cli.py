@@ -229,6 +229,22 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Accept an as-of quarter after every selected firm's latest actuals (refused "
             "otherwise): project from figures carried forward, every firm marked stale.",
         ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 64),
+            default=None,
+            help="Processes writing the firm workbooks (default: 1 on two cores or fewer).",
+        ),
+        click.option(
+            "--scheduler",
+            default=None,
+            help="Address of a running Dask scheduler the firm workbooks go to (needs stressmodel[cluster]).",
+        ),
+        click.option(
+            "--cluster",
+            default=None,
+            help="local:N starts a Dask LocalCluster of N workers for the run (needs stressmodel[cluster]).",
+        ),
         click.option("--verbose", is_flag=True, help="Log each stage to stderr."),
         click.option("--debug", is_flag=True, help="Show tracebacks of internal errors."),
     ]
@@ -265,16 +281,23 @@ def run(
     horizon: int | None,
     no_workbooks: bool,
     allow_projection_only: bool,
+    workers: int | None,
+    scheduler: str | None,
+    cluster: str | None,
     verbose: bool,
     debug: bool,
 ) -> None:
     """Run every scenario as of one quarter and write outputs/<as_of>/."""
     from stressmodel.pipeline.result import RunOptions
     from stressmodel.run.app import parse_as_of, parse_firms, run_and_write
+    from stressmodel.run.cluster import cluster_executor
     from stressmodel.run.tables import summary_text
 
     _logging(verbose)
-    with Progress(not quiet and not as_json) as progress:
+    with (
+        cluster_executor(scheduler, cluster) as executor,
+        Progress(not quiet and not as_json) as progress,
+    ):
         report = run_and_write(
             inputs_dir,
             outputs_dir,
@@ -285,6 +308,8 @@ def run(
             workbooks=not no_workbooks,
             progress=progress,
             allow_projection_only=allow_projection_only,
+            workers=workers,
+            executor=executor,
         )
     if as_json:
         click.echo(json.dumps(_json_summary(report), indent=2, default=str))
@@ -455,6 +480,9 @@ def batch(
     horizon: int | None,
     no_workbooks: bool,
     allow_projection_only: bool,
+    workers: int | None,
+    scheduler: str | None,
+    cluster: str | None,
     verbose: bool,
     debug: bool,
 ) -> None:
@@ -467,12 +495,16 @@ def batch(
     from stressmodel.pipeline.result import RunOptions
     from stressmodel.run.app import parse_firms
     from stressmodel.run.batch import STAGES_PER_RUN, batch_json, batch_text, parse_range, run_batch
+    from stressmodel.run.cluster import cluster_executor
 
     _logging(verbose)
     start, end = parse_range(first, last)
     n = (end - start + 1) if end is not None else 8
     stages = STAGES_PER_RUN - (1 if no_workbooks else 0)
-    with Progress(not quiet and not as_json, total=max(n, 1) * stages + 1) as progress:
+    with (
+        cluster_executor(scheduler, cluster) as executor,
+        Progress(not quiet and not as_json, total=max(n, 1) * stages + 1) as progress,
+    ):
         report = run_batch(
             inputs_dir,
             outputs_dir,
@@ -484,6 +516,8 @@ def batch(
             workbooks=not no_workbooks,
             progress=progress,
             allow_projection_only=allow_projection_only,
+            workers=workers,
+            executor=executor,
         )
     if as_json:
         click.echo(json.dumps(batch_json(report), indent=2, default=str))

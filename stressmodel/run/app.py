@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,17 @@ def parse_firms(text: str | None) -> tuple[str, ...] | None:
     return firms
 
 
-def workbook_writer() -> Callable[[RunResult, Inputs, Path], list[str]]:
+def _workers(workers: int | None) -> int:
+    if workers is None:
+        from stressmodel.report import default_workers
+
+        return default_workers()
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    return workers
+
+
+def workbook_writer() -> Callable[..., list[str]]:
     """The workbook writer of :mod:`stressmodel.report`, looked up before any computation
     so that a build without it fails at once with a clear message."""
     try:
@@ -210,6 +221,8 @@ def run_and_write(
     inputs: Inputs | None = None,
     extra_writers: list[ExtraWriter] | None = None,
     allow_projection_only: bool = False,
+    workers: int | None = None,
+    executor: Executor | None = None,
 ) -> RunReport:
     """Load inputs, run the model as of one quarter, compare with earlier as-of folders and
     write ``outputs/<as_of>/`` atomically (see :mod:`stressmodel.run.outputs`).
@@ -217,7 +230,11 @@ def run_and_write(
     The model sees only data dated on or before the as-of quarter (``Inputs.as_of``).
     Raises :class:`OutputExistsError` before any computation when the folder exists and
     ``force`` is not given, and :class:`UsageError` for an as-of quarter after every
-    selected firm's actuals unless ``allow_projection_only`` (:mod:`stressmodel.run.asof`)."""
+    selected firm's actuals unless ``allow_projection_only`` (:mod:`stressmodel.run.asof`).
+
+    ``workers``: processes writing the firm workbooks (None: 1 on two cores or fewer);
+    ``executor``: a concurrent.futures executor for them instead (e.g. a Dask cluster's).
+    The files are the same bytes whichever writes them."""
     started = dt.datetime.now(dt.UTC)
     t_start = time.perf_counter()
     say = progress or (lambda _m: None)
@@ -272,7 +289,9 @@ def run_and_write(
         if write_workbooks is not None:
             say("writing workbooks")
             t = time.perf_counter()
-            names += write_workbooks(result, inputs, tmp)
+            names += write_workbooks(
+                result, inputs, tmp, workers=_workers(workers), executor=executor
+            )
             stages["workbooks"] = time.perf_counter() - t
         write_manifest(
             tmp,

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ def run_batch(
     workbooks: bool = True,
     progress: Progress | None = None,
     allow_projection_only: bool = False,
+    workers: int | None = None,
+    executor: Executor | None = None,
 ) -> BatchReport:
     """Run every quarter from ``first`` to ``last`` (default: the latest quarter for which
     every selected firm has actuals) and write each to ``outputs/<as_of>/``."""
@@ -147,6 +150,8 @@ def run_batch(
                 progress=lambda m, label=label: say(f"{label}: {m}"),
                 inputs=inputs,
                 allow_projection_only=allow_projection_only,
+                workers=workers,
+                executor=executor,
             )
         except BaseException:
             done = ", ".join(r.result.as_of_label for r in runs) or "none"

@@ -1,0 +1,124 @@
+"""Workbooks written in parallel — by worker processes, by any concurrent.futures executor
+and by a Dask LocalCluster started by the test — are byte-identical to the serial run's,
+and a whole run with --cluster local:2 writes the same files as a serial one."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import stressmodel.report as report
+from stressmodel.cli import main
+from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.pipeline.result import RunResult
+from stressmodel.pipeline.stages import RunOptions, run_model
+from stressmodel.run.cluster import cluster_executor, parse_cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMS = ("603072.SH", "300224.SZ", "000970.SZ")
+
+
+@cache
+def shipped_run() -> tuple[RunResult, Inputs]:
+    inputs = load_inputs(ROOT / "inputs")
+    return run_model(inputs, RunOptions(firms=FIRMS)), inputs
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, bytes]]:
+    result, inputs = shipped_run()
+    folder = tmp_path_factory.mktemp("serial")
+    names = report.write_workbooks(result, inputs, folder)
+    return names, _files(folder)
+
+
+def test_worker_processes_write_the_same_bytes(
+    serial: tuple[list[str], dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "MIN_FIRMS_PER_WORKER", 1)  # 3 firms: use the pool anyway
+    result, inputs = shipped_run()
+    names = report.write_workbooks(result, inputs, tmp_path, workers=2)
+    assert names == serial[0]
+    assert _files(tmp_path) == serial[1]
+
+
+def test_any_executor_writes_the_same_bytes(
+    serial: tuple[list[str], dict[str, bytes]], tmp_path: Path
+) -> None:
+    result, inputs = shipped_run()
+    with ThreadPoolExecutor(2) as ex:
+        names = report.write_workbooks(result, inputs, tmp_path, executor=ex)
+    assert names == serial[0]
+    assert _files(tmp_path) == serial[1]
+
+
+def test_chunks_keep_order_and_cover_everything() -> None:
+    items = [f"t{i}" for i in range(11)]
+    for n in (1, 2, 3, 4, 11, 50):
+        chunks = report._chunks(items, n)
+        assert [x for c in chunks for x in c] == items
+        assert max(map(len, chunks)) - min(map(len, chunks)) <= 1
+
+
+def test_dask_local_cluster_writes_the_same_bytes(
+    serial: tuple[list[str], dict[str, bytes]], tmp_path: Path
+) -> None:
+    # dask is in the test extra (pyproject.toml): this test runs in CI, it never skips
+    result, inputs = shipped_run()
+    with cluster_executor(None, "local:2") as ex:
+        assert ex is not None
+        names = report.write_workbooks(result, inputs, tmp_path, executor=ex)
+    assert names == serial[0]
+    assert _files(tmp_path) == serial[1]
+
+
+def test_a_run_with_a_local_cluster_writes_what_the_serial_run_writes(tmp_path: Path) -> None:
+    """Every output file (the Monte Carlo's included) equal, the manifest's times aside."""
+    runner = CliRunner()
+    common = [
+        "run",
+        "--inputs",
+        str(ROOT / "inputs"),
+        "--firms",
+        ",".join(FIRMS),
+        "--paths",
+        "200",
+        "--quiet",
+    ]
+    a = runner.invoke(main, [*common, "--outputs", str(tmp_path / "serial")])
+    assert a.exit_code == 0, a.output
+    b = runner.invoke(
+        main, [*common, "--outputs", str(tmp_path / "cluster"), "--cluster", "local:2"]
+    )
+    assert b.exit_code == 0, b.output
+    (fa,) = (tmp_path / "serial").iterdir()
+    (fb,) = (tmp_path / "cluster").iterdir()
+    files_a, files_b = _files(fa), _files(fb)
+    assert files_a.keys() == files_b.keys()
+    assert "montecarlo.csv" in files_a
+    different = [n for n in files_a if n != "manifest.json" and files_a[n] != files_b[n]]
+    assert not different
+
+
+def test_cluster_option_errors_are_usage_errors() -> None:
+    assert parse_cluster("local:2") == 2
+    for bad in ("local:0", "remote:2", "local:x", "local:"):
+        with pytest.raises(Exception, match="local:N"):
+            parse_cluster(bad)
+    with (
+        pytest.raises(Exception, match="exclude each other"),
+        cluster_executor("tcp://x:1", "local:1"),
+    ):
+        pass
+    result = CliRunner().invoke(
+        main, ["run", "--cluster", "local:0", "--outputs", "/nonexistent/x"]
+    )
+    assert result.exit_code == 2
