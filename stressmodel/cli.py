@@ -546,9 +546,30 @@ def batch(
     show_default=True,
     help="The shipped inputs the synthetic universe is built from.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Processes writing workbooks in the parallel end-to-end runs (100 firms and more).",
+)
+@click.option(
+    "--cluster",
+    default="local:2",
+    show_default=True,
+    help="local:N: the Dask LocalCluster of the Monte Carlo fan-out (needs stressmodel[cluster]).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @handle_errors
-def bench(quick: bool, as_json: bool, sizes: str | None, inputs_dir: Path, debug: bool) -> None:
+def bench(
+    quick: bool,
+    as_json: bool,
+    sizes: str | None,
+    inputs_dir: Path,
+    workers: int,
+    cluster: str,
+    debug: bool,
+) -> None:
     """Benchmark the engine, risk and valuation, workbooks and the whole run on a seeded
     synthetic universe; compare with the naive float loops; time the Monte Carlo.
 
@@ -560,7 +581,16 @@ def bench(quick: bool, as_json: bool, sizes: str | None, inputs_dir: Path, debug
         if not as_json:
             click.echo(f"bench: {message}", err=True)
 
-    report = run_benchmark(inputs_dir, quick=quick, sizes=parse_sizes(sizes), progress=say)
+    from stressmodel.run.cluster import parse_cluster
+
+    report = run_benchmark(
+        inputs_dir,
+        quick=quick,
+        sizes=parse_sizes(sizes),
+        progress=say,
+        parallel_workers=workers,
+        cluster_workers=parse_cluster(cluster),
+    )
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_report(report))
 
 

@@ -106,7 +106,14 @@ def test_benchmark_smoke_with_tiny_n(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every stage but the end-to-end run, with 2 and 3 firms: figures present, finite,
     JSON-ready; the engine reproduces the naive loops (to 1e-12 relative)."""
     report = bench.run_benchmark(
-        INPUTS, sizes=(2, 3), repeats=1, naive_firms=1, mc_paths=300, end_to_end_sizes=()
+        INPUTS,
+        sizes=(2, 3),
+        repeats=1,
+        naive_firms=1,
+        mc_paths=300,
+        end_to_end_sizes=(),
+        shipped_run=False,
+        fanout_firms=0,
     )
     text = json.dumps(report)
     for key in REQUIRED:
@@ -124,6 +131,13 @@ def test_benchmark_smoke_with_tiny_n(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert report["peak_rss_mb"] > 0
     assert "engine_rows_per_second" in json.loads(text)
+    # the engines side by side: the kernels agree with the polars reference
+    engines = report["sizes"]["3"]["engines"]
+    for backend in ("numpy", "fused"):
+        assert engines[backend]["max_relative_difference_to_polars"] <= 1e-12
+    assert report["engine_rows_per_second_polars"] > 0
+    assert report["store_bound_rows_per_second_per_core"] > 0
+    assert report["shipped_run_seconds"] is None  # not asked for here
     assert "speed-up vs naive" in bench.format_report(report)
 
 

@@ -29,6 +29,7 @@ from stressmodel.errors import (
 from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.inputs.periods import parse_quarter, quarter_label
 from stressmodel.inputs.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
+from stressmodel.model import kernel
 from stressmodel.model.base import compute_bases, latest_actuals
 from stressmodel.pipeline import memory
 from stressmodel.pipeline.stages import (
@@ -40,7 +41,7 @@ from stressmodel.pipeline.stages import (
 )
 from stressmodel.run import asof, drivers, history, outputs
 from stressmodel.run import tables as results
-from stressmodel.run.cache import cached_forecaster, default_cache_dir
+from stressmodel.run.cache import cached_forecaster, default_cache_dir, fused_kernel_loader
 from stressmodel.run.outputs import (
     AtomicFolder,
     as_of_folder,
@@ -258,6 +259,7 @@ def run_and_write(
     check_memory(inputs, options)
     write_workbooks = workbook_writer() if workbooks else None
     later, stale = actuals_status(inputs, firms, as_of)
+    kernel.set_fused_loader(fused_kernel_loader(default_cache_dir()))
     result = run_model(
         inputs.as_of(as_of),  # belt and braces: the pipeline filters by date as well
         RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon, paths=options.paths),

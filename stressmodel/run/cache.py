@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -144,3 +145,42 @@ def cached_forecaster(cache_dir: Path | None) -> Forecaster:
         return fc
 
     return forecaster
+
+
+def fused_kernel_loader(cache_dir: Path | None) -> Callable[[], Callable[..., None]] | None:
+    """A loader of the numba-compiled fused kernel that numba caches on disk: the
+    generated module is written to ``cache_dir/kernels/fused_<sha>.py`` (named by its
+    source, so a changed model writes a new file) and imported from there; numba keeps
+    the machine code beside it, so only the first large run on a machine compiles."""
+    if cache_dir is None:
+        return None
+
+    def load() -> Callable[..., None]:
+        import importlib.util
+
+        from stressmodel.model import kernel
+
+        text = kernel.module_source()
+        digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+        folder = cache_dir / "kernels"
+        path = folder / f"fused_{digest}.py"
+        try:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".py")
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.replace(tmp, path)
+            spec = importlib.util.spec_from_file_location(f"stressmodel_fused_{digest}", path)
+            if spec is None or spec.loader is None:
+                raise OSError(f"cannot import {path}")
+            module = importlib.util.module_from_spec(spec)
+            # numba's cache records the module by name: it must be importable as such
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        except OSError:
+            kernel.set_fused_loader(None)  # compile in memory instead
+            return kernel.fused_kernel()
+        return module.kernel  # type: ignore[no-any-return]
+
+    return load

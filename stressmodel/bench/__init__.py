@@ -652,12 +652,20 @@ def count_cells(paths: Sequence[Path]) -> int:
     return cells
 
 
-def bench_end_to_end(s: Setting, n: int, workbooks: bool, status: str) -> dict[str, Any]:
-    """``run_and_write`` on a temporary inputs folder of N synthetic firms."""
+def bench_end_to_end(
+    s: Setting, n: int, workbooks: bool, status: str, workers: int = 1
+) -> dict[str, Any]:
+    """``run_and_write`` on a temporary inputs folder of N synthetic firms, the firm
+    workbooks written by ``workers`` processes."""
     from stressmodel.pipeline.result import RunOptions
     from stressmodel.run.app import run_and_write
 
-    out: dict[str, Any] = {"firms": n, "workbooks": workbooks, "workbook_status": status}
+    out: dict[str, Any] = {
+        "firms": n,
+        "workbooks": workbooks,
+        "workbook_status": status,
+        "workers": workers,
+    }
     with tempfile.TemporaryDirectory(prefix="stressmodel-bench-") as tmp:
         src, dest = Path(tmp) / "inputs", Path(tmp) / "outputs"
         out["write_inputs_seconds"], _tickers = _timed(
@@ -667,7 +675,9 @@ def bench_end_to_end(s: Setting, n: int, workbooks: bool, status: str) -> dict[s
         try:
             with PeakRss() as mem:
                 seconds, report = _timed(
-                    lambda: run_and_write(src, dest, RunOptions(), workbooks=workbooks)
+                    lambda: run_and_write(
+                        src, dest, RunOptions(), workbooks=workbooks, workers=workers
+                    )
                 )
         except Exception as exc:
             if not workbooks:
@@ -732,10 +742,19 @@ def run_benchmark(
     mc_paths: int = MC_PATHS,
     end_to_end_sizes: Sequence[int] | None = None,
     progress: Progress | None = None,
+    shipped_run: bool = True,
+    fanout_firms: int = 100,
+    parallel_workers: int = 2,
+    cluster_workers: int = 2,
 ) -> dict[str, Any]:
     """Run every stage; return one JSON-ready dict (see :func:`summary_figures` for the
     headline figures). ``end_to_end_sizes``: the sizes that get an end-to-end run
-    (default: every size)."""
+    (default: every size); those of 100 firms or more are also run with the firm
+    workbooks written by ``parallel_workers`` processes. ``shipped_run``: time
+    ``stressmodel run`` on the shipped inputs in a fresh process. ``fanout_firms``: the
+    firms of the Monte Carlo run serially and on a Dask LocalCluster (0: none)."""
+    from stressmodel.bench import speed
+
     say = progress or (lambda _m: None)
     t_start = time.perf_counter()
     sizes = tuple(sizes if sizes is not None else (QUICK_SIZES if quick else SIZES))
@@ -772,6 +791,8 @@ def run_benchmark(
         cases = case_frame(bases.frame(), s.grid_frame)
         entry: dict[str, Any] = {}
         entry["projection"], proj = bench_projection(cases, s, repeats)
+        say(f"N = {n}: polars engine, numpy kernel and fused kernel side by side")
+        entry["engines"] = speed.bench_engines(cases, GRID_HORIZON, s.labels, s.as_of + 1, repeats)
         say(f"N = {n}: risk and valuation")
         entry["risk_valuation"] = bench_risk_valuation(proj, cases, bases, s)
         del proj
@@ -782,6 +803,11 @@ def run_benchmark(
                 + (" with workbooks" if wb_ok else " (workbooks unavailable)")
             )
             entry["end_to_end"] = bench_end_to_end(s, n, wb_ok, wb_status)
+            if n >= 100 and wb_ok and parallel_workers > 1:
+                say(f"N = {n}: end-to-end run, workbooks by {parallel_workers} processes")
+                entry["end_to_end_workers"] = bench_end_to_end(
+                    s, n, wb_ok, wb_status, workers=parallel_workers
+                )
         else:
             entry["end_to_end_status"] = (
                 f"not run: end-to-end runs are limited to {E2E_MAX_FIRMS} firms"
@@ -792,6 +818,22 @@ def run_benchmark(
     report["naive"] = bench_naive(naive_universe, s, repeats)
     say(f"Monte Carlo: {mc_paths} paths x {len(NAMED_FIRMS)} firms")
     report["montecarlo"] = bench_montecarlo(s, mc_paths, repeats)
+    if fanout_firms > 0:
+        from stressmodel.analysis.montecarlo import MonteCarloSpec
+
+        say(
+            f"Monte Carlo fan-out: {mc_paths} paths x {fanout_firms} firms, serial and local:{cluster_workers}"
+        )
+        spec = MonteCarloSpec.from_sector(s.inputs.sector, s.inputs.scenarios, mc_paths)
+        universe = synthetic_bases(s.shipped, s.templates, fanout_firms).frame()
+        report["montecarlo_fanout"] = speed.bench_montecarlo_fanout(
+            universe, spec, s.as_of, cluster_workers
+        )
+    say("store bandwidth")
+    report["store_bandwidth"] = speed.store_bandwidth()
+    if shipped_run:
+        say("stressmodel run on the shipped inputs (fresh processes)")
+        report["shipped_run"] = speed.bench_shipped_run(Path(inputs_dir))
     report["process_peak_rss_mb"] = _process_peak_mb()
     report["load_average_1min_at_end"] = _load_average()
     report["benchmark_seconds"] = time.perf_counter() - t_start
@@ -826,7 +868,55 @@ def summary_figures(report: dict[str, Any]) -> dict[str, Any]:
         + [v["risk_valuation"]["peak_rss_mb"] for v in sizes.values()]
         + [v["end_to_end"]["peak_rss_mb"] for v in sizes.values() if "end_to_end" in v]
     )
-    return {
+    engines = sizes[largest].get("engines", {})
+    bound = report.get("store_bandwidth", {}).get("bound_rows_per_second_per_core")
+
+    def rate(backend: str) -> float | None:
+        return engines.get(backend, {}).get("rows_per_second")
+
+    def e2e(n: str, key: str) -> dict[str, Any] | None:
+        return sizes.get(n, {}).get(key)
+
+    def stage_peaks(e: dict[str, Any] | None) -> float | None:
+        return e["peak_rss_mb"] if e else None
+
+    fanout = report.get("montecarlo_fanout", {})
+    shipped = report.get("shipped_run")
+    extra = {
+        "shipped_run_seconds": shipped["seconds"] if shipped else None,
+        "shipped_run_cold_cache_seconds": shipped["cold_cache_seconds"] if shipped else None,
+        "end_to_end_seconds_100_firms_workers_2": (e2e("100", "end_to_end_workers") or {}).get(
+            "seconds"
+        ),
+        "end_to_end_seconds_1000_firms": (e2e("1000", "end_to_end") or {}).get("seconds"),
+        "end_to_end_seconds_1000_firms_workers_2": (e2e("1000", "end_to_end_workers") or {}).get(
+            "seconds"
+        ),
+        "engine_rows_per_second_fused": rate("fused"),
+        "engine_rows_per_second_polars": rate("polars"),
+        "engine_rows_per_second_numpy": rate("numpy"),
+        "fused_vs_polars": engines.get("fused_vs_polars"),
+        "fused_max_relative_difference_to_polars": engines.get("fused", {}).get(
+            "max_relative_difference_to_polars"
+        ),
+        "store_bound_rows_per_second_per_core": bound,
+        "fused_to_store_bound_per_core": (rate("fused") / bound)
+        if bound and rate("fused")
+        else None,
+        "montecarlo_fanout_firms": fanout.get("firms"),
+        "montecarlo_fanout_paths": fanout.get("paths"),
+        "montecarlo_serial_seconds": fanout.get("serial_seconds"),
+        "montecarlo_cluster_local_2_seconds": fanout.get("cluster_seconds"),
+        "montecarlo_cluster_identical": fanout.get("identical_to_serial"),
+        "peak_rss_mb_per_stage": {
+            f"{stage}_{n}": v[stage]["peak_rss_mb"]
+            for n, v in sizes.items()
+            for stage in ("projection", "risk_valuation", "end_to_end", "end_to_end_workers")
+            if stage in v
+        },
+        "peak_rss_mb_1000_firms_workers_2": stage_peaks(e2e("1000", "end_to_end_workers")),
+    }
+    return extra | {
         "engine_rows_per_second": proj["rows_per_second"],
         "engine_rows_per_second_firms": int(largest),
         "engine_cold_rows_per_second": proj["cold_rows_per_second"],
@@ -883,5 +973,25 @@ def format_report(report: dict[str, Any]) -> str:
         f"workbooks: {report['workbook_status']}",
         f"peak resident memory: {report['peak_rss_mb']:.0f} MB (process peak {report['process_peak_rss_mb']:.0f} MB)",
         f"benchmark took {report['benchmark_seconds']:.1f} s",
+    ]
+
+    def fig(key: str, fmt: str) -> str:
+        v = report.get(key)
+        return "n/a" if v is None else format(v, fmt)
+
+    lines += [
+        f"engines at {report['engine_rows_per_second_firms']} firms (rows/s): polars "
+        f"{fig('engine_rows_per_second_polars', ',.0f')}, numpy {fig('engine_rows_per_second_numpy', ',.0f')}, "
+        f"fused {fig('engine_rows_per_second_fused', ',.0f')}; store bound per core "
+        f"{fig('store_bound_rows_per_second_per_core', ',.0f')} rows/s (fused / bound "
+        f"{fig('fused_to_store_bound_per_core', '.2f')})",
+        f"shipped run: {fig('shipped_run_seconds', '.2f')} s warm cache, {fig('shipped_run_cold_cache_seconds', '.2f')} s cold",
+        f"end to end: 100 firms {fig('end_to_end_seconds_100_firms', '.1f')} s serial, "
+        f"{fig('end_to_end_seconds_100_firms_workers_2', '.1f')} s with 2 workers; 1,000 firms "
+        f"{fig('end_to_end_seconds_1000_firms', '.1f')} s serial, "
+        f"{fig('end_to_end_seconds_1000_firms_workers_2', '.1f')} s with 2",
+        f"Monte Carlo fan-out: {fig('montecarlo_fanout_paths', ',')} paths x {fig('montecarlo_fanout_firms', ',')} firms "
+        f"{fig('montecarlo_serial_seconds', '.2f')} s serial, {fig('montecarlo_cluster_local_2_seconds', '.2f')} s on local:2 "
+        f"(identical: {report.get('montecarlo_cluster_identical')})",
     ]
     return "\n".join(lines)
