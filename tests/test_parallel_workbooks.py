@@ -122,3 +122,16 @@ def test_cluster_option_errors_are_usage_errors() -> None:
         main, ["run", "--cluster", "local:0", "--outputs", "/nonexistent/x"]
     )
     assert result.exit_code == 2
+
+
+def test_monte_carlo_in_firm_chunks_equals_the_serial_draws() -> None:
+    from stressmodel.analysis.montecarlo import MonteCarloSpec, simulate
+    from stressmodel.pipeline.stages import monte_carlo_in_chunks
+
+    result, inputs = shipped_run()
+    firms = result.bases.frame(list(result.tickers))
+    spec = MonteCarloSpec.from_sector(inputs.sector, inputs.scenarios, 500)
+    serial = simulate(firms, spec, result.as_of)
+    with ThreadPoolExecutor(2) as ex:
+        for chunks in (1, 2, 3):
+            assert monte_carlo_in_chunks(firms, spec, result.as_of, ex, chunks).equals(serial)

@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -141,25 +140,6 @@ def bench_shipped_run(inputs_dir: Path, repeats: int = 2) -> dict[str, Any]:
     return out
 
 
-def montecarlo_chunked(
-    firms: pl.DataFrame, spec: Any, as_of: int, executor: Executor | None, chunks: int
-) -> pl.DataFrame:
-    """The Monte Carlo of ``firms`` in ``chunks`` firm chunks (on ``executor`` if given)."""
-    from stressmodel.analysis.montecarlo import simulate
-
-    n = firms.height
-    bounds = [round(i * n / chunks) for i in range(chunks + 1)]
-    parts = [
-        firms.slice(bounds[i], bounds[i + 1] - bounds[i])
-        for i in range(chunks)
-        if bounds[i + 1] > bounds[i]
-    ]
-    if executor is None:
-        return pl.concat([simulate(p, spec, as_of) for p in parts])
-    futures = [executor.submit(simulate, p, spec, as_of) for p in parts]
-    return pl.concat([f.result() for f in futures])
-
-
 def bench_montecarlo_fanout(
     firms: pl.DataFrame, spec: Any, as_of: int, workers: int = 2
 ) -> dict[str, Any]:
@@ -174,13 +154,14 @@ def bench_montecarlo_fanout(
     }
     out["serial_seconds"], serial = _timed(lambda: simulate(firms, spec, as_of))
     try:
+        from stressmodel.pipeline.stages import monte_carlo_in_chunks
         from stressmodel.run.cluster import cluster_executor
 
         with cluster_executor(None, f"local:{workers}") as ex:
-            warmup = montecarlo_chunked(firms.head(workers), spec, as_of, ex, workers)
+            warmup = monte_carlo_in_chunks(firms.head(workers), spec, as_of, ex, workers)
             del warmup
             out["cluster_seconds"], fanned = _timed(
-                lambda: montecarlo_chunked(firms, spec, as_of, ex, 4 * workers)
+                lambda: monte_carlo_in_chunks(firms, spec, as_of, ex, 4 * workers)
             )
         out["cluster"] = f"dask LocalCluster, {workers} workers (started outside the timing)"
         out["identical_to_serial"] = bool(fanned.equals(serial))

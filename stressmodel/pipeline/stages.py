@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,11 +135,13 @@ def run_model(
     progress: Progress | None = None,
     *,
     forecaster: Callable[..., Any] | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run every scenario for the selected firms as of one quarter, stage by stage.
 
     ``forecaster``: a stand-in for the trade forecast with the same results (the run's
-    on-disk cache, :mod:`stressmodel.run.cache`); None fits it."""
+    on-disk cache, :mod:`stressmodel.run.cache`); None fits it. ``executor``: a
+    concurrent.futures executor (a Dask cluster's) for the Monte Carlo's firm chunks."""
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     timed = _timer(timings)
@@ -162,7 +165,7 @@ def run_model(
     if options.paths > 0:
         say(f"Monte Carlo: {options.paths} paths")
         monte_carlo = timed(
-            "montecarlo", stage_monte_carlo, inputs, bases, scen, sel, options.paths
+            "montecarlo", stage_monte_carlo, inputs, bases, scen, sel, options.paths, executor
         )
     timings["total"] = time.perf_counter() - t0
     return stage_tables(
@@ -359,17 +362,40 @@ def stage_reverse_stress(
 
 
 def stage_monte_carlo(
-    inputs: Inputs, b: Bases, scen: Scenarios, sel: Selection, paths: int
+    inputs: Inputs,
+    b: Bases,
+    scen: Scenarios,
+    sel: Selection,
+    paths: int,
+    executor: Executor | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Optional stage: Monte Carlo over the export shock's size and duration."""
-    from stressmodel.analysis.montecarlo import run_paths
+    """Optional stage: Monte Carlo over the export shock's size and duration; on an
+    executor in firm chunks (every firm draws the same paths, so any chunking gives the
+    serial result)."""
+    from stressmodel.analysis.montecarlo import MonteCarloSpec
 
     keep = pl.col("ticker").is_in(list(b.runnable))
-    return {
-        "montecarlo": run_paths(
-            scen.firms_frame.filter(keep), inputs.scenarios, inputs.sector, sel.as_of, paths
-        )
-    }
+    firms = scen.firms_frame.filter(keep)
+    spec = MonteCarloSpec.from_sector(inputs.sector, inputs.scenarios, paths)
+    return {"montecarlo": monte_carlo_in_chunks(firms, spec, sel.as_of, executor)}
+
+
+def monte_carlo_in_chunks(
+    firms: pl.DataFrame, spec: Any, as_of: int, executor: Executor | None, chunks: int | None = None
+) -> pl.DataFrame:
+    """:func:`stressmodel.analysis.montecarlo.simulate` for ``firms``: at once without an
+    executor, else in ``chunks`` contiguous firm chunks (default: one per 25 firms, at
+    least 2) submitted to it, concatenated and sorted by ticker as ``simulate`` sorts."""
+    from stressmodel.analysis.montecarlo import simulate
+
+    n = firms.height
+    if executor is None or n < 2:
+        return simulate(firms, spec, as_of)
+    k = min(n, chunks if chunks is not None else max(2, n // 25))
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    parts = [firms.slice(bounds[i], bounds[i + 1] - bounds[i]) for i in range(k)]
+    futures = [executor.submit(simulate, p, spec, as_of) for p in parts if p.height]
+    return pl.concat([f.result() for f in futures]).sort("ticker")
 
 
 def stage_tables(

@@ -234,7 +234,8 @@ def run_and_write(
     selected firm's actuals unless ``allow_projection_only`` (:mod:`stressmodel.run.asof`).
 
     ``workers``: processes writing the firm workbooks (None: 1 on two cores or fewer);
-    ``executor``: a concurrent.futures executor for them instead (e.g. a Dask cluster's).
+    ``executor``: a concurrent.futures executor for them instead (e.g. a Dask cluster's),
+    which also runs the Monte Carlo's firm chunks.
     The files are the same bytes whichever writes them."""
     started = dt.datetime.now(dt.UTC)
     t_start = time.perf_counter()
@@ -265,6 +266,7 @@ def run_and_write(
         RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon, paths=options.paths),
         say,
         forecaster=cached_forecaster(default_cache_dir()),
+        executor=executor,
     )
     result = replace(result, later_data={t: q for t, q in later.items() if t in result.tickers})
     stages.update(result.timings)
@@ -291,9 +293,13 @@ def run_and_write(
         if write_workbooks is not None:
             say("writing workbooks")
             t = time.perf_counter()
-            names += write_workbooks(
-                result, inputs, tmp, workers=_workers(workers), executor=executor
-            )
+            # the writer's contract is (result, inputs, folder); parallel options only when asked
+            parallel: dict[str, Any] = {}
+            if _workers(workers) > 1:
+                parallel["workers"] = _workers(workers)
+            if executor is not None:
+                parallel["executor"] = executor
+            names += write_workbooks(result, inputs, tmp, **parallel)
             stages["workbooks"] = time.perf_counter() - t
         write_manifest(
             tmp,
