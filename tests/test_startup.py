@@ -92,3 +92,25 @@ def test_cache_location_and_switch(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.delenv(cache.ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache.default_cache_dir() == tmp_path / "xdg" / "stressmodel"
+
+
+def test_a_run_with_a_warm_cache_imports_neither_statsmodels_nor_pandas(tmp_path: Path) -> None:
+    """As of 2025Q3 the trade forecast is fitted (6 months since the controls; as of the
+    shipped default 2025Q2 there are too few months and nothing is fitted)."""
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys; from pathlib import Path; from stressmodel.run.app import run_and_write;"
+        "from stressmodel.pipeline.result import RunOptions; from stressmodel.inputs.periods import parse_quarter;"
+        f"run_and_write(Path({str(root / 'inputs')!r}), Path({str(tmp_path / 'out')!r}),"
+        " RunOptions(as_of=parse_quarter('2025Q3'), firms=('000795.SZ',)), workbooks=False, force=True);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'statsmodels', 'pandas'}))"
+    )
+    env = {**__import__("os").environ, "STRESSMODEL_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert first.stdout.strip().splitlines()[-1] == "['pandas', 'statsmodels']"  # the fit, once
+    second = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert second.stdout.strip().splitlines()[-1] == "[]"

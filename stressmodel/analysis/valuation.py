@@ -237,8 +237,9 @@ def peer_multiples(rows: Sequence[dict[str, float | str | None]]) -> pl.DataFram
 
 def pb_roe_regression(multiples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """OLS of P/B on ROE across peers with HC3 robust errors: warranted P/B per firm and
-    the firm's residual (actual - warranted). Needs at least 4 firms with both figures."""
-    import statsmodels.api as sm
+    the firm's residual (actual - warranted). Needs at least 4 firms with both figures.
+    The fit is :func:`stressmodel.analysis.ols.ols_hc3` (statsmodels' arithmetic in numpy)."""
+    from stressmodel.analysis.ols import ols_hc3
 
     data = multiples.filter(pl.col("pb").is_not_null() & pl.col("roe").is_not_null())
     if data.height < 4:
@@ -246,11 +247,14 @@ def pb_roe_regression(multiples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
             pl.lit(None, pl.Float64).alias("pb_warranted"),
             pl.lit(None, pl.Float64).alias("pb_residual"),
         ), (f"n/a: P/B on ROE needs at least 4 firms with both figures, {data.height} have them")
-    x = sm.add_constant(data["roe"].to_numpy())
-    y = data["pb"].to_numpy()
-    res = sm.OLS(y, x).fit(cov_type="HC3")
-    a, b = float(res.params[0]), float(res.params[1])
-    se_b = float(res.bse[1])
+    res = ols_hc3(data["roe"].to_numpy(), data["pb"].to_numpy())
+    if res.rank < 2:
+        return multiples.with_columns(
+            pl.lit(None, pl.Float64).alias("pb_warranted"),
+            pl.lit(None, pl.Float64).alias("pb_residual"),
+        ), "n/a: P/B on ROE needs firms with different ROE"
+    a, b = res.intercept, res.slope
+    se_b = res.slope_se
     out = multiples.with_columns(
         pl.when(pl.col("roe").is_not_null())
         .then(a + b * pl.col("roe"))
