@@ -219,7 +219,6 @@ def _project_kernel(
     row = {name: j for j, name in enumerate(kernel.item_names())}
     if not horizon:
         return [pl.Series(name, [], pl.Float64) for name in items]
-    n = cases.height
     columns = []
     for name in items:
         whole = pl.Series(name, out[row[name]].reshape(-1), dtype=pl.Float64)
