@@ -133,22 +133,23 @@ def _compiled() -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
 
 #: engines :func:`project` can use
 BACKENDS = ("auto", "polars", "numpy", "fused")
-#: from this many cases ``auto`` uses the numba-compiled fused kernel (when numba is
-#: installed): below it the one-off compile (about a second) is not worth it
-FUSED_MIN_CASES = 20_000
+#: below this many cases ``auto`` uses the generated numpy kernel, from it the polars
+#: engine: measured on the 2-core development machine (loaded, benchmarks/RESULTS.md),
+#: numpy was 3x faster than polars at 7,700 cases and 4x slower at 77,000, and the
+#: numba-fused kernel, though 5.6 M rows/s on arrays alone, 1.9 M rows/s inside
+#: ``project`` (allocating and handing over 0.5 GB per call) against polars' 4.3 M, so
+#: it is used only when asked for (``backend="fused"``)
+NUMPY_MAX_CASES = 20_000
 
 
 def choose_backend(backend: str, n_cases: int) -> str:
     """The engine ``project`` uses for ``n_cases`` cases: ``auto`` picks the generated
-    numpy kernel for small case sets and the fused kernel for large ones (numpy without
-    numba); the polars engine is the reference, used when asked for."""
+    numpy kernel below :data:`NUMPY_MAX_CASES` cases and the polars engine from there."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown engine {backend!r}; known: {', '.join(BACKENDS)}")
     if backend != "auto":
         return backend
-    from stressmodel.model import kernel
-
-    return "fused" if n_cases >= FUSED_MIN_CASES and kernel.numba_available() else "numpy"
+    return "numpy" if n_cases < NUMPY_MAX_CASES else "polars"
 
 
 def project(
@@ -175,7 +176,7 @@ def project(
     ``numpy`` or ``fused`` (kernels generated from the same ``step``, see
     :mod:`stressmodel.model.kernel`; equal to the polars engine bit for bit on the
     shipped inputs and within 1e-12 relative in general, tests/test_kernel.py), or
-    ``auto`` (see :func:`choose_backend`).
+    ``auto`` (see :func:`choose_backend`: numpy for small case sets, else polars).
     """
     if len(quarter_labels) != horizon:
         raise ValueError("one quarter label per projected quarter is needed")
