@@ -224,7 +224,8 @@ def stage_projection(scen: Scenarios, sel: Selection) -> pl.DataFrame:
 
 
 def _net_debt(bases: BaseSet, t: str) -> float:
-    return bases.firms[t].value("total_debt") - bases.firms[t].value("cash")
+    # net debt counts liquidity: cash + short-term investments (交易性金融资产, bank products)
+    return bases.firms[t].value("total_debt") - bases.firms[t].value("liquidity")
 
 
 def stage_valuation(
@@ -252,9 +253,13 @@ def stage_risk(
     universe = list(b.universe)
     base_q = risk.base_quarter_frame(b.bases, universe)
     fx, deflator, fx_note = risk.fx_and_deflator(b.bases, inputs.sector)
-    qm = risk.quarter_metrics(proj, base_q, fx, deflator)
+    material = (
+        inputs.sector.float("material_debt_share_of_assets"),
+        inputs.sector.float("material_interest_floor"),
+    )
+    qm = risk.quarter_metrics(proj, base_q, fx, deflator, material)
     cm = risk.distance_to_default(risk.case_metrics(qm, val.values, sel.horizon))
-    actual = risk.actual_metrics(b.bases, universe, fx, deflator)
+    actual = risk.actual_metrics(b.bases, universe, fx, deflator, material)
     opening_debt = pl.DataFrame(
         {
             "ticker": universe,

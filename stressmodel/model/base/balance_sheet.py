@@ -14,7 +14,7 @@ from stressmodel.model.base.run_rate import RunRate
 class BalanceSheet:
     """The balances the structural parameters start from (CNY mn)."""
 
-    cash: float
+    cash: float  # liquidity: cash + short-term investments
     AR: float
     INV: float
     TA: float
@@ -40,7 +40,25 @@ def build_balance_sheet(b: Builder, sector: Sector, rr: RunRate) -> BalanceSheet
     if cash_fig is None:
         r = b.ratio("cash_to_revenue")
         cash_fig = est(R * r.value, f"TTM revenue x cash/revenue ({r.how})", rev, r)
-    cash = b.set("cash", cash_fig)
+    cash_only = b.set("cash", cash_fig)
+    sti_fig = b.balance("short_term_investments")
+    if sti_fig is None:
+        sti_fig = Figure(
+            0.0,
+            "estimated",
+            "no short-term investments (交易性金融资产 / bank products) reported on or before the as-of: none counted",
+            (),
+        )
+    b.set("short_term_investments", sti_fig)
+    liq_fig = est(cash_only + sti_fig.value, "cash + short-term investments", cash_fig, sti_fig)
+    if sti_fig.basis == "estimated" and cash_fig.basis != "estimated":
+        liq_fig = Figure(
+            liq_fig.value,
+            "derived",
+            "cash only (no short-term investments reported)",
+            liq_fig.sources,
+        )
+    cash = b.set("liquidity", liq_fig)
     ar_fig = b.balance("receivables")
     if ar_fig is None:
         r = b.ratio("dso")
@@ -78,6 +96,53 @@ def build_balance_sheet(b: Builder, sector: Sector, rr: RunRate) -> BalanceSheet
             eq_fig,
             la,
         )
+    cr = own.get("current_ratio")
+    if (
+        ta_fig is None
+        and tl_fig is None
+        and la is None
+        and eq_fig is not None
+        and cr is not None
+        and cr.value > 0
+    ):
+        # a directly reported (post-event) current ratio and equity fix the liabilities:
+        # current liabilities = current assets / current ratio, plus the long-term part of debt
+        ca0 = b.balance("current_assets")
+        ca_v = ca0.value if ca0 is not None else cash + AR + INV
+        ca_how = (
+            "current assets"
+            if ca0 is not None
+            else "current assets = liquidity + receivables + inventory"
+        )
+        d0 = b.balance("total_debt")
+        st0 = b.balance("short_term_debt")
+        lt = 0.0
+        if d0 is not None:
+            lt = max(
+                d0.value
+                - (
+                    st0.value
+                    if st0 is not None
+                    else d0.value * sector.float("short_term_debt_share")
+                ),
+                0.0,
+            )
+        parts = [p for p in (ca0, d0, st0, cr, eq_fig) if p is not None]
+        tl_fig = est(
+            ca_v / cr.value + lt,
+            f"{ca_how} {ca_v:.1f} / current ratio {cr.value:g} ({cr.how}) + long-term debt {lt:.1f}",
+            *parts,
+        )
+        if (
+            d0 is not None and st0 is None
+        ):  # the long-term part rests on the sector short-term share
+            tl_fig = Figure(
+                tl_fig.value,
+                "estimated",
+                tl_fig.how + " (short-term share of debt: sector assumption)",
+                tl_fig.sources,
+            )
+        ta_fig = est(eq_fig.value + tl_fig.value, "equity + total liabilities", eq_fig, tl_fig)
     if ta_fig is None:
         r = b.ratio("asset_turnover")
         ta_fig = est(R / r.value, f"TTM revenue / asset turnover ({r.how})", rev, r)
@@ -119,6 +184,19 @@ def build_balance_sheet(b: Builder, sector: Sector, rr: RunRate) -> BalanceSheet
         debt_fig = est(
             st_fig.value, "short-term borrowings only (a lower bound of total debt)", st_fig
         )
+    if (
+        debt_fig is None
+        and rr.interest is not None
+        and rr.interest.quarter is not None
+        and b.q - rr.interest.quarter <= 4
+    ):
+        rate0 = sector.float("default_interest_rate")
+        debt_fig = est(
+            rr.interest.value / rate0,
+            f"own TTM interest expense {rr.interest.value:.2f} / sector default rate {rate0:g} ({rr.interest.how})",
+            rr.interest,
+        )
+        debt_fig = Figure(debt_fig.value, "estimated", debt_fig.how, debt_fig.sources)
     if debt_fig is None:
         r = b.ratio("debt_to_assets")
         debt_fig = est(TA * r.value, f"total assets x debt/assets ({r.how})", ta_fig, r)

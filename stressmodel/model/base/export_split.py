@@ -18,7 +18,7 @@ class ExportSplit:
 
 def build_export_split(inputs: Inputs, b: Builder) -> ExportSplit:
     """Set the export-split figures on ``b`` and return them."""
-    ticker, q, fs, own, peers = b.t, b.q, b.fs, b.own, b.peers
+    ticker, q, fs = b.t, b.q, b.fs
     # export share, regional prices and volumes
     reg = inputs.firm(ticker)
     if reg["export_share"] is not None and period_end(reg["export_share_period"]) <= q:
@@ -36,7 +36,7 @@ def build_export_split(inputs: Inputs, b: Builder) -> ExportSplit:
     k = b.set(
         "price_ratio",
         b.ratio("price_ratio")
-        if ("price_ratio" in own or "price_ratio" in peers)
+        if b.has_estimate("price_ratio")
         else Figure(1.0, "estimated", "no firm reports regional margins: one price", ()),
     )
     asp = b.set("asp", b.ratio("asp"))

@@ -10,12 +10,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stressmodel.inputs.periods import parse_period, quarter_label
+from stressmodel.inputs.sector import Sector
 from stressmodel.inputs.statements import Figure, FirmStatements
 
 BALANCE_LOOKBACK = 4  # quarters: an older balance sheet is treated as missing
 RATIO_LOOKBACK = 8
 FLOW_LOOKBACK = 12
-RATE_BOUNDS = (0.01, 0.12)
+RATE_BOUNDS = (0.01, 0.12)  # own interest rate (TTM interest / average debt) accepted within
+INTEREST_MAX_AGE = 4  # quarters: an older TTM interest expense is not the firm's current rate
+MIN_REPORTING_PEERS = 3  # an estimate from peers needs at least this many reporting firms
+#: balances and ratios that describe the capital structure: those dated before a corporate
+#: event (IPO, conversion, issue) are never used after it (working-capital items are kept)
+CAPITAL_ITEMS = frozenset(
+    {
+        "cash_and_equivalents",
+        "short_term_investments",
+        "total_debt",
+        "short_term_debt",
+        "net_debt",
+        "shareholders_equity",
+        "total_assets",
+        "total_liabilities",
+        "current_assets",
+        "current_liabilities",
+        "liabilities_to_assets",
+        "current_ratio",
+        "debt_to_assets",
+        "cash_to_revenue",
+        "asset_turnover",
+    }
+)
+#: sector.toml fallback of a ratio that fewer than MIN_REPORTING_PEERS peers report
+SECTOR_FALLBACKS = {
+    "export_share": "sector_export_share",
+    "asp": "sector_asp",
+    "price_ratio": "sector_price_ratio",
+    "debt_to_assets": "sector_debt_to_assets",
+}
 DAYS_PER_YEAR = 365.0
 RETURN_WINDOW_DAYS = (
     270,
@@ -62,6 +93,19 @@ PLAIN_FIGURE = {
 }
 
 
+@dataclass(frozen=True)
+class PeerStat:
+    """Median of one ratio across the reporting firms of a peer group."""
+
+    median: float
+    tickers: tuple[str, ...]
+    group: str
+
+    @property
+    def n(self) -> int:
+        return len(self.tickers)
+
+
 class Builder:
     def __init__(
         self,
@@ -69,23 +113,69 @@ class Builder:
         fs: FirmStatements,
         q: int,
         own: dict[str, Figure],
-        peers: dict[str, tuple[float, int]],
+        peers: dict[str, PeerStat],
+        sector: Sector | None = None,
+        since: int | None = None,
     ):
         self.t, self.fs, self.q, self.own, self.peers = ticker, fs, q, own, peers
+        self.sector = sector
+        self.since = since  # first quarter after the latest corporate event (None: no event)
         self.figures: dict[str, Figure] = {}
         self.notes: list[str] = []
+
+    def lookback(self, item: str, default: int) -> int:
+        """Quarters back a figure may come from: never before the latest corporate event for
+        capital-structure items."""
+        if self.since is not None and item in CAPITAL_ITEMS:
+            return max(min(default, self.q - self.since), 0)
+        return default
 
     def set(self, name: str, fig: Figure) -> float:
         self.figures[name] = fig
         return fig.value
 
+    def has_estimate(self, name: str) -> bool:
+        return name in self.own or self._peer(name) is not None or self._fallback(name) is not None
+
+    def _peer(self, name: str) -> PeerStat | None:
+        stat = self.peers.get(name)
+        return stat if stat is not None and stat.n >= MIN_REPORTING_PEERS else None
+
+    def _fallback(self, name: str) -> Figure | None:
+        key = SECTOR_FALLBACKS.get(name)
+        if key is None or self.sector is None or key not in self.sector.params:
+            return None
+        p = self.sector.params[key]
+        band = ""
+        lo, hi = self.sector.params.get(key + "_low"), self.sector.params.get(key + "_high")
+        if lo is not None and hi is not None:
+            band = f", band {lo.value:g}-{hi.value:g}"
+        stat = self.peers.get(name)
+        why = (
+            f"only {stat.n} reporting peer(s) ({', '.join(stat.tickers)}) < {MIN_REPORTING_PEERS}"
+            if stat is not None
+            else "no reporting peer"
+        )
+        return Figure(
+            float(p.value), "estimated", f"sector assumption {key}{band} ({why})", (p.provenance,)
+        )
+
     def ratio(self, name: str) -> Figure:
-        """Own ratio, else the peer median (estimated)."""
+        """Own ratio, else the median of at least 3 reporting peers of the same peer group,
+        else the sector assumption (all estimated)."""
         if name in self.own:
             return self.own[name]
-        if name in self.peers:
-            med, n = self.peers[name]
-            return Figure(med, "estimated", f"peer median {name} ({n} firms)", ())
+        stat = self._peer(name)
+        if stat is not None:
+            return Figure(
+                stat.median,
+                "estimated",
+                f"peer median {name} of {stat.n} reporting peers in group {stat.group} ({', '.join(stat.tickers)})",
+                (),
+            )
+        fb = self._fallback(name)
+        if fb is not None:
+            return fb
         raise FirmNotRunnable(
             f"no {PLAIN_FIGURE.get(name, name)} figure recent enough for {quarter_label(self.q)} "
             "and too few peers reporting one"
@@ -107,7 +197,7 @@ class Builder:
         return None
 
     def balance(self, item: str) -> Figure | None:
-        fig = self.fs.latest_point(item, self.q, BALANCE_LOOKBACK)
+        fig = self.fs.latest_point(item, self.q, self.lookback(item, BALANCE_LOOKBACK))
         if fig is not None and fig.quarter is not None and fig.quarter != self.q:
             return Figure(
                 fig.value,

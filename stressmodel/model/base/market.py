@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 from stressmodel.inputs.load import Inputs
@@ -10,11 +11,27 @@ from stressmodel.inputs.statements import Figure
 from stressmodel.model.base.figures import RETURN_WINDOW_DAYS, Builder, est
 
 
-def market(inputs: Inputs, ticker: str, q: int, b: Builder) -> None:
-    """Share price, share count, market cap, volatility and past-year return (<= as-of)."""
+def market(
+    inputs: Inputs,
+    ticker: str,
+    q: int,
+    b: Builder,
+    market_inputs: Inputs | None = None,
+    price_date: dt.date | None = None,
+) -> None:
+    """Share price, share count, market cap, volatility and past-year return.
+
+    The price is the latest close on or before the as-of quarter end, or on or before
+    ``price_date`` when given (prices then come from ``market_inputs``, which may run past
+    the as-of); its date and its age in days at the valuation date are figures too. The
+    share count is the latest dated count on or before the as-of quarter end, taken from the
+    same side of the firm's latest corporate event as the balance sheet (events.csv)."""
     end = quarter_end_date(q)
+    value_date = price_date or end
+    src = market_inputs if (market_inputs is not None and price_date is not None) else inputs
+    priced = [p for p in src.prices_by_ticker.get(ticker, ()) if p["date"] <= value_date]
     own = [p for p in inputs.prices_by_ticker.get(ticker, ()) if p["date"] <= end]
-    closes = sorted((p for p in own if p["item"] == "close"), key=lambda p: p["date"])
+    closes = sorted((p for p in priced if p["item"] == "close"), key=lambda p: p["date"])
     if closes:
         c = closes[-1]
         b.set(
@@ -22,46 +39,80 @@ def market(inputs: Inputs, ticker: str, q: int, b: Builder) -> None:
             Figure(
                 c["value"],
                 "derived" if str(c["note"]).upper().startswith("DERIVED") else "reported",
-                f"close {c['date']} (latest on or before {end})",
+                f"close {c['date']} (latest on or before {value_date})",
                 (c["source"],),
             ),
         )
         b.figures["share_price_date"] = Figure(
             float(c["date"].toordinal()), "reported", c["date"].isoformat(), ()
         )
+        age = (value_date - c["date"]).days
+        b.set(
+            "price_age_days",
+            Figure(
+                float(age),
+                "derived",
+                f"days from the close {c['date']} to the valuation date {value_date}",
+                (),
+            ),
+        )
     shares = sorted((p for p in own if p["item"] == "shares_outstanding"), key=lambda p: p["date"])
     reg = inputs.firm(ticker)
+    count: tuple[Figure, dt.date] | None = None
     if shares:
         s = shares[-1]
-        b.set(
-            "shares",
+        count = (
             Figure(s["value"], "reported", f"shares outstanding {s['date']}", (s["source"],)),
+            s["date"],
         )
     elif reg["shares_date"] is not None and reg["shares_date"] <= end:
-        b.set(
-            "shares",
+        count = (
             Figure(
                 reg["shares_outstanding"],
                 "reported",
                 f"shares outstanding {reg['shares_date']} (firms.csv)",
                 (reg["shares_source"],),
             ),
+            reg["shares_date"],
         )
     else:
         caps = sorted((p for p in own if p["item"] == "market_cap"), key=lambda p: p["date"])
         for cap in reversed(caps):
-            cl = [c for c in closes if c["date"] == cap["date"]]
+            cl = [c for c in own if c["item"] == "close" and c["date"] == cap["date"]]
             if cl:
-                b.set(
-                    "shares",
+                count = (
                     Figure(
                         cap["value"] / cl[0]["value"],
                         "derived",
                         f"market cap / close on {cap['date']}",
                         (cap["source"],),
                     ),
+                    cap["date"],
                 )
                 break
+    events = (market_inputs or inputs).events_of(ticker, end)
+    if events and (count is None or count[1] < events[-1]["date"]):
+        ev = events[-1]
+        if ev["shares_after"] is not None:
+            before = (
+                f"; the latest count on or before the as-of ({count[0].how}) predates it"
+                if count
+                else ""
+            )
+            count = (
+                Figure(
+                    ev["shares_after"],
+                    "reported",
+                    f"shares after the {ev['event'].replace('_', ' ')} of {ev['date']} (events.csv: {ev['note']}){before}",
+                    (ev["source"],),
+                ),
+                ev["date"],
+            )
+            b.notes.append(
+                f"share count from the post-event side of the {ev['event']} of {ev['date']}"
+            )
+    if count is not None:
+        b.set("shares", count[0])
     if "shares" in b.figures and "share_price" in b.figures:
         b.set(
             "market_cap",

@@ -2,13 +2,61 @@
 
 from __future__ import annotations
 
+from stressmodel.inputs.periods import quarter_label
 from stressmodel.inputs.sector import Sector
 from stressmodel.inputs.statements import Figure
 from stressmodel.model.base.balance_sheet import BalanceSheet
 from stressmodel.model.base.export_split import ExportSplit
-from stressmodel.model.base.figures import RATE_BOUNDS, Builder
+from stressmodel.model.base.figures import INTEREST_MAX_AGE, RATE_BOUNDS, Builder
 from stressmodel.model.base.run_rate import RunRate
 from stressmodel.model.quarter import ALL_FIRM_PARAMS, DAYS_PER_QUARTER
+
+
+def own_interest_rate(
+    b: Builder, sector: Sector, interest: Figure | None
+) -> tuple[float, str, str]:
+    """The firm's interest rate: the latest TTM interest expense (at most
+    :data:`INTEREST_MAX_AGE` quarters old) over the average total debt reported at the
+    quarter ends of the same twelve months, if within :data:`RATE_BOUNDS`; else the sector
+    default rate. Returns (rate, how, basis)."""
+    default = sector.float("default_interest_rate")
+    if interest is None:
+        return default, "sector default rate (no interest expense reported)", "estimated"
+    iq = interest.quarter if interest.quarter is not None else b.q
+    if b.q - iq > INTEREST_MAX_AGE:
+        return (
+            default,
+            f"sector default rate (latest interest expense is TTM {quarter_label(iq)}, older than {INTEREST_MAX_AGE} quarters)",
+            "estimated",
+        )
+    debts = [
+        (k, f.value)
+        for k in range(iq - 4, iq + 1)
+        if (f := b.fs.point("total_debt", k)) is not None
+    ]
+    if not debts:
+        return (
+            default,
+            f"sector default rate (no total debt reported in the twelve months to {quarter_label(iq)})",
+            "estimated",
+        )
+    avg = sum(v for _, v in debts) / len(debts)
+    if avg <= 0:
+        return default, "sector default rate (no debt in the interest period)", "estimated"
+    own = interest.value / avg
+    at = ", ".join(f"{quarter_label(k)} {v:g}" for k, v in debts)
+    if RATE_BOUNDS[0] <= own <= RATE_BOUNDS[1]:
+        return (
+            own,
+            f"TTM {quarter_label(iq)} interest {interest.value:g} / average debt {avg:.1f} ({at})",
+            "derived",
+        )
+    return (
+        default,
+        f"sector default rate (own rate {own:.3f} = TTM {quarter_label(iq)} interest / average debt "
+        f"({at}) outside {RATE_BOUNDS})",
+        "estimated",
+    )
 
 
 def structural_params(
@@ -41,17 +89,15 @@ def structural_params(
     if dso_raw > max_dso:
         b.notes.append(f"receivable days {dso_raw:.0f} capped at {max_dso:.0f}")
     dpo = sector.float("dpo_days")
-    rate_note = "sector default rate"
-    rate = sector.float("default_interest_rate")
-    if interest_fig is not None and DEBT > 0:
-        own_rate = interest_fig.value / DEBT
-        if RATE_BOUNDS[0] <= own_rate <= RATE_BOUNDS[1]:
-            rate, rate_note = own_rate, "TTM interest expense / debt"
-        else:
-            rate_note = f"sector default rate (own rate {own_rate:.3f} outside {RATE_BOUNDS})"
+    rate, rate_note, rate_basis = own_interest_rate(b, sector, interest_fig)
     b.set(
         "interest_rate",
-        Figure(rate, "derived" if rate_note.startswith("TTM") else "estimated", rate_note, ()),
+        Figure(
+            rate,
+            rate_basis,
+            rate_note,
+            interest_fig.sources if rate_basis == "derived" and interest_fig else (),
+        ),
     )
     interest_q = rate / 4 * DEBT
     ebt_q = E / 4 - interest_q

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 
 from stressmodel.inputs.periods import quarter_label
 from stressmodel.inputs.statements import Figure, FirmStatements
 from stressmodel.model.base.figures import (
     BALANCE_LOOKBACK,
+    CAPITAL_ITEMS,
     DAYS_PER_YEAR,
     FLOW_LOOKBACK,
     RATIO_LOOKBACK,
+    PeerStat,
 )
 
 
@@ -34,9 +36,17 @@ def _ttm_ratio(
     return None
 
 
-def own_ratios(fs: FirmStatements, q: int) -> dict[str, Figure]:
-    """Ratios a firm reports (or that follow from its reports) at or before q."""
+def own_ratios(fs: FirmStatements, q: int, since: int | None = None) -> dict[str, Figure]:
+    """Ratios a firm reports (or that follow from its reports) at or before q.
+
+    ``since``: the first quarter after the firm's latest corporate event; capital-structure
+    balances and ratios dated before it are not used (:data:`CAPITAL_ITEMS`)."""
     out: dict[str, Figure] = {}
+
+    def back(item: str, default: int) -> int:
+        if since is not None and item in CAPITAL_ITEMS:
+            return max(min(default, q - since), 0)
+        return default
 
     def put(name: str, fig: Figure | None) -> None:
         if fig is not None and math.isfinite(fig.value):
@@ -77,7 +87,7 @@ def own_ratios(fs: FirmStatements, q: int) -> dict[str, Figure]:
         ("current_ratio", "current_ratio"),
         ("inventory_turnover", "inventory_turnover"),
     ):
-        fig = fs.latest_point(item, q, RATIO_LOOKBACK)
+        fig = fs.latest_point(item, q, back(item, RATIO_LOOKBACK))
         if fig is not None:
             put(name, fig)
     gm_x, gm_d = (
@@ -125,7 +135,7 @@ def own_ratios(fs: FirmStatements, q: int) -> dict[str, Figure]:
                 break
     # balance-sheet ratios from reported balances
     bs = {
-        n: fs.latest_point(n, q, BALANCE_LOOKBACK)
+        n: fs.latest_point(n, q, back(n, BALANCE_LOOKBACK))
         for n in (
             "cash_and_equivalents",
             "receivables",
@@ -201,10 +211,22 @@ def own_ratios(fs: FirmStatements, q: int) -> dict[str, Figure]:
     return out
 
 
-def peer_medians(ratios: Iterable[dict[str, Figure]]) -> dict[str, tuple[float, int]]:
-    """Median of each ratio across the firms that have it, with the number of firms."""
-    collected: dict[str, list[float]] = {}
-    for r in ratios:
+def peer_medians(
+    ratios: Mapping[str, dict[str, Figure]], groups: Mapping[str, str]
+) -> dict[str, dict[str, PeerStat]]:
+    """Per peer group: the median of each ratio across the group's firms that report it or
+    derive it from their own reports (never an estimate), with those firms' tickers."""
+    collected: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    for t, r in ratios.items():
+        g = groups.get(t, "")
         for k, fig in r.items():
-            collected.setdefault(k, []).append(fig.value)
-    return {k: (statistics.median(v), len(v)) for k, v in collected.items() if v}
+            if fig.basis == "estimated":
+                continue
+            collected.setdefault(g, {}).setdefault(k, []).append((t, fig.value))
+    return {
+        g: {
+            k: PeerStat(statistics.median(v for _, v in vals), tuple(sorted(t for t, _ in vals)), g)
+            for k, vals in d.items()
+        }
+        for g, d in collected.items()
+    }
