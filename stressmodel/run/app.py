@@ -84,6 +84,15 @@ def parse_as_of(text: str | None, option: str = "--as-of") -> int | None:
         raise UsageError(f"{option} must be a quarter like 2025Q3, got {text!r}") from None
 
 
+def parse_price_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--price-date must be a date like 2026-03-27, got {text!r}") from None
+
+
 def parse_firms(text: str | None) -> tuple[str, ...] | None:
     if not text:
         return None
@@ -240,9 +249,21 @@ def run_and_write(
     check_memory(inputs, options)
     write_workbooks = workbook_writer() if workbooks else None
     later, stale = actuals_status(inputs, firms, as_of)
+    model_inputs = inputs.as_of(as_of)  # belt and braces: the pipeline filters by date as well
+    if options.price_date is not None:
+        # closes up to the price date may lie after the as-of; statements never do
+        model_inputs = replace(
+            model_inputs, prices=tuple(p for p in inputs.prices if p["date"] <= options.price_date)
+        )
     result = run_model(
-        inputs.as_of(as_of),  # belt and braces: the pipeline filters by date as well
-        RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon, paths=options.paths),
+        model_inputs,
+        RunOptions(
+            as_of=as_of,
+            firms=options.firms,
+            horizon=options.horizon,
+            paths=options.paths,
+            price_date=options.price_date,
+        ),
         say,
     )
     result = replace(result, later_data={t: q for t, q in later.items() if t in result.tickers})
@@ -283,6 +304,7 @@ def run_and_write(
                 "firms": list(result.tickers),
                 "horizon": result.horizon,
                 "paths": options.paths,
+                "price_date": options.price_date.isoformat() if options.price_date else None,
                 "force": force,
                 "workbooks": workbooks,
                 "allow_projection_only": allow_projection_only,

@@ -58,7 +58,7 @@ def firm_base(
     xs = build_export_split(inputs, b)
     params = structural_params(b, inputs.sector, rr, bs, xs)
     market(inputs, ticker, q, b, market_inputs or inputs, price_date)
-    return FirmBase(ticker, q, b.figures, params, b.notes)
+    return FirmBase(ticker, q, b.figures, params, b.notes, peer_group(inputs, ticker))
 
 
 @dataclass(frozen=True)

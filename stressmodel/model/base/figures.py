@@ -65,6 +65,7 @@ class FirmBase:
     figures: dict[str, Figure] = field(default_factory=dict)
     params: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    peer_group: str = ""
 
     def value(self, name: str) -> float:
         return self.figures[name].value
