@@ -163,7 +163,7 @@ def _with_quarters(tmp_path: Path, q4: str) -> tuple[Path, int]:
 
 
 def test_four_quarters_that_sum_to_the_year_pass(tmp_path: Path) -> None:
-    q4 = round(5874 - 1400 - 1500 - 1500, 4)  # 1474
+    q4 = 5874 - 1400 - 1500 - 1500  # 1474
     root, _ = _with_quarters(tmp_path, repr(q4))
     assert CliRunner().invoke(main, ["validate", "--inputs", str(root)]).exit_code == 0
     fs = build(TICKER, load_inputs(root).statements[TICKER])
@@ -172,7 +172,7 @@ def test_four_quarters_that_sum_to_the_year_pass(tmp_path: Path) -> None:
 
 def test_four_quarters_within_rounding_pass(tmp_path: Path) -> None:
     """The tolerance is max(1, 0.5% of FY) = 29.37: a gap of 20 passes."""
-    root, _ = _with_quarters(tmp_path, repr(round(5874 - 1400 - 1500 - 1500 - 20, 4)))
+    root, _ = _with_quarters(tmp_path, repr(5874 - 1400 - 1500 - 1500 - 20))
     assert CliRunner().invoke(main, ["validate", "--inputs", str(root)]).exit_code == 0
 
 

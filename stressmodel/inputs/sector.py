@@ -74,6 +74,7 @@ SECTOR_SPECS: dict[str, ParamSpec] = {
     "sector_asp": F("float", 0.001, 10),
     "sector_price_ratio": F("float", 0.2, 5),
     "sector_debt_to_assets": F("float", 0, 1),
+    "sector_asset_turnover": F("float", 0.05, 10),
     "material_debt_share_of_assets": F("float", 0, 0.5),
     "material_interest_floor": F("float", 0, 1000),
     "price_stale_days": F("int", 1, 3650),

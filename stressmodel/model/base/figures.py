@@ -46,6 +46,7 @@ SECTOR_FALLBACKS = {
     "asp": "sector_asp",
     "price_ratio": "sector_price_ratio",
     "debt_to_assets": "sector_debt_to_assets",
+    "asset_turnover": "sector_asset_turnover",
 }
 DAYS_PER_YEAR = 365.0
 RETURN_WINDOW_DAYS = (
