@@ -369,6 +369,9 @@ def validate(inputs_dir: Path, debug: bool) -> None:
             f"{r['ticker']:10} {r['reported']:>8} {r['derived']:>8} {r['estimated']:>9} "
             f"{r['missing']:>8}  {r['missing_figures']}{note}"
         )
+    click.echo("estimated figures per firm (base_figures.csv says how and from which peers):")
+    for r in table.iter_rows(named=True):
+        click.echo(f"  {r['ticker']:10} {r['estimated_figures'] or 'none'}")
 
 
 @main.command()

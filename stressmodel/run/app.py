@@ -407,6 +407,7 @@ COVERAGE_FIGURES = (
     "interest_ttm",
     "net_income_ttm_prev",
     "cash",
+    "short_term_investments",
     "receivables",
     "inventory",
     "total_assets",
@@ -435,6 +436,7 @@ def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
         counts = {"reported": 0, "derived": 0, "estimated": 0, "missing": 0}
         fb = bases.firms.get(t)
         missing = []
+        estimated = []
         for name in COVERAGE_FIGURES:
             fig = None if fb is None else fb.figures.get(name)
             if fig is None:
@@ -442,11 +444,14 @@ def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
                 missing.append(name)
             else:
                 counts[fig.basis] += 1
+                if fig.basis == "estimated":
+                    estimated.append(name)
         rows.append(
             {
                 "ticker": t,
                 **counts,
                 "missing_figures": ", ".join(missing),
+                "estimated_figures": ", ".join(estimated),
                 "note": bases.not_runnable.get(t, ""),
             }
         )
