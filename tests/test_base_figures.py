@@ -322,3 +322,28 @@ def test_price_date_values_at_a_later_close_without_later_statements(inputs) -> 
     assert zk.value("price_age_days") == 0
     assert zk.figures["revenue_ttm"].quarter in (None, Q3)  # statements still stop at 2025Q3
     assert compute_bases(inputs, Q3).firms[ZK].value("share_price") != pytest.approx(11.73)
+
+
+def test_change_report_says_when_peer_estimates_moved(tmp_path: Path) -> None:
+    from stressmodel.run.app import peer_estimate_changes
+
+    cols = {
+        "ticker": ["000795.SZ"],
+        "figure": ["receivables"],
+        "value": [1.0],
+        "basis": ["estimated"],
+        "sources": [""],
+    }
+    old = "TTM revenue x receivable days / 365 (peer median dso of 3 reporting peers in group g (A, B, C))"
+    new = "TTM revenue x receivable days / 365 (peer median dso of 4 reporting peers in group g (A, B, C, D))"
+    pl.DataFrame({**cols, "how": [old]}).write_csv(tmp_path / "base_figures.csv")
+    notes = peer_estimate_changes(
+        tmp_path / "base_figures.csv", pl.DataFrame({**cols, "how": [new]})
+    )
+    assert notes == {
+        "000795.SZ": "peer estimates moved: receivables: TTM revenue x receivable days / 365 now from A, B, C, D (was A, B, C)"
+    }
+    assert (
+        peer_estimate_changes(tmp_path / "base_figures.csv", pl.DataFrame({**cols, "how": [old]}))
+        == {}
+    )

@@ -130,6 +130,32 @@ def actuals_status(
     return later, stale
 
 
+def peer_estimate_changes(previous_base: Path, current: pl.DataFrame) -> dict[str, str]:
+    """Per firm, a note naming the estimated figures whose peers (or peer median) differ
+    from the earlier run's ``base_figures.csv``: adding a firm moves only such estimates."""
+    if not previous_base.is_file():
+        return {}
+    try:
+        prev = pl.read_csv(previous_base, infer_schema_length=0)
+    except (pl.exceptions.PolarsError, OSError):
+        return {}
+    old = {
+        (r["ticker"], r["figure"]): r["how"]
+        for r in prev.iter_rows(named=True)
+        if r.get("basis") == "estimated" and "peer median" in (r.get("how") or "")
+    }
+    out: dict[str, list[str]] = {}
+    for r in current.iter_rows(named=True):
+        how = r["how"] or ""
+        key = (r["ticker"], r["figure"])
+        if r["basis"] == "estimated" and "peer median" in how and key in old and old[key] != how:
+            out.setdefault(r["ticker"], []).append(
+                f"{r['figure']}: {how.split(' (')[0]} now from {how.rsplit('(', 1)[-1].rstrip(')')} "
+                f"(was {old[key].rsplit('(', 1)[-1].rstrip(')')})"
+            )
+    return {t: "peer estimates moved: " + "; ".join(v) for t, v in out.items()}
+
+
 def compare_with_earlier(
     result: RunResult,
     inputs: Inputs,
@@ -158,6 +184,22 @@ def compare_with_earlier(
             as_of=result.as_of_label,
             scenario_order=order,
         )
+        moved = peer_estimate_changes(
+            previous.folder / "base_figures.csv", result.bases.provenance()
+        )
+        if moved:
+            frames["changes"] = frames["changes"].with_columns(
+                pl.concat_str(
+                    [
+                        pl.col("notes"),
+                        pl.col("ticker").replace_strict(moved, default="", return_dtype=pl.String),
+                    ],
+                    separator="; ",
+                )
+                .str.strip_chars("; ")
+                .alias("notes")
+            )
+            info["peer_estimates_changed"] = moved
         info["previous_as_of"] = previous.label
         if options is not None:
             frames["change_drivers"], frames["change_inputs"] = drivers.change_drivers(
