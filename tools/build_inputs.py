@@ -1473,6 +1473,19 @@ def build_report(
         )
         + "\n"
     )
+    w("### Rows from public pages beyond the reference\n")
+    w(
+        "`tools/curated_statements.csv` adds figures found on public pages (search of stored "
+        "interim/quarterly reports and broker notes) where a gap blocked a shipped firm's TTM or "
+        "left its balance sheet to peer estimates; each row keeps its URL, and `DERIVED:` rows "
+        "give the formula. `tools/curated_events.csv` is copied to `inputs/events.csv` "
+        "(corporate events with their sources). Nothing is interpolated.\n"
+    )
+    w("| ticker | period | item | value | source |")
+    w("|---|---|---|---|---|")
+    for r in log.curated:
+        w(f"| {r.ticker} | {r.period} | {r.item} | {r.value} | {r.source} |")
+    w("")
     w("### Rows not carried into statements\n")
     w(
         "Market data of `firm_financials.csv` moved to `prices.csv` (not dropped):\n\n"
