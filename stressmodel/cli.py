@@ -441,8 +441,8 @@ def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) 
     "last",
     default=None,
     metavar="QUARTER",
-    help="Last as-of quarter (default: the latest quarter for which every selected firm "
-    "has actuals).",
+    help="Last as-of quarter (default: the latest quarter for which most selected firms "
+    "have income-statement actuals).",
 )
 @click.option(
     "--paths",

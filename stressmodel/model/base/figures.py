@@ -47,6 +47,10 @@ SECTOR_FALLBACKS = {
     "price_ratio": "sector_price_ratio",
     "debt_to_assets": "sector_debt_to_assets",
     "asset_turnover": "sector_asset_turnover",
+    "cash_to_revenue": "sector_cash_to_revenue",
+    "dso": "sector_dso",
+    "dio": "sector_dio",
+    "liabilities_to_assets": "sector_liabilities_to_assets",
 }
 DAYS_PER_YEAR = 365.0
 RETURN_WINDOW_DAYS = (
