@@ -418,7 +418,8 @@ EXPORT_SHARES = {
 EQUITY_VOLATILITY: dict[str, tuple[str, str]] = {}
 DEFAULT_RUN_NO = {
     "301622.SZ": "default_run no: its latest statements are FY2024 (no 2025 interim figures "
-    "in the reference), which would pin the default as-of quarter to 2024Q4",
+    "in the reference): it would run 4 quarters stale at the default as-of, on a balance sheet "
+    "and run-rate built almost entirely from estimates",
 }
 
 
