@@ -141,6 +141,7 @@ def solvency_scores(
     ebit: str,
     interest: str,
     material: tuple[float, float] | None = None,
+    debt: str = "total_debt",
 ) -> pl.DataFrame:
     """Interest cover (``ebit`` / ``interest``), Altman Z'' and its zone, the Ohlson O-score
     and probability, and net debt / EBITDA, on a frame with the balance-sheet columns
@@ -167,9 +168,7 @@ def solvency_scores(
     icr_value, icr_status = icr.value, icr.status
     if material is not None:
         share, floor = material
-        none = (pl.col("total_debt") < share * pl.col("total_assets")) | (
-            4 * pl.col(interest) < floor
-        )
+        none = (pl.col(debt) < share * pl.col("total_assets")) | (4 * pl.col(interest) < floor)
         icr_value = pl.when(none).then(pl.lit(None, dtype=pl.Float64)).otherwise(icr_value)
         icr_status = pl.when(none).then(pl.lit(NO_MATERIAL_DEBT)).otherwise(icr_status)
     df = df.with_columns(
@@ -349,7 +348,6 @@ def actual_metrics(
                 "interest_ttm": fb.get("interest_ttm"),
                 "revenue_ttm": fb.value("revenue_ttm"),
                 "debt": debt,
-                "total_debt": debt,
                 "cash": p["cash0"],
                 "net_debt": debt - p["cash0"],
                 "retained_earnings": 0.0,  # not reported by any firm (Altman X2 = 0 at the as-of)
@@ -362,7 +360,7 @@ def actual_metrics(
     cols = [k for k in rows[0] if k != "ticker"] if rows else []
     df = pl.DataFrame(rows, schema={"ticker": pl.String, **{c: pl.Float64 for c in cols}})
     df = solvency_scores(
-        df, fx, deflator, ebit="ebit_ttm", interest="interest_ttm", material=material
+        df, fx, deflator, ebit="ebit_ttm", interest="interest_ttm", material=material, debt="debt"
     )
     dd = D.naive_dd("market_cap", "default_point", "equity_volatility", "past_year_return")
     return df.with_columns(

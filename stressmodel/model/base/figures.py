@@ -40,6 +40,10 @@ CAPITAL_ITEMS = frozenset(
         "asset_turnover",
     }
 )
+#: balance-sheet ratios whose sector fallback needs at least one reporting firm in the group
+BALANCE_FALLBACKS = frozenset(
+    {"cash_to_revenue", "dso", "dio", "asset_turnover", "liabilities_to_assets", "debt_to_assets"}
+)
 #: sector.toml fallback of a ratio that fewer than MIN_REPORTING_PEERS peers report
 SECTOR_FALLBACKS = {
     "export_share": "sector_export_share",
@@ -150,6 +154,10 @@ class Builder:
     def _fallback(self, name: str) -> Figure | None:
         key = SECTOR_FALLBACKS.get(name)
         if key is None or self.sector is None or key not in self.sector.params:
+            return None
+        if name in BALANCE_FALLBACKS and name not in self.peers:
+            # no firm of the group has a balance recent enough: the as-of lies beyond the
+            # data, and a balance sheet made of sector assumptions alone is not run
             return None
         p = self.sector.params[key]
         band = ""

@@ -24,7 +24,7 @@ class RunRate:
 
 def build_run_rate(b: Builder) -> RunRate:
     """Set the TTM flow figures on ``b`` and return them."""
-    ticker, q, fs = b.t, b.q, b.fs
+    q, fs = b.q, b.fs
     rev = b.flow_ttm("revenue")
     if rev is None or rev.value <= 0:
         raise FirmNotRunnable(f"no positive revenue on or before {quarter_label(q)}")
