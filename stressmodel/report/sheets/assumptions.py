@@ -138,7 +138,8 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
     sh.text(
         row,
         5,
-        "opening debt - opening cash (f_st_debt0 + f_lt_debt0 - f_cash0); opening cash = liquidity: cash + short-term investments",
+        "opening debt - opening cash (f_st_debt0 + f_lt_debt0 - f_cash0); opening cash = liquidity "
+        "(cash + short-term investments)",
         "wrap",
     )
     row += 1
