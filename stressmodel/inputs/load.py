@@ -457,7 +457,11 @@ def load_inputs(root: Path) -> Inputs:
             problems.append(Problem(name, None, None, "a regular file", "a folder"))
         file_hashes[name] = sha256_file(epath) if epath.is_file() else ""
         if etable is not None:
-            events, probs = parse_events(etable, tickers)
+            # tickers are checked only against a register that read cleanly (an unreadable
+            # row is reported on its own, not again as unknown tickers here)
+            reg_name = _rel(root, root / REGISTER_FILE)
+            known = tickers if not any(p.file == reg_name for p in problems) else []
+            events, probs = parse_events(etable, known)
             problems.extend(probs)
 
     if problems:
