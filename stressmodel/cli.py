@@ -258,7 +258,16 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     "--as-of",
     "as_of",
     default=None,
-    help="Quarter like 2025Q3 (default: the latest quarter for which every selected firm has actuals).",
+    help="Quarter like 2025Q3 (default: the latest quarter for which most selected firms have "
+    "income-statement actuals; firms with older actuals run from their latest figures, marked stale).",
+)
+@click.option(
+    "--price-date",
+    "price_date",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Value firms at the latest close on or before this date instead of the as-of quarter end "
+    "(e.g. today's price against the latest fundamentals; statements still stop at the as-of).",
 )
 @click.option(
     "--paths",
@@ -271,6 +280,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @handle_errors
 def run(
     as_of: str | None,
+    price_date: str | None,
     paths: int,
     inputs_dir: Path,
     outputs_dir: Path,
@@ -289,7 +299,7 @@ def run(
 ) -> None:
     """Run every scenario as of one quarter and write outputs/<as_of>/."""
     from stressmodel.pipeline.result import RunOptions
-    from stressmodel.run.app import parse_as_of, parse_firms, run_and_write
+    from stressmodel.run.app import parse_as_of, parse_firms, parse_price_date, run_and_write
     from stressmodel.run.cluster import cluster_executor
     from stressmodel.run.tables import summary_text
 
@@ -302,7 +312,11 @@ def run(
             inputs_dir,
             outputs_dir,
             RunOptions(
-                as_of=parse_as_of(as_of), firms=parse_firms(firms), horizon=horizon, paths=paths
+                as_of=parse_as_of(as_of),
+                firms=parse_firms(firms),
+                horizon=horizon,
+                paths=paths,
+                price_date=parse_price_date(price_date),
             ),
             force=force,
             workbooks=not no_workbooks,
@@ -380,6 +394,9 @@ def validate(inputs_dir: Path, debug: bool) -> None:
             f"{r['ticker']:10} {r['reported']:>8} {r['derived']:>8} {r['estimated']:>9} "
             f"{r['missing']:>8}  {r['missing_figures']}{note}"
         )
+    click.echo("estimated figures per firm (base_figures.csv says how and from which peers):")
+    for r in table.iter_rows(named=True):
+        click.echo(f"  {r['ticker']:10} {r['estimated_figures'] or 'none'}")
 
 
 @main.command()
@@ -449,8 +466,8 @@ def calibrate(events_path: Path, inputs_dir: Path, out_path: Path, debug: bool) 
     "last",
     default=None,
     metavar="QUARTER",
-    help="Last as-of quarter (default: the latest quarter for which every selected firm "
-    "has actuals).",
+    help="Last as-of quarter (default: the latest quarter for which most selected firms "
+    "have income-statement actuals).",
 )
 @click.option(
     "--paths",

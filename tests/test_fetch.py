@@ -297,6 +297,7 @@ def test_round_trip_reproduces_the_shipped_2025q3_figures(inputs_copy):
         "liabilities_to_assets",
         "net_debt",
         "receivable_days",
+        "short_term_investments",  # shipped: DERIVED from net cash + debt - 货币资金 (issue 13)
         "total_debt",
     ]
     # the Q3 single quarters are derived from the year-to-date figures: 9M - H1

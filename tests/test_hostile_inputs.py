@@ -1079,14 +1079,16 @@ def firm_rows(frames: dict[str, list[dict[str, str]]], name: str) -> list[dict[s
 
 ZERO_CASES: dict[str, tuple[set[str], dict[tuple[str, str], str]]] = {
     # case: (items set to zero, {(file, column): expected status prefix for the firm})
+    # zero interest (or zero debt) is below the material-debt floor of sector.toml: interest
+    # cover is "n/a: no material debt" (issue 13), never a huge or a division-by-zero multiple
     "interest_expense": (
         {"interest_expense"},
-        {("actual_metrics.csv", "interest_cover_status"): "n/a: zero interest expense"},
+        {("actual_metrics.csv", "interest_cover_status"): "n/a: no material debt"},
     ),
     "debt": (
         {"total_debt", "short_term_debt"},
         {
-            ("summary.csv", "interest_cover_status"): "n/a: zero interest expense",
+            ("summary.csv", "interest_cover_status"): "n/a: no material debt",
             ("summary.csv", "dd_status"): "n/a: no debt",
             ("reverse_stress.csv", "shock_icr_below_1_status"): "n/a: no interest expense",
         },

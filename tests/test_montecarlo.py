@@ -13,9 +13,9 @@ import pytest
 
 from stressmodel.analysis import montecarlo as mc
 from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.inputs.periods import parse_quarter
 from stressmodel.model.base import compute_bases
 from stressmodel.model.cases import scenario_frame
-from stressmodel.pipeline.stages import default_as_of, select_firms
 
 REPO = Path(__file__).resolve().parents[1]
 PROBS = [f"p_{e}_{w}q" for e in ("revolver_draw", "out_of_cash") for w in mc.WINDOWS]
@@ -28,7 +28,9 @@ def inputs() -> Inputs:
 
 @pytest.fixture(scope="module")
 def as_of(inputs: Inputs) -> int:
-    return default_as_of(inputs, select_firms(inputs, None))[0]
+    # pinned: the stressed fixture below was tuned on the 2025Q2 bases (the default as-of
+    # moved to 2025Q4 with issue 13's rule; test_base_figures covers the default)
+    return parse_quarter("2025Q2")
 
 
 @pytest.fixture(scope="module")

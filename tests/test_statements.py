@@ -140,46 +140,48 @@ def test_as_of_drops_later_periods(rows: tuple[dict[str, object], ...]) -> None:
 
 
 def _with_quarters(tmp_path: Path, q4: str) -> tuple[Path, int]:
-    """Zhenghai's 2024 revenue as four single quarters plus the reported FY (5539).
+    """Zhenghai's 2023 revenue as four single quarters plus the reported FY (5874).
 
-    Q1 2024 (1172.9197) is in the shipped file; Q2 and Q3 are invented for the test and Q4 is
-    given by the caller. Returns the inputs folder and the FY row's line number.
+    Q1-Q3 2023 are invented for the test (the shipped file has no 2023 quarters; its 2024
+    quarters are now partly reported) and Q4 is given by the caller. Returns the inputs
+    folder and the FY row's line number.
     """
     root = tmp_path / "inputs"
     shutil.copytree(SHIPPED, root)
     path = root / "statements" / f"{TICKER}.csv"
     with path.open("a", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["2024Q2", "revenue", "1400", "CNY mn", "test", ""])
-        w.writerow(["2024Q3", "revenue", "1500", "CNY mn", "test", ""])
-        w.writerow(["2024Q4", "revenue", q4, "CNY mn", "test", ""])
+        w.writerow(["2023Q1", "revenue", "1400", "CNY mn", "test", ""])
+        w.writerow(["2023Q2", "revenue", "1500", "CNY mn", "test", ""])
+        w.writerow(["2023Q3", "revenue", "1500", "CNY mn", "test", ""])
+        w.writerow(["2023Q4", "revenue", q4, "CNY mn", "test", ""])
     with path.open(encoding="utf-8", newline="") as fh:
         fy_line = next(
-            i for i, r in enumerate(csv.reader(fh), start=1) if r[:2] == ["FY2024", "revenue"]
+            i for i, r in enumerate(csv.reader(fh), start=1) if r[:2] == ["FY2023", "revenue"]
         )
     return root, fy_line
 
 
 def test_four_quarters_that_sum_to_the_year_pass(tmp_path: Path) -> None:
-    q4 = round(5539 - 1172.9197 - 1400 - 1500, 4)  # 1466.0803
+    q4 = 5874 - 1400 - 1500 - 1500  # 1474
     root, _ = _with_quarters(tmp_path, repr(q4))
     assert CliRunner().invoke(main, ["validate", "--inputs", str(root)]).exit_code == 0
     fs = build(TICKER, load_inputs(root).statements[TICKER])
-    assert fs.single_quarter("revenue", parse_quarter("2024Q4")).value == q4  # type: ignore[union-attr]
+    assert fs.single_quarter("revenue", parse_quarter("2023Q4")).value == q4  # type: ignore[union-attr]
 
 
 def test_four_quarters_within_rounding_pass(tmp_path: Path) -> None:
-    """The tolerance is max(1, 0.5% of FY) = 27.695: a gap of 20 passes."""
-    root, _ = _with_quarters(tmp_path, repr(round(5539 - 1172.9197 - 1400 - 1500 - 20, 4)))
+    """The tolerance is max(1, 0.5% of FY) = 29.37: a gap of 20 passes."""
+    root, _ = _with_quarters(tmp_path, repr(5874 - 1400 - 1500 - 1500 - 20))
     assert CliRunner().invoke(main, ["validate", "--inputs", str(root)]).exit_code == 0
 
 
 def test_four_quarters_that_do_not_sum_to_the_year_fail(tmp_path: Path) -> None:
-    root, fy_line = _with_quarters(tmp_path, "1600")  # sum 5672.9197, FY 5539: off by 133.9
+    root, fy_line = _with_quarters(tmp_path, "1600")  # sum 6000, FY 5874: off by 126
     result = CliRunner().invoke(main, ["validate", "--inputs", str(root)])
     assert result.exit_code == 2
     assert result.stderr == (
         "error: 1 input problem found:\n"
         f"  - inputs/statements/{TICKER}.csv, row {fy_line}, field 'revenue': expected the year-to-date figure to "
-        "equal its reported parts within 27.695; found 5539 vs parts summing to 5672.92\n"
+        "equal its reported parts within 29.37; found 5874 vs parts summing to 6000\n"
     )

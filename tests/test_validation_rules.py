@@ -154,11 +154,22 @@ def test_shipped_inputs_are_valid_and_coverage_is_printed() -> None:
         "figures",
     ]
     tickers = [r[0] for r in read_rows(SHIPPED / "firms.csv")[1:]]
-    rows = out[3:]
+    rows = out[3 : 3 + len(tickers)]
     assert [r.split()[0] for r in rows] == tickers
     for r in rows:
         counts = [int(x) for x in r.split()[1:5]]
-        assert sum(counts) == 23  # every figure the model needs is classified once
+        assert sum(counts) == 24  # every figure the model needs is classified once
+    # then the estimated figures by name, one line per firm
+    assert out[3 + len(tickers)].startswith("estimated figures per firm")
+    named = out[4 + len(tickers) :]
+    assert [r.split()[0] for r in named] == tickers
+    for r, n in zip(rows, named, strict=True):
+        est = int(r.split()[3])
+        assert (
+            (n.split(None, 1)[1] == "none")
+            if est == 0
+            else len(n.split(None, 1)[1].split(", ")) == est
+        )
     assert result.stderr == ""
 
 

@@ -79,6 +79,15 @@ FF = "firm_financials.csv"
 OPS = "operations.csv"
 SP = "share_prices.csv"
 EXPORTS = "magnet_exports.csv"
+# curated tables beyond the reference, committed beside this script
+CURATED_STATEMENTS = Path(__file__).resolve().parent / "curated_statements.csv"
+CURATED_EVENTS = Path(__file__).resolve().parent / "curated_events.csv"
+EVENT_COLUMNS = ["ticker", "date", "event", "shares_after", "source", "note"]
+# peer group of every firm (firms.csv peer_group): all shipped firms make rare-earth
+# permanent magnets (sintered NdFeB; Galaxy bonded/hot-pressed NdFeB and SmCo), so they
+# form one group; a firm of another kind gets its own group and no peer estimates
+PEER_GROUPS: dict[str, str] = {}
+DEFAULT_PEER_GROUP = "re_magnets"
 
 
 # =========================================================================================
@@ -409,7 +418,8 @@ EXPORT_SHARES = {
 EQUITY_VOLATILITY: dict[str, tuple[str, str]] = {}
 DEFAULT_RUN_NO = {
     "301622.SZ": "default_run no: its latest statements are FY2024 (no 2025 interim figures "
-    "in the reference), which would pin the default as-of quarter to 2024Q4",
+    "in the reference): it would run 4 quarters stale at the default as-of, on a balance sheet "
+    "and run-rate built almost entirely from estimates",
 }
 
 
@@ -470,6 +480,7 @@ class Log:
     price_duplicates: list[tuple[PriceRow, list[PriceRow], str]] = field(default_factory=list)
     undated: list[dict[str, str]] = field(default_factory=list)
     dropped_rows: list[tuple[str, tuple[str, str, str, str]]] = field(default_factory=list)
+    curated: list[StatementRow] = field(default_factory=list)
 
 
 def join_notes(*parts: str) -> str:
@@ -622,6 +633,32 @@ def build_statements(
             raise SystemExit(f"{OPS}:{ref['_line']}: period {ref['period']!r} not in OPS_PERIODS")
         period = OPS_PERIODS[ref["period"]]
         candidates.append(statement_row(ticker, period, item, ref, OPS, log))
+
+    # rows from public pages beyond the reference (tools/curated_statements.csv), each sourced
+    for line, ref in enumerate(read_csv(CURATED_STATEMENTS), start=2):
+        item = ref["item"]
+        if item not in ITEMS or ref["unit"] != ITEMS[item].unit:
+            raise SystemExit(
+                f"{CURATED_STATEMENTS.name}:{line}: item/unit {item!r} {ref['unit']!r}"
+            )
+        if not ref["source"].strip():
+            raise SystemExit(f"{CURATED_STATEMENTS.name}:{line}: no source")
+        key = (ref["ticker"], ref["period"], item)
+        if any((c.ticker, c.period, c.item) == key for c in candidates):
+            raise SystemExit(f"{CURATED_STATEMENTS.name}:{line}: {key} is already in the reference")
+        candidates.append(
+            StatementRow(
+                ref["ticker"],
+                ref["period"],
+                item,
+                ref["value"],
+                ref["unit"],
+                ref["source"],
+                ref["note"],
+                f"{CURATED_STATEMENTS.name}:{line}",
+            )
+        )
+        log.curated.append(candidates[-1])
 
     unused = set(DROPPED_ROWS) - {key for _, key in log.dropped_rows}
     if unused:
@@ -823,7 +860,9 @@ def build_firms(
             }
             notes.append(export_note)
         else:
-            notes.append("export_share not reported (model uses the peer median)")
+            notes.append(
+                "export_share not reported (the model uses the sector-level export share of sector.toml, marked estimated)"
+            )
         vol, vol_source = EQUITY_VOLATILITY.get(ticker, ("", ""))
         notes.append(DEFAULT_RUN_NO.get(ticker, ""))
         firms.append(
@@ -847,6 +886,7 @@ def build_firms(
                 **export,
                 "equity_volatility": vol,
                 "equity_volatility_source": vol_source,
+                "peer_group": PEER_GROUPS.get(ticker, DEFAULT_PEER_GROUP),
                 "default_run": "no" if ticker in DEFAULT_RUN_NO else "yes",
                 "note": join_notes(*notes),
             }
@@ -1434,6 +1474,19 @@ def build_report(
         )
         + "\n"
     )
+    w("### Rows from public pages beyond the reference\n")
+    w(
+        "`tools/curated_statements.csv` adds figures found on public pages (search of stored "
+        "interim/quarterly reports and broker notes) where a gap blocked a shipped firm's TTM or "
+        "left its balance sheet to peer estimates; each row keeps its URL, and `DERIVED:` rows "
+        "give the formula. `tools/curated_events.csv` is copied to `inputs/events.csv` "
+        "(corporate events with their sources). Nothing is interpolated.\n"
+    )
+    w("| ticker | period | item | value | source |")
+    w("|---|---|---|---|---|")
+    for r in log.curated:
+        w(f"| {r.ticker} | {r.period} | {r.item} | {r.value} | {r.source} |")
+    w("")
     w("### Rows not carried into statements\n")
     w(
         "Market data of `firm_financials.csv` moved to `prices.csv` (not dropped):\n\n"
@@ -1696,6 +1749,8 @@ def main(argv: list[str] | None = None) -> int:
         [[r.ticker, r.date, r.item, r.value, r.unit, r.source, r.note] for r in prices],
     )
     write_csv(inputs / "trade.csv", TRADE_COLUMNS, trade)
+    events = read_csv(CURATED_EVENTS)
+    write_csv(inputs / "events.csv", EVENT_COLUMNS, [[e[c] for c in EVENT_COLUMNS] for e in events])
     write_csv(
         inputs / "firms.csv", REGISTER_COLUMNS, [[f[c] for c in REGISTER_COLUMNS] for f in firms]
     )

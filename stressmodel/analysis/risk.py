@@ -82,6 +82,9 @@ def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
     )
 
 
+NO_MATERIAL_DEBT = "n/a: no material debt"
+
+
 def fx_and_deflator(bases: BaseSet, sector: object) -> tuple[float, float, str]:
     """CNY per USD on or before the as-of date and the prior-year deflator (1968 = 100)."""
     end = quarter_end_date(bases.as_of)
@@ -97,7 +100,11 @@ def fx_and_deflator(bases: BaseSet, sector: object) -> tuple[float, float, str]:
 
 
 def quarter_metrics(
-    projection: pl.DataFrame, base_q: pl.DataFrame, fx: float, deflator: float
+    projection: pl.DataFrame,
+    base_q: pl.DataFrame,
+    fx: float,
+    deflator: float,
+    material: tuple[float, float] | None = None,
 ) -> pl.DataFrame:
     """Add trailing-four-quarter flows and per-quarter distress metrics to the projection."""
     df = projection.join(base_q, on="ticker", how="left")
@@ -121,11 +128,20 @@ def quarter_metrics(
         (pl.col("current_assets") - pl.col("current_liabilities")).alias("working_capital"),
         (pl.col("total_debt") - pl.col("cash")).alias("net_debt"),
     )
-    return solvency_scores(df, fx, deflator, ebit="ebit", interest="interest_expense")
+    return solvency_scores(
+        df, fx, deflator, ebit="ebit", interest="interest_expense", material=material
+    )
 
 
 def solvency_scores(
-    df: pl.DataFrame, fx: float, deflator: float, *, ebit: str, interest: str
+    df: pl.DataFrame,
+    fx: float,
+    deflator: float,
+    *,
+    ebit: str,
+    interest: str,
+    material: tuple[float, float] | None = None,
+    debt: str = "total_debt",
 ) -> pl.DataFrame:
     """Interest cover (``ebit`` / ``interest``), Altman Z'' and its zone, the Ohlson O-score
     and probability, and net debt / EBITDA, on a frame with the balance-sheet columns
@@ -133,7 +149,11 @@ def solvency_scores(
     ``total_assets``, ``current_assets``, ``current_liabilities``, ``net_debt``) and the
     trailing-twelve-month flows (``ebit_ttm``, ``ebitda_ttm``, ``net_income_ttm``,
     ``net_income_ttm_prev``, ``cfo_ttm``). The same definitions serve the projected quarters
-    and the last actual period."""
+    and the last actual period.
+
+    ``material``: (debt share of assets, annual interest floor in CNY mn) below which the
+    firm has no material debt and interest cover is ``n/a: no material debt`` (sector.toml
+    ``material_debt_share_of_assets`` and ``material_interest_floor``)."""
     icr = D.interest_cover(ebit, interest)
     z = D.altman_z_double_prime(
         "working_capital",
@@ -145,9 +165,15 @@ def solvency_scores(
     )
     size = D.ohlson_size("total_assets", fx, deflator)
     nd = D.net_debt_to_ebitda("net_debt", "ebitda_ttm")
+    icr_value, icr_status = icr.value, icr.status
+    if material is not None:
+        share, floor = material
+        none = (pl.col(debt) < share * pl.col("total_assets")) | (4 * pl.col(interest) < floor)
+        icr_value = pl.when(none).then(pl.lit(None, dtype=pl.Float64)).otherwise(icr_value)
+        icr_status = pl.when(none).then(pl.lit(NO_MATERIAL_DEBT)).otherwise(icr_status)
     df = df.with_columns(
-        icr.value.alias("interest_cover"),
-        icr.status.alias("interest_cover_status"),
+        icr_value.alias("interest_cover"),
+        icr_status.alias("interest_cover_status"),
         z.value.alias("altman_z"),
         z.status.alias("altman_z_status"),
         size.value.alias("ohlson_size"),
@@ -287,7 +313,13 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
     )
 
 
-def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: float) -> pl.DataFrame:
+def actual_metrics(
+    bases: BaseSet,
+    tickers: list[str],
+    fx: float,
+    deflator: float,
+    material: tuple[float, float] | None = None,
+) -> pl.DataFrame:
     """Distress metrics at the as-of quarter from base figures (the last actual period),
     on the model's opening balance sheet (the projection's quarter 0)."""
     rows = []
@@ -327,7 +359,9 @@ def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: floa
         )
     cols = [k for k in rows[0] if k != "ticker"] if rows else []
     df = pl.DataFrame(rows, schema={"ticker": pl.String, **{c: pl.Float64 for c in cols}})
-    df = solvency_scores(df, fx, deflator, ebit="ebit_ttm", interest="interest_ttm")
+    df = solvency_scores(
+        df, fx, deflator, ebit="ebit_ttm", interest="interest_ttm", material=material, debt="debt"
+    )
     dd = D.naive_dd("market_cap", "default_point", "equity_volatility", "past_year_return")
     return df.with_columns(
         dd.value.alias("distance_to_default"),

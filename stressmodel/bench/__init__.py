@@ -317,6 +317,8 @@ def synthetic_bases(
             for k, f in fb.figures.items()
         }
         figures["cash"] = Figure(cash, "estimated", "synthetic", ())
+        figures["short_term_investments"] = Figure(0.0, "estimated", "synthetic", ())
+        figures["liquidity"] = Figure(cash, "estimated", "synthetic", ())
         figures["total_debt"] = Figure(st + lt, "estimated", "synthetic", ())
         figures["st_debt"] = Figure(st, "estimated", "synthetic", ())
         ticker = synthetic_ticker(t, i)
@@ -499,7 +501,8 @@ def bench_risk_valuation(
             "ticker": universe,
             "shares": [bases.firms[t].get("shares") for t in universe],
             "net_debt0": [
-                bases.firms[t].value("total_debt") - bases.firms[t].value("cash") for t in universe
+                bases.firms[t].value("total_debt") - bases.firms[t].value("liquidity")
+                for t in universe
             ],
         },
         schema={"ticker": pl.String, "shares": pl.Float64, "net_debt0": pl.Float64},

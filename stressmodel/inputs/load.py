@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stressmodel.errors import InputError, Problem
+from stressmodel.inputs.events import EVENTS_COLUMNS, EVENTS_FILE, parse_events
 from stressmodel.inputs.periods import month_index, quarter_end_date
 from stressmodel.inputs.readers import RawTable, printable, read_csv, read_toml, read_xlsx
 from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios
@@ -71,6 +72,15 @@ class Inputs:
     file_hashes: dict[str, str] = field(default_factory=dict)
     statement_files: dict[str, str] = field(default_factory=dict)
     as_of_quarter: int | None = None
+    events: tuple[dict[str, Any], ...] = ()  # events.csv (optional): IPOs, conversions, issues
+
+    def events_of(self, ticker: str, until: dt.date | None = None) -> list[dict[str, Any]]:
+        """The firm's corporate events, oldest first (only those dated on or before ``until``)."""
+        return [
+            e
+            for e in self.events
+            if e["ticker"] == ticker and (until is None or e["date"] <= until)
+        ]
 
     @property
     def tickers(self) -> list[str]:
@@ -437,6 +447,23 @@ def load_inputs(root: Path) -> Inputs:
             priors, priors_table, probs = _check_priors(qtable)
             problems.extend(probs)
 
+    # corporate events (optional file)
+    events: list[dict[str, Any]] = []
+    epath = root / EVENTS_FILE
+    if epath.exists():
+        name = _rel(root, epath)
+        etable = attempt(read_csv, epath, name, EVENTS_COLUMNS) if epath.is_file() else None
+        if not epath.is_file():
+            problems.append(Problem(name, None, None, "a regular file", "a folder"))
+        file_hashes[name] = sha256_file(epath) if epath.is_file() else ""
+        if etable is not None:
+            # tickers are checked only against a register that read cleanly (an unreadable
+            # row is reported on its own, not again as unknown tickers here)
+            reg_name = _rel(root, root / REGISTER_FILE)
+            known = tickers if not any(p.file == reg_name for p in problems) else []
+            events, probs = parse_events(etable, known)
+            problems.extend(probs)
+
     if problems:
         raise InputError(problems, first=roots)
     assert sector is not None and scenarios is not None
@@ -452,6 +479,7 @@ def load_inputs(root: Path) -> Inputs:
         priors_table=tuple(priors_table),
         file_hashes=dict(sorted(file_hashes.items())),
         statement_files=statement_files,
+        events=tuple(events),
     )
 
 

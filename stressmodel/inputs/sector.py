@@ -68,6 +68,20 @@ SECTOR_SPECS: dict[str, ParamSpec] = {
     "export_controls_start": F("str"),
     "trade_reference_year": F("str"),
     "trade_forecast_interval": F("float", 0.001, 0.5),
+    "sector_export_share": F("float", 0, 1),
+    "sector_export_share_low": F("float", 0, 1),
+    "sector_export_share_high": F("float", 0, 1),
+    "sector_asp": F("float", 0.001, 10),
+    "sector_price_ratio": F("float", 0.2, 5),
+    "sector_debt_to_assets": F("float", 0, 1),
+    "sector_asset_turnover": F("float", 0.05, 10),
+    "sector_cash_to_revenue": F("float", 0, 5),
+    "sector_dso": F("float", 0, 365),
+    "sector_dio": F("float", 0, 730),
+    "sector_liabilities_to_assets": F("float", 0, 1),
+    "material_debt_share_of_assets": F("float", 0, 0.5),
+    "material_interest_floor": F("float", 0, 1000),
+    "price_stale_days": F("int", 1, 3650),
 }
 
 

@@ -336,6 +336,16 @@ def check_register(table: RawTable) -> list[Problem]:
                 )
         if r["default_run"] not in ("yes", "no"):
             p.append(Problem(f, line, "default_run", "yes or no", _show(r["default_run"])))
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", r.get("peer_group", "")):
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "peer_group",
+                    "a peer group name (letters, digits, _)",
+                    _show(r.get("peer_group", "")),
+                )
+            )
     return p
 
 

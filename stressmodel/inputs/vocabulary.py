@@ -72,7 +72,7 @@ _ITEMS: tuple[Item, ...] = (
         "stock",
         CNY_MN,
         "nonneg",
-        "trading financial assets (交易性金融资产)",
+        "trading financial assets (交易性金融资产) and bank wealth products / structured deposits held as cash",
     ),
     Item("receivables", "stock", CNY_MN, "nonneg", "accounts receivable (应收账款)"),
     Item("inventory", "stock", CNY_MN, "nonneg", "inventory net of provisions (存货)"),
@@ -130,12 +130,14 @@ REGISTER_COLUMNS: dict[str, str] = {
     "price_date": "date of that close, YYYY-MM-DD",
     "price_source": "source of that close",
     "export_share": "overseas (export) revenue share used by the model, fraction; empty = "
-    "not reported (the model uses the peer median and marks it as an estimate)",
+    "not reported (the model uses the sector-level share of sector.toml, marked as an estimate)",
     "export_share_period": "period the export share refers to, e.g. FY2024",
     "export_share_source": "source of the export share (history by year: the "
     "overseas_revenue_share rows of the statements file)",
     "equity_volatility": "annualised equity volatility, fraction; empty = sector default",
     "equity_volatility_source": "source or 'assumption: <reasoning>'",
+    "peer_group": "name of the firm's peer group (letters, digits, _): estimates for a firm use only "
+    "the reported or derived figures of at least 3 other firms of the same group",
     "default_run": "yes/no: included when `stressmodel run` is given no --firms",
     "note": "free text",
 }

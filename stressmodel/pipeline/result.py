@@ -3,6 +3,7 @@ writers read)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ class RunOptions:
     firms: tuple[str, ...] | None = None
     horizon: int | None = None
     paths: int = 0
+    price_date: dt.date | None = None  # value at the latest close on or before this date
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ writes the result. Data flows one way.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -34,15 +35,22 @@ Progress = Callable[[str], None]
 
 
 def default_as_of(inputs: Inputs, firms: Sequence[str]) -> tuple[int, dict[str, str]]:
-    """The latest quarter for which every selected firm has actuals, and the firms that
-    have later data (ticker -> their latest quarter)."""
+    """The latest quarter for which most (more than half) of the selected firms have
+    income-statement actuals (revenue), and the firms that have later data (ticker -> their
+    latest quarter). Firms whose latest actuals are older run from their latest figures and
+    are marked stale (see :func:`stale_quarters`)."""
     latest = latest_actuals(inputs)
     missing = [t for t in firms if latest.get(t) is None]
     if missing:
         raise UsageError(
             f"no actual revenue for {', '.join(missing)}: cannot choose an as-of quarter"
         )
-    q = min(latest[t] for t in firms)  # type: ignore[type-var]
+    known = [latest[t] for t in firms]
+    q = next(
+        c
+        for c in sorted(set(known), reverse=True)  # type: ignore[type-var]
+        if sum(1 for k in known if k >= c) * 2 > len(known)  # type: ignore[operator]
+    )
     later = {t: quarter_label(latest[t]) for t in firms if latest[t] != q}  # type: ignore[arg-type]
     return q, later
 
@@ -76,6 +84,9 @@ class Selection:
     as_of: int
     later: dict[str, str]
     horizon: int
+    stale: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
+    price_date: dt.date | None = None  # value at the close on or before this date
+    price_stale_days: int = 45
 
     @property
     def quarters(self) -> tuple[str, ...]:
@@ -197,12 +208,33 @@ def select(inputs: Inputs, options: RunOptions) -> Selection:
             if latest.get(t) is not None and latest[t] > as_of
         }  # type: ignore[operator]
     horizon = options.horizon or inputs.sector.int("horizon_quarters")
-    return Selection(tuple(firms), as_of, later, horizon)
+    return Selection(
+        tuple(firms),
+        as_of,
+        later,
+        horizon,
+        stale_quarters(inputs, firms, as_of),
+        options.price_date,
+        inputs.sector.int("price_stale_days"),
+    )
+
+
+def stale_quarters(
+    inputs: Inputs, firms: Sequence[str], as_of: int
+) -> dict[str, tuple[str | None, int | None]]:
+    """Per firm: its latest quarter with income-statement actuals on or before ``as_of``
+    and how many quarters that is behind the as-of (0 = current; None = no actuals)."""
+    latest = latest_actuals(inputs.as_of(as_of))
+    out: dict[str, tuple[str | None, int | None]] = {}
+    for t in firms:
+        q = latest.get(t)
+        out[t] = (quarter_label(q), as_of - q) if q is not None else (None, None)
+    return out
 
 
 def stage_bases(inputs: Inputs, sel: Selection) -> Bases:
     """Stage 1: base figures and model parameters of every firm at the as-of quarter."""
-    bases = compute_bases(inputs, sel.as_of)
+    bases = compute_bases(inputs, sel.as_of, sel.price_date)
     runnable = [t for t in sel.firms if t in bases.firms]
     not_run = {t: bases.not_runnable.get(t, "no data") for t in sel.firms if t not in bases.firms}
     if not runnable:
@@ -239,7 +271,8 @@ def stage_projection(scen: Scenarios, sel: Selection) -> pl.DataFrame:
 
 
 def _net_debt(bases: BaseSet, t: str) -> float:
-    return bases.firms[t].value("total_debt") - bases.firms[t].value("cash")
+    # net debt counts liquidity: cash + short-term investments (交易性金融资产, bank products)
+    return bases.firms[t].value("total_debt") - bases.firms[t].value("liquidity")
 
 
 def stage_valuation(
@@ -267,9 +300,13 @@ def stage_risk(
     universe = list(b.universe)
     base_q = risk.base_quarter_frame(b.bases, universe)
     fx, deflator, fx_note = risk.fx_and_deflator(b.bases, inputs.sector)
-    qm = risk.quarter_metrics(proj, base_q, fx, deflator)
+    material = (
+        inputs.sector.float("material_debt_share_of_assets"),
+        inputs.sector.float("material_interest_floor"),
+    )
+    qm = risk.quarter_metrics(proj, base_q, fx, deflator, material)
     cm = risk.distance_to_default(risk.case_metrics(qm, val.values, sel.horizon))
-    actual = risk.actual_metrics(b.bases, universe, fx, deflator)
+    actual = risk.actual_metrics(b.bases, universe, fx, deflator, material)
     opening_debt = pl.DataFrame(
         {
             "ticker": universe,
@@ -414,6 +451,16 @@ def stage_tables(
     runnable = list(b.runnable)
     named, grid = scen.named, scen.grid
     prices, price_dates = _prices(b)
+    firms_b = b.bases.firms
+    ages = {
+        t: (
+            int(firms_b[t].value("price_age_days"))
+            if "price_age_days" in firms_b[t].figures
+            else None
+        )
+        for t in b.universe
+    }
+    groups = {t: firms_b[t].peer_group for t in b.universe}
     named_names = [s.name for s in named]
     keep = pl.col("ticker").is_in(runnable)
     projection = rk.quarter_metrics.filter(keep & pl.col("scenario").is_in(named_names)).sort(
@@ -462,6 +509,29 @@ def stage_tables(
             pl.col("ticker")
             .replace_strict(price_dates, default=None, return_dtype=pl.String)
             .alias("price_date"),
+            pl.col("ticker")
+            .replace_strict(ages, default=None, return_dtype=pl.Int64)
+            .alias("price_age_days"),
+            pl.col("ticker")
+            .replace_strict(
+                {t: sel.stale.get(t, (None, None))[0] for t in ages},
+                default=None,
+                return_dtype=pl.String,
+            )
+            .alias("latest_actuals"),
+            pl.col("ticker")
+            .replace_strict(
+                {t: sel.stale.get(t, (None, None))[1] for t in ages},
+                default=None,
+                return_dtype=pl.Int64,
+            )
+            .alias("stale_quarters"),
+            pl.col("ticker")
+            .replace_strict(groups, default=None, return_dtype=pl.String)
+            .alias("peer_group"),
+        )
+        .with_columns(
+            (pl.col("price_age_days") > sel.price_stale_days).alias("price_stale"),
         )
         .with_columns(
             pl.when(pl.col("share_price") > 0)
@@ -533,6 +603,10 @@ SUMMARY_FIRST = (
     "value_status",
     "share_price",
     "price_date",
+    "price_age_days",
+    "price_stale",
+    "latest_actuals",
+    "stale_quarters",
     "upside",
 )
 

@@ -87,6 +87,15 @@ def parse_as_of(text: str | None, option: str = "--as-of") -> int | None:
         raise UsageError(f"{option} must be a quarter like 2025Q3, got {text!r}") from None
 
 
+def parse_price_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--price-date must be a date like 2026-03-27, got {text!r}") from None
+
+
 def parse_firms(text: str | None) -> tuple[str, ...] | None:
     if not text:
         return None
@@ -134,6 +143,32 @@ def actuals_status(
     return later, stale
 
 
+def peer_estimate_changes(previous_base: Path, current: pl.DataFrame) -> dict[str, str]:
+    """Per firm, a note naming the estimated figures whose peers (or peer median) differ
+    from the earlier run's ``base_figures.csv``: adding a firm moves only such estimates."""
+    if not previous_base.is_file():
+        return {}
+    try:
+        prev = pl.read_csv(previous_base, infer_schema_length=0)
+    except (pl.exceptions.PolarsError, OSError):
+        return {}
+    old = {
+        (r["ticker"], r["figure"]): r["how"]
+        for r in prev.iter_rows(named=True)
+        if r.get("basis") == "estimated" and "peer median" in (r.get("how") or "")
+    }
+    out: dict[str, list[str]] = {}
+    for r in current.iter_rows(named=True):
+        how = r["how"] or ""
+        key = (r["ticker"], r["figure"])
+        if r["basis"] == "estimated" and "peer median" in how and key in old and old[key] != how:
+            out.setdefault(r["ticker"], []).append(
+                f"{r['figure']}: {how.split(' (')[0]} now from {how.rsplit('(', 1)[-1].rstrip(')')} "
+                f"(was {old[key].rsplit('(', 1)[-1].rstrip(')')})"
+            )
+    return {t: "peer estimates moved: " + "; ".join(v) for t, v in out.items()}
+
+
 def compare_with_earlier(
     result: RunResult,
     inputs: Inputs,
@@ -162,6 +197,22 @@ def compare_with_earlier(
             as_of=result.as_of_label,
             scenario_order=order,
         )
+        moved = peer_estimate_changes(
+            previous.folder / "base_figures.csv", result.bases.provenance()
+        )
+        if moved:
+            frames["changes"] = frames["changes"].with_columns(
+                pl.concat_str(
+                    [
+                        pl.col("notes"),
+                        pl.col("ticker").replace_strict(moved, default="", return_dtype=pl.String),
+                    ],
+                    separator="; ",
+                )
+                .str.strip_chars("; ")
+                .alias("notes")
+            )
+            info["peer_estimates_changed"] = moved
         info["previous_as_of"] = previous.label
         if options is not None:
             frames["change_drivers"], frames["change_inputs"] = drivers.change_drivers(
@@ -261,9 +312,21 @@ def run_and_write(
     write_workbooks = workbook_writer() if workbooks else None
     later, stale = actuals_status(inputs, firms, as_of)
     kernel.set_fused_loader(fused_kernel_loader(default_cache_dir()))
+    model_inputs = inputs.as_of(as_of)  # belt and braces: the pipeline filters by date as well
+    if options.price_date is not None:
+        # closes up to the price date may lie after the as-of; statements never do
+        model_inputs = replace(
+            model_inputs, prices=tuple(p for p in inputs.prices if p["date"] <= options.price_date)
+        )
     result = run_model(
-        inputs.as_of(as_of),  # belt and braces: the pipeline filters by date as well
-        RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon, paths=options.paths),
+        model_inputs,
+        RunOptions(
+            as_of=as_of,
+            firms=options.firms,
+            horizon=options.horizon,
+            paths=options.paths,
+            price_date=options.price_date,
+        ),
         say,
         forecaster=cached_forecaster(default_cache_dir()),
         executor=executor,
@@ -312,6 +375,7 @@ def run_and_write(
                 "firms": list(result.tickers),
                 "horizon": result.horizon,
                 "paths": options.paths,
+                "price_date": options.price_date.isoformat() if options.price_date else None,
                 "force": force,
                 "workbooks": workbooks,
                 "allow_projection_only": allow_projection_only,
@@ -414,6 +478,7 @@ COVERAGE_FIGURES = (
     "interest_ttm",
     "net_income_ttm_prev",
     "cash",
+    "short_term_investments",
     "receivables",
     "inventory",
     "total_assets",
@@ -442,6 +507,7 @@ def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
         counts = {"reported": 0, "derived": 0, "estimated": 0, "missing": 0}
         fb = bases.firms.get(t)
         missing = []
+        estimated = []
         for name in COVERAGE_FIGURES:
             fig = None if fb is None else fb.figures.get(name)
             if fig is None:
@@ -449,11 +515,14 @@ def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
                 missing.append(name)
             else:
                 counts[fig.basis] += 1
+                if fig.basis == "estimated":
+                    estimated.append(name)
         rows.append(
             {
                 "ticker": t,
                 **counts,
                 "missing_figures": ", ".join(missing),
+                "estimated_figures": ", ".join(estimated),
                 "note": bases.not_runnable.get(t, ""),
             }
         )

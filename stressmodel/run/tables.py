@@ -202,6 +202,30 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def data_currency_lines(summary: pl.DataFrame) -> list[str]:
+    """Per firm: its latest income-statement actuals (stale when behind the as-of) and the
+    date and age of the price it is valued at (flagged when stale)."""
+    cols = {"latest_actuals", "stale_quarters", "price_date", "price_age_days", "price_stale"}
+    if summary.is_empty() or not cols <= set(summary.columns):
+        return []
+    out = ["", "data per firm (latest income-statement actuals; price used):"]
+    for r in summary.unique("ticker", keep="first", maintain_order=True).iter_rows(named=True):
+        n = r["stale_quarters"]
+        if n is None:
+            act = "no actuals"
+        elif n == 0:
+            act = f"actuals {r['latest_actuals']} (current)"
+        else:
+            act = f"actuals {r['latest_actuals']} (STALE: {n} quarter{'s' if n != 1 else ''} behind the as-of)"
+        if r["price_date"] is None:
+            price = "no price"
+        else:
+            flag = " (STALE price)" if r["price_stale"] else ""
+            price = f"price {_fmt(r['share_price'])} on {r['price_date']}, {r['price_age_days']} days old{flag}"
+        out.append(f"  {r['ticker']:10} {act}; {price}")
+    return out
+
+
 def summary_text(result: RunResult) -> str:
     """The end-of-run summary printed by ``stressmodel run``."""
     lines = [
@@ -214,6 +238,7 @@ def summary_text(result: RunResult) -> str:
         )
     lines.append(f"trade-implied path: {result.trade.status}")
     s = result.summary.filter(pl.col("scenario_kind") == "named")
+    lines.extend(data_currency_lines(s))
     lines.append("")
     lines.append(
         f"{'ticker':10} {'scenario':16} {'value/sh':>9} {'price':>8} {'upside':>8} {'runway':>7} "

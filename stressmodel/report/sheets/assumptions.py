@@ -126,7 +126,8 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         sh.text(row, 4, f"v_{key}", "key")
         row += 1
     sh.text(row, 0, "Net debt at the as-of quarter")
-    debt, cash = ctx.figure("total_debt"), ctx.figure("cash")
+    # opening cash = liquidity (cash + short-term investments), the model's f_cash0
+    debt, cash = ctx.figure("total_debt"), ctx.figure("liquidity")
     if _is_num(debt) and _is_num(cash):
         # one opening cash: the model's f_cash0 (and its opening debt), not a second copy
         sh.formula(row, 1, "=(f_st_debt0+f_lt_debt0)-f_cash0", float(debt) - float(cash), "money")
@@ -134,7 +135,13 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         sh.text(row, 4, "v_net_debt0", "key")
     sh.text(row, 2, "CNY mn")
     sh.text(row, 3, "derived")
-    sh.text(row, 5, "opening debt - opening cash (f_st_debt0 + f_lt_debt0 - f_cash0)", "wrap")
+    sh.text(
+        row,
+        5,
+        "opening debt - opening cash (f_st_debt0 + f_lt_debt0 - f_cash0); opening cash = liquidity "
+        "(cash + short-term investments)",
+        "wrap",
+    )
     row += 1
     sh.text(row, 0, "Projection horizon")
     sh.number(row, 1, r.horizon, "count")

@@ -236,7 +236,8 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
         v["enterprise_value"],
         "money",
     )
-    debt, cash = ctx.figure("total_debt"), ctx.figure("cash")
+    # opening cash = liquidity (cash + short-term investments), the model's f_cash0
+    debt, cash = ctx.figure("total_debt"), ctx.figure("liquidity")
     net_debt = debt - cash if _is_num(debt) and _is_num(cash) else None
     scalar(
         "net_debt0",
