@@ -17,12 +17,14 @@ from typing import Any
 from stressmodel.errors import InputError, Problem
 from stressmodel.inputs.periods import month_index, quarter_end_date
 from stressmodel.inputs.readers import RawTable, printable, read_csv, read_toml, read_xlsx
-from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios
+from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios, resolve_events
 from stressmodel.inputs.sector import Sector, parse_sector
 from stressmodel.inputs.validation import (
+    EVENT_COLUMNS,
     PRICE_COLUMNS,
     TICKER_RE,
     TRADE_COLUMNS,
+    check_events,
     check_prices,
     check_register,
     check_statements,
@@ -36,6 +38,7 @@ REGISTER_FILE = "firms.csv"
 STATEMENTS_DIR = "statements"
 PRICES_FILE = "prices.csv"
 TRADE_FILE = "trade.csv"
+EVENTS_FILE = "events.csv"
 SECTOR_FILE = "sector.toml"
 SCENARIOS_FILE = "scenarios.toml"
 PRIORS_FILE = "consolidation_priors.csv"
@@ -71,6 +74,9 @@ class Inputs:
     file_hashes: dict[str, str] = field(default_factory=dict)
     statement_files: dict[str, str] = field(default_factory=dict)
     as_of_quarter: int | None = None
+    #: dated policy events (events.csv); scenarios name them, they are assumptions of a
+    #: scenario, so they are not dropped by :meth:`as_of`
+    events: tuple[dict[str, Any], ...] = ()
 
     @property
     def tickers(self) -> list[str]:
@@ -407,6 +413,16 @@ def load_inputs(root: Path) -> Inputs:
             probs, trade = check_trade(ttable)
             problems.extend(probs)
 
+    # policy events
+    events: list[dict[str, Any]] = []
+    epath = need(EVENTS_FILE)
+    if epath:
+        etable = attempt(read_csv, epath, _rel(root, epath), EVENT_COLUMNS)
+        file_hashes[_rel(root, epath)] = sha256_file(epath)
+        if etable is not None:
+            probs, events = check_events(etable)
+            problems.extend(probs)
+
     # sector and scenarios
     sector: Sector | None = None
     spath = need(SECTOR_FILE)
@@ -424,6 +440,11 @@ def load_inputs(root: Path) -> Inputs:
         if doc is not None:
             scenarios, probs = parse_scenarios(doc, _rel(root, cpath), sector)
             problems.extend(with_toml_lines(probs, doc))
+            if scenarios is not None and epath:
+                scenarios, probs = resolve_events(
+                    scenarios, events, _rel(root, cpath), _rel(root, epath)
+                )
+                problems.extend(with_toml_lines(probs, doc))
 
     # consolidation priors
     priors: dict[str, float] = {}
@@ -452,6 +473,7 @@ def load_inputs(root: Path) -> Inputs:
         priors_table=tuple(priors_table),
         file_hashes=dict(sorted(file_hashes.items())),
         statement_files=statement_files,
+        events=tuple(events),
     )
 
 

@@ -68,6 +68,12 @@ SECTOR_SPECS: dict[str, ParamSpec] = {
     "export_controls_start": F("str"),
     "trade_reference_year": F("str"),
     "trade_forecast_interval": F("float", 0.001, 0.5),
+    "export_reference": F("str"),
+    "minimum_inventory_days": F("float", 0, 365),
+    "trade_index_floor": F("float", 0.001, 1),
+    "trade_index_ceiling": F("float", 1, 10),
+    "trade_fallback_half_life_months": F("float", 0.5, 60),
+    "trade_min_months_for_fit": F("int", 2, 24),
 }
 
 
@@ -300,6 +306,18 @@ def parse_sector(doc: dict[str, Any], file: str) -> tuple[Sector | None, list[Pr
                 ):
                     problems.append(
                         Problem(file, None, f"{name}.value", "a month YYYY-MM", shown(value))
+                    )
+                elif name == "export_reference" and not re.match(
+                    r"^(run_rate|\d{4}Q[1-4])$", value
+                ):
+                    problems.append(
+                        Problem(
+                            file,
+                            None,
+                            f"{name}.value",
+                            'a quarter like "2025Q1" or "run_rate"',
+                            shown(value),
+                        )
                     )
                 elif name == "trade_reference_year" and not re.match(r"^\d{4}$", value):
                     problems.append(

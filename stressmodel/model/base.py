@@ -17,11 +17,12 @@ import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
 from stressmodel.inputs.load import Inputs
-from stressmodel.inputs.periods import quarter_end_date, quarter_label
+from stressmodel.inputs.periods import parse_quarter, quarter_end_date, quarter_label
 from stressmodel.inputs.statements import Figure, FirmStatements, build
 from stressmodel.model.quarter import ALL_FIRM_PARAMS, DAYS_PER_QUARTER
 
@@ -340,6 +341,39 @@ def _est(value: float, how: str, *parts: Figure) -> Figure:
     return Figure(value, basis, how, tuple(sources))
 
 
+def _export_reference(sector: Any, fs: FirmStatements, q: int, run_rate: Figure) -> Figure:
+    """Reference export level over the run-rate (docs/model.md, "No double counting").
+
+    The reference is the firm's export revenue in the four quarters ending with the quarter
+    of sector.toml ``export_reference`` (default 2025Q1, the last quarter before the
+    controls), the export share taken as at the run-rate; never a quarter after the as-of.
+    A run-rate above the reference holds none of the shock: the ratio is at least 1.
+    """
+    spec = str(sector["export_reference"])
+    if spec == "run_rate":
+        return Figure(
+            1.0, "derived", "export reference = the run-rate (sector.toml export_reference)", ()
+        )
+    ref_q = min(parse_quarter(spec), q)
+    if ref_q == q:
+        return Figure(1.0, "derived", f"the run-rate is the reference ({quarter_label(q)} TTM)", ())
+    ref = fs.ttm("revenue", ref_q)
+    if ref is None or ref.value <= 0:
+        return Figure(
+            1.0,
+            "estimated",
+            f"no TTM revenue at {quarter_label(ref_q)}: the run-rate is the reference",
+            (),
+        )
+    ratio = max(ref.value / run_rate.value, 1.0)
+    return _est(
+        ratio,
+        f"max(TTM revenue {quarter_label(ref_q)} {ref.value:.1f} / run-rate TTM revenue {run_rate.value:.1f}, 1)",
+        ref,
+        run_rate,
+    )
+
+
 def firm_base(
     inputs: Inputs,
     ticker: str,
@@ -593,6 +627,9 @@ def firm_base(
         )
     D_m = min(sector.float("da_share_in_cogs") * DA_q, F_m)
     conv = sector["absorption_convention"]
+    ref_ratio = b.set("export_reference_ratio", _export_reference(sector, fs, q, rev))
+    own_days = DAYS_PER_QUARTER * INV / C0 if C0 > 0 else 0.0
+    min_days = min(sector.float("minimum_inventory_days"), own_days)
     params = {
         "q_export0": qx0,
         "q_domestic0": qd0,
@@ -624,6 +661,8 @@ def firm_base(
         "other_current_assets": oca,
         "other_current_liabilities": ocl,
         "other_noncurrent_liabilities": onl,
+        "export_reference_ratio": ref_ratio,
+        "min_inventory_days": min_days,
         "revenue_export_q0": R0 * x,
         "revenue_domestic_q0": R0 * (1 - x),
         "receivables0": AR,

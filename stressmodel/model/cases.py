@@ -15,12 +15,16 @@ from stressmodel.model.quarter import SCENARIO_PARAMS
 
 
 def scenario_frame(
-    scenarios: Sequence[Scenario], as_of: int, horizon: int, trade_loss: dict[int, float] | None
+    scenarios: Sequence[Scenario],
+    as_of: int,
+    horizon: int,
+    trade_loss: dict[int, float] | None,
+    price_change: dict[int, float] | None = None,
 ) -> pl.DataFrame:
     """One row per scenario: ``scenario``, ``s_<param>`` and ``d_<driver>_<k>`` columns."""
     rows = []
     for sc in scenarios:
-        inten, rm = scenario_paths(sc, as_of, horizon, trade_loss)
+        inten, rm = scenario_paths(sc, as_of, horizon, trade_loss, price_change)
         row: dict[str, object] = {"scenario": sc.name}
         for p in SCENARIO_PARAMS:
             row[f"s_{p}"] = float(getattr(sc, p))
