@@ -64,7 +64,9 @@ def test_forecast_as_of_2025q3_covers_the_following_months_and_stays_bounded(row
     ref = 58152 / 12
     q = parse_quarter("2025Q3")
     visible = [r for r in rows if r["last"] <= month_index(2025, 9)]
-    tp = trade_path(visible, month_index(2025, 9), [q + k for k in range(1, 13)], "2025-04", 2024, 0.1)
+    tp = trade_path(
+        visible, month_index(2025, 9), [q + k for k in range(1, 13)], "2025-04", 2024, 0.1
+    )
     assert "fitted" in tp.status and "fallback" not in tp.status, tp.status
     actual = {m: v / ref for m, (v, _b) in monthly_world(rows).items()}
     following = [month_index(2025, 10) + k for k in range(6)]
