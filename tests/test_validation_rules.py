@@ -1253,8 +1253,10 @@ def test_sector_cross_checks(inputs: Path) -> None:
 # --- scenarios.toml ----------------------------------------------------------------------------
 
 SC = "inputs/scenarios.toml"
+BASELINE_DESCRIPTION = (
     'description = "No shock: exports at the reference level (pre-controls export revenue, or the run-rate if higher), '
     'domestic sales and costs at the trailing-twelve-month run-rate of the as-of quarter."'
+)
 
 
 def _add_to_scenario(root: Path, name: str, line: str) -> None:
