@@ -517,13 +517,11 @@ def calendar_path(
     """The intensity path in calendar quarters, e.g. "2025Q2 1.00, 2025Q3 0.50, ...", with
     the quarters before the as-of that a dated path covers (already in the actuals)."""
     if scenario.path == "trade":
-        inten, _ = scenario_paths(
-            scenario,
-            as_of,
-            horizon,
-            trade_loss or {q: 0.0 for q in range(as_of + 1, as_of + horizon + 1)},
+        loss = trade_loss or {}
+        return ", ".join(
+            f"{quarter_label(q)} {loss.get(q, 0.0):.2f}"
+            for q in range(as_of + 1, as_of + horizon + 1)
         )
-        return ", ".join(f"{quarter_label(as_of + 1 + k)} {v:.2f}" for k, v in enumerate(inten))
     start = scenario.start_index(as_of)
     first = min(start, as_of + 1)
     parts = []
