@@ -87,6 +87,8 @@ SEED = dict(
     st_debt_not_rolled=0.0,
     deferred_share=0.0,
     output_cut_forced=1.0,  # the worked example cuts output by a fixed 15%
+    opening_intensity=0.0,
+    opening_backlog=0.0,
 )
 NONE = {k: 0.0 for k in SEED} | {"price_pass_through": 1.0, "output_cut_forced": 1.0}
 

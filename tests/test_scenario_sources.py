@@ -381,3 +381,32 @@ def test_prnd_levels_from_the_sector_points(inputs) -> None:  # type: ignore[no-
         [parse_quarter("2024Q3")],
     )
     assert early.change == {parse_quarter("2024Q3"): 0.0} and "no PrNd level" in early.status
+
+
+def test_a_dated_path_continues_from_the_actuals_whatever_the_as_of(inputs) -> None:  # type: ignore[no-untyped-def]
+    """The seed run as of 2025Q2 continues the seed run as of 2025Q1 from its second
+    quarter: Tianhe's reference export demand is the same tonnage (692.1 t: 612.3 x 1.1303
+    against the 2025Q1 run-rate), the goods held for licences in 2025Q2 are in the actual
+    stock (no second first-quarter hold) and the deferred exports of 2025Q2 are carried."""
+    seed = inputs.scenarios.named["seed"]
+    a, ba = project_as_of(inputs, "2025Q1", [seed], firms=(TIANHE,))
+    b, bb = project_as_of(inputs, "2025Q2", [seed], firms=(TIANHE,))
+    fa, fb = ba.firms[TIANHE].params, bb.firms[TIANHE].params
+    assert fb["q_export0"] * fb["export_reference_ratio"] == pytest.approx(
+        fa["q_export0"], rel=1e-9
+    )
+    pa, pb = rows(a, TIANHE, "seed"), rows(b, TIANHE, "seed")
+    for col in (
+        "export_loss",
+        "demand_export",
+        "held_goods",
+        "sales_volume_export",
+        "export_backlog",
+        "deferred_exports_released",
+    ):
+        assert pb[col].to_list()[: H - 1] == pytest.approx(
+            pa[col].to_list()[1:], rel=1e-9, abs=1e-9
+        ), col
+    assert pb["sales_volume_export"][0] == pytest.approx(
+        fa["q_export0"] * 0.5, rel=1e-9
+    )  # no new hold

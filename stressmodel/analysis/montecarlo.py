@@ -137,6 +137,9 @@ def path_frame(spec: MonteCarloSpec, as_of: int, horizon: int) -> pl.DataFrame:
         )
     }
     for p in SCENARIO_PARAMS:
+        if p in ("opening_intensity", "opening_backlog"):  # undated: nothing in the actuals
+            cols[f"s_{p}"] = np.zeros(spec.paths)
+            continue
         cols[f"s_{p}"] = (
             shock if p == "export_shock" else np.full(spec.paths, float(getattr(base, p)))
         )

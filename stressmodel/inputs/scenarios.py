@@ -511,6 +511,29 @@ def scenario_paths(
     return inten, rm
 
 
+def opening_values(scenario: Scenario, as_of: int) -> tuple[float, float]:
+    """(intensity in the as-of quarter, deferred exports carried out of the actual quarters
+    in units of the reference export demand) of a dated parametric path; (0, 0) for an
+    undated or trade path. The backlog follows the model's recursion
+    B = B - B (1 - i) + deferred_share x export_shock x i over the quarters from the start
+    to the as-of (docs/model.md, deferred exports)."""
+    if scenario.path == "trade" or not scenario.dated:
+        return 0.0, 0.0
+    start = scenario.start_index(as_of)
+    backlog = 0.0
+    i = 0.0
+    for q in range(start, as_of + 1):
+        i = intensity(
+            q,
+            start,
+            scenario.duration_quarters,
+            scenario.recovery_quarters,
+            scenario.permanent_share,
+        )
+        backlog = backlog * i + scenario.deferred_share * max(scenario.export_shock * i, 0.0)
+    return i, backlog
+
+
 def calendar_path(
     scenario: Scenario, as_of: int, horizon: int, trade_loss: dict[int, float] | None = None
 ) -> str:

@@ -71,6 +71,8 @@ SCENARIO_PARAMS: tuple[str, ...] = (
     "st_debt_not_rolled",
     "deferred_share",  # share of lost export demand that ships later (catch-up)
     "output_cut_forced",  # 1: production is cut by output_cut whatever demand; 0: production follows demand
+    "opening_intensity",  # intensity of a dated path in the as-of quarter (its goods held for licences are in the actual stock)
+    "opening_backlog",  # deferred exports from the actual quarters of a dated path, in reference export demand
 )
 
 #: state carried from one quarter to the next, with the firm parameter (or expression
@@ -332,12 +334,27 @@ OPENING_PARAMS: tuple[str, ...] = (
 )
 
 
-def opening_state(f: dict[str, Any]) -> dict[str, Any]:
-    """State at the end of the as-of quarter, from firm parameters."""
+def opening_state(
+    f: dict[str, Any], s: dict[str, Any] | None = None, ops: Any = None
+) -> dict[str, Any]:
+    """State at the end of the as-of quarter, from firm parameters.
+
+    With the scenario ``s`` (and an Ops for ``min``): a dated path already running in the
+    as-of quarter holds goods for licences inside the reported stock (Little's law at the
+    as-of intensity) and carries the deferred exports of its actual quarters, so neither
+    the first-quarter licence hold nor the lost shipments are applied again."""
+    held: Any = 0.0
+    backlog: Any = 0.0
+    if s is not None:
+        ref = f["q_export0"] * f["export_reference_ratio"]
+        i0 = s["opening_intensity"]
+        share = ops.min(s["licence_delay_days"] * i0 / f["business_days_per_quarter"], 1.0)
+        held = ref * (1 - s["export_shock"] * i0) * share
+        backlog = ref * s["opening_backlog"]
     return {
-        "held_goods": 0.0,
+        "held_goods": held,
         "excess_stock": 0.0,
-        "export_backlog": 0.0,
+        "export_backlog": backlog,
         "inventory_tonnes": f["inventory_tonnes0"],
         "inventory": f["inventory0"],
         "export_revenue": f["revenue_export_q0"],
