@@ -512,15 +512,16 @@ def scenario_paths(
 
 
 def opening_values(scenario: Scenario, as_of: int) -> tuple[float, float]:
-    """(intensity in the as-of quarter, deferred exports carried out of the actual quarters
-    in units of the reference export demand) of a dated parametric path; (0, 0) for an
-    undated or trade path. The backlog follows the model's recursion
-    B = B - B (1 - i) + deferred_share x export_shock x i over the quarters from the start
-    to the as-of (docs/model.md, deferred exports)."""
+    """(intensity in the as-of quarter, backlog factor) of a dated parametric path; (0, 0)
+    for an undated or trade path. The deferred exports carried out of the actual quarters
+    are ``deferred_share x export_shock x factor`` reference export demand, with the
+    factor from the model's recursion B = B i + i over the quarters from the start to the
+    as-of (release B (1 - i), docs/model.md, deferred exports): a path-only number, so the
+    workbook's shock and deferred share stay live inputs."""
     if scenario.path == "trade" or not scenario.dated:
         return 0.0, 0.0
     start = scenario.start_index(as_of)
-    backlog = 0.0
+    factor = 0.0
     i = 0.0
     for q in range(start, as_of + 1):
         i = intensity(
@@ -530,8 +531,8 @@ def opening_values(scenario: Scenario, as_of: int) -> tuple[float, float]:
             scenario.recovery_quarters,
             scenario.permanent_share,
         )
-        backlog = backlog * i + scenario.deferred_share * max(scenario.export_shock * i, 0.0)
-    return i, backlog
+        factor = factor * i + i
+    return i, factor
 
 
 def calendar_path(

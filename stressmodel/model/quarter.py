@@ -72,7 +72,7 @@ SCENARIO_PARAMS: tuple[str, ...] = (
     "deferred_share",  # share of lost export demand that ships later (catch-up)
     "output_cut_forced",  # 1: production is cut by output_cut whatever demand; 0: production follows demand
     "opening_intensity",  # intensity of a dated path in the as-of quarter (its goods held for licences are in the actual stock)
-    "opening_backlog",  # deferred exports from the actual quarters of a dated path, in reference export demand
+    "opening_backlog",  # path factor of the deferred exports carried from the actual quarters (x deferred share x shock)
 )
 
 #: state carried from one quarter to the next, with the firm parameter (or expression
@@ -350,7 +350,7 @@ def opening_state(
         i0 = s["opening_intensity"]
         share = ops.min(s["licence_delay_days"] * i0 / f["business_days_per_quarter"], 1.0)
         held = ref * (1 - s["export_shock"] * i0) * share
-        backlog = ref * s["opening_backlog"]
+        backlog = ref * s["deferred_share"] * s["export_shock"] * s["opening_backlog"]
     return {
         "held_goods": held,
         "excess_stock": 0.0,

@@ -467,6 +467,16 @@ SCENARIO_ROWS: dict[str, tuple[str, str, str]] = {
     ),
     "deferred_share": ("Share of lost export demand shipped later", "fraction", "pct"),
     "output_cut_forced": ("Output cut forced (1) or following demand (0)", "0/1", "count"),
+    "opening_intensity": (
+        "Intensity of the dated path in the as-of quarter (computed)",
+        "fraction",
+        "pct",
+    ),
+    "opening_backlog": (
+        "Deferred-export factor carried from the actual quarters (computed from the path)",
+        "factor",
+        "number",
+    ),
     "uses_prnd_path": ("Raw-material cost follows the PrNd path (1) or not (0)", "0/1", "count"),
 }
 
