@@ -167,7 +167,10 @@ def test_workbooks_unavailable_are_reported_with_a_status(
 def test_end_to_end_stage_with_two_firms(setting: bench.Setting) -> None:
     ok, status = bench.workbook_status()
     out = bench.bench_end_to_end(setting, 2, ok, status)
-    assert out["seconds"] > 0 and out["cases"] == 2 * 84  # 7 named scenarios + 77 grid cells
+    scenarios = setting.inputs.scenarios
+    assert out["seconds"] > 0 and out["cases"] == 2 * (
+        len(scenarios.named) + len(scenarios.grid_scenarios())
+    )
     assert out["stage_seconds"]["projection"] >= 0
     if out["workbooks"]:
         assert out["workbook_cells"] > 0 and out["workbook_cells_per_second"] > 0
