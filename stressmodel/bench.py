@@ -346,7 +346,7 @@ def write_synthetic_inputs(
         "sector.toml",
         "scenarios.toml",
         "trade.csv",
-        "events.csv",
+        "policy_events.csv",
         "consolidation_priors.csv",
     ):
         (dest / name).write_bytes((src / name).read_bytes())

@@ -104,7 +104,7 @@ def _copy_inputs(tmp_path: Path) -> Path:
 
 def test_events_file_errors_name_file_row_and_field(tmp_path: Path) -> None:
     root = _copy_inputs(tmp_path)
-    path = root / "events.csv"
+    path = root / "policy_events.csv"
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[1] = lines[1].replace("2025-04-04", "2025-04-31", 1)  # no such day
     lines.append(lines[2])  # the deal again
@@ -112,8 +112,8 @@ def test_events_file_errors_name_file_row_and_field(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         load_inputs(root)
     found = {(p.file, p.row, p.field) for p in exc.value.problems}
-    assert ("inputs/events.csv", 2, "date") in found
-    assert ("inputs/events.csv", len(lines), "event") in found
+    assert ("inputs/policy_events.csv", 2, "date") in found
+    assert ("inputs/policy_events.csv", len(lines), "event") in found
 
 
 def test_a_scenario_naming_an_unknown_event_is_an_input_error(tmp_path: Path) -> None:

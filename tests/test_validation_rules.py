@@ -1299,13 +1299,13 @@ SCENARIO_CASES = [
     (
         'start = "tomorrow"',
         "scenarios.baseline.start",
-        '"next", "+N", a quarter like "2025Q2" or "event:<key of events.csv>"',
+        '"next", "+N", a quarter like "2025Q2" or "event:<key of policy_events.csv>"',
         "'tomorrow'",
     ),
     (
         'start = "2025Q5"',
         "scenarios.baseline.start",
-        '"next", "+N", a quarter like "2025Q2" or "event:<key of events.csv>"',
+        '"next", "+N", a quarter like "2025Q2" or "event:<key of policy_events.csv>"',
         "'2025Q5'",
     ),
     ('path = "random"', "scenarios.baseline.path", '"parametric" or "trade"', "'random'"),

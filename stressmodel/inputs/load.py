@@ -38,7 +38,7 @@ REGISTER_FILE = "firms.csv"
 STATEMENTS_DIR = "statements"
 PRICES_FILE = "prices.csv"
 TRADE_FILE = "trade.csv"
-EVENTS_FILE = "events.csv"
+EVENTS_FILE = "policy_events.csv"
 SECTOR_FILE = "sector.toml"
 SCENARIOS_FILE = "scenarios.toml"
 PRIORS_FILE = "consolidation_priors.csv"
@@ -74,7 +74,7 @@ class Inputs:
     file_hashes: dict[str, str] = field(default_factory=dict)
     statement_files: dict[str, str] = field(default_factory=dict)
     as_of_quarter: int | None = None
-    #: dated policy events (events.csv); scenarios name them, they are assumptions of a
+    #: dated policy events (policy_events.csv); scenarios name them, they are assumptions of a
     #: scenario, so they are not dropped by :meth:`as_of`
     events: tuple[dict[str, Any], ...] = ()
 

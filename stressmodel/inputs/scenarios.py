@@ -90,7 +90,7 @@ class Scenario:
     deferred_share: float = 0.0
     output_cut_forced: int = 0
     price_path: str = "none"  # none | prnd (the PrNd oxide path of sector.toml)
-    events: tuple[str, ...] = ()  # keys of inputs/events.csv the scenario assumes
+    events: tuple[str, ...] = ()  # keys of inputs/policy_events.csv the scenario assumes
 
     def params(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,7 +107,7 @@ class Scenario:
         """Absolute quarter index where the shock starts, for a run as of ``as_of``."""
         if self.start.startswith("event:"):
             raise ValueError(
-                f"scenario {self.name}: start {self.start} not resolved against events.csv"
+                f"scenario {self.name}: start {self.start} not resolved against policy_events.csv"
             )
         if self.start == "next":
             return as_of + 1
@@ -311,7 +311,7 @@ def parse_scenarios(
                             file,
                             None,
                             where,
-                            '"next", "+N", a quarter like "2025Q2" or "event:<key of events.csv>"',
+                            '"next", "+N", a quarter like "2025Q2" or "event:<key of policy_events.csv>"',
                             shown(v),
                         )
                     )
@@ -327,7 +327,7 @@ def parse_scenarios(
                     isinstance(e, str) and _EVENT_RE.match(e) for e in v
                 ):
                     p.append(
-                        Problem(file, None, where, "a list of event keys of events.csv", shown(v))
+                        Problem(file, None, where, "a list of event keys of policy_events.csv", shown(v))
                     )
                     continue
                 values[k] = tuple(v)
@@ -404,7 +404,7 @@ def parse_scenarios(
 def resolve_events(
     scenarios: ScenarioSet, events: list[dict[str, Any]], file: str, events_file: str
 ) -> tuple[ScenarioSet, list[Problem]]:
-    """Check that every event a scenario names is in events.csv, and turn a start
+    """Check that every event a scenario names is in policy_events.csv, and turn a start
     ``"event:<key>"`` into the calendar quarter of that event's date."""
     p: list[Problem] = []
     by_key = {str(e["event"]): e for e in events}

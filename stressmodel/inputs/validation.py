@@ -714,7 +714,7 @@ def check_trade(table: RawTable) -> tuple[list[Problem], list[dict[str, object]]
 
 
 def check_events(table: RawTable) -> tuple[list[Problem], list[dict[str, object]]]:
-    """events.csv: one dated policy event a row (date YYYY-MM-DD, or YYYY-MM when the
+    """policy_events.csv: one dated policy event a row (date YYYY-MM-DD, or YYYY-MM when the
     source gives only the month), a unique key, a description and a source."""
     p: list[Problem] = check_text(table)
     f = table.file
