@@ -18,6 +18,7 @@ from polars.testing import assert_frame_equal
 from stressmodel.cli import main
 from stressmodel.inputs.load import load_inputs
 from stressmodel.inputs.periods import parse_quarter
+from stressmodel.inputs.scenarios import NAMED_SCENARIOS
 from stressmodel.inputs.statements import build
 from stressmodel.pipeline.stages import RunOptions
 from stressmodel.run import history
@@ -348,7 +349,7 @@ def test_change_report_against_the_previous_quarter(two_firm_batch):
     ch = pl.read_csv(out / "2025Q2" / "changes.csv", infer_schema_length=None)
     assert_frame_equal(ch, report.runs[1].result.extras["changes"], check_dtypes=False)
     assert set(ch["previous_as_of"]) == {"2025Q1"} and set(ch["as_of"]) == {"2025Q2"}
-    assert ch.height == 2 * 5 and set(ch["row_status"]) == {"both"}
+    assert ch.height == 2 * len(NAMED_SCENARIOS) and set(ch["row_status"]) == {"both"}
     for m in (
         "value_per_share",
         "consolidation_score",
@@ -618,7 +619,10 @@ def test_batch_on_the_shipped_inputs_to_the_latest_quarter_and_2025Q3(tmp_path):
         assert fig is not None and fig.value == pytest.approx(r["actual"])
     assert {"300224.SZ", "300127.SZ"} <= set(back["ticker"])
     ch = pl.read_csv(out / "2025Q3" / "changes.csv", infer_schema_length=None)
-    assert set(ch["previous_as_of"]) == {"2025Q2"} and ch.height == 5 * ch["ticker"].n_unique()
+    assert (
+        set(ch["previous_as_of"]) == {"2025Q2"}
+        and ch.height == len(NAMED_SCENARIOS) * ch["ticker"].n_unique()
+    )
 
 
 def test_history_is_pure():

@@ -282,6 +282,8 @@ def test_json_prints_a_machine_readable_summary_on_stdout(json_run):
         "deal_normalises",
         "structural",
         "trade_implied",
+        "retightening",
+        "general_licences",
     }
     assert data["history"]["previous_as_of"] is None
 

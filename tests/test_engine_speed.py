@@ -54,7 +54,8 @@ def random_cases(shipped: pl.DataFrame, n: int, seed: int, horizon: int = HORIZO
     firms = pl.DataFrame({"ticker": [f"{i:06d}.SZ" for i in range(n)], **firm_cols})
     scen: dict[str, object] = {"scenario": [f"s{i}" for i in range(n)]}
     for p in SCENARIO_PARAMS:
-        lo, hi, _ = PARAM_RANGES[p]
+        # the opening state of a dated path (intensity, backlog factor) is computed, not an input
+        lo, hi, _ = PARAM_RANGES.get(p, (0.0, 1.0, False))
         scen[f"s_{p}"] = rng.uniform(lo, hi, n)
     for k in range(1, horizon + 1):
         u = rng.random(n)
@@ -136,7 +137,7 @@ def test_output_frame_layout(shipped_firms: pl.DataFrame) -> None:
     ]
     assert proj.select(KEYS).slice(0, cases.height).equals(cases.select(KEYS))
     assert proj.select(KEYS).slice(5 * cases.height, cases.height).equals(cases.select(KEYS))
-    assert len(line_items()) == len(set(line_items())) == 64
+    assert len(line_items()) == len(set(line_items())) == 70
 
 
 @pytest.mark.parametrize("n", [3, 600])  # both the copying and the zero-copy column paths

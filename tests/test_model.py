@@ -49,6 +49,8 @@ def magco(**over: float) -> dict[str, float]:
         other_current_assets=0.0,
         other_current_liabilities=0.0,
         other_noncurrent_liabilities=0.0,
+        export_reference_ratio=1.0,
+        min_inventory_days=0.0,
         revenue_export_q0=1000.0,
         revenue_domestic_q0=1000.0,
         receivables0=0.0,
@@ -83,8 +85,12 @@ SEED = dict(
     licence_delay_days=0.0,
     price_pass_through=1.0,
     st_debt_not_rolled=0.0,
+    deferred_share=0.0,
+    output_cut_forced=1.0,  # the worked example cuts output by a fixed 15%
+    opening_intensity=0.0,
+    opening_backlog=0.0,
 )
-NONE = {k: 0.0 for k in SEED} | {"price_pass_through": 1.0}
+NONE = {k: 0.0 for k in SEED} | {"price_pass_through": 1.0, "output_cut_forced": 1.0}
 
 
 def drivers(n: int, intensity: float = 1.0) -> list[dict[str, float]]:

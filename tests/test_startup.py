@@ -63,19 +63,21 @@ def test_cached_forecast_equals_the_fit_and_skips_it(
 
 def test_cache_key_follows_the_series_horizon_and_interval(tmp_path: Path) -> None:
     months, index = SERIES
+    name = "forecast_export_index"
     keys = {
-        cache.forecast_key(months, index, 7, 0.05, 6),
-        cache.forecast_key(months, [*index[:-1], 0.75], 7, 0.05, 6),
-        cache.forecast_key(months, index, 8, 0.05, 6),
-        cache.forecast_key(months, index, 7, 0.10, 6),
-        cache.forecast_key([m + 1 for m in months], index, 7, 0.05, 6),
+        cache.forecast_key(name, (months, index, 7, 0.05, 6), {}),
+        cache.forecast_key(name, (months, [*index[:-1], 0.75], 7, 0.05, 6), {}),
+        cache.forecast_key(name, (months, index, 8, 0.05, 6), {}),
+        cache.forecast_key(name, (months, index, 7, 0.10, 6), {}),
+        cache.forecast_key(name, ([m + 1 for m in months], index, 7, 0.05, 6), {}),
+        cache.forecast_key("forecast_bounded_index", (months, index, 7, 0.05, 6), {}),
     }
-    assert len(keys) == 5
+    assert len(keys) == 6
 
 
 def test_damaged_entry_is_refitted_and_unwritable_cache_ignored(tmp_path: Path) -> None:
     fit = forecast_export_index(*SERIES, horizon=4)
-    key = cache.forecast_key(*SERIES, 4, 0.1, 6)
+    key = cache.forecast_key("forecast_export_index", (*SERIES,), {"horizon": 4})
     (tmp_path / f"trade_forecast-{key}.json").write_text("{not json", encoding="utf-8")
     assert cache.cached_forecaster(tmp_path)(*SERIES, horizon=4) == fit
     blocked = tmp_path / "file"

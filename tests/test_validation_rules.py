@@ -138,7 +138,7 @@ def test_shipped_inputs_are_valid_and_coverage_is_printed() -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout.splitlines()
     assert re.fullmatch(
-        r"inputs valid: 8 firms, \d+ statement figures, \d+ price observations, \d+ trade rows, 5 scenarios",
+        r"inputs valid: 8 firms, \d+ statement figures, \d+ price observations, \d+ trade rows, 7 scenarios",
         out[0],
     ), out[0]
     assert re.fullmatch(
@@ -1265,7 +1265,8 @@ def test_sector_cross_checks(inputs: Path) -> None:
 
 SC = "inputs/scenarios.toml"
 BASELINE_DESCRIPTION = (
-    'description = "No shock: the trailing-twelve-month run-rate of the as-of quarter continues."'
+    'description = "No shock: exports at the reference level (pre-controls export revenue, or the run-rate if higher), '
+    'domestic sales and costs at the trailing-twelve-month run-rate of the as-of quarter."'
 )
 
 
@@ -1309,13 +1310,13 @@ SCENARIO_CASES = [
     (
         'start = "tomorrow"',
         "scenarios.baseline.start",
-        '"next", "+N" or a quarter like "2025Q2"',
+        '"next", "+N", a quarter like "2025Q2" or "event:<key of policy_events.csv>"',
         "'tomorrow'",
     ),
     (
         'start = "2025Q5"',
         "scenarios.baseline.start",
-        '"next", "+N" or a quarter like "2025Q2"',
+        '"next", "+N", a quarter like "2025Q2" or "event:<key of policy_events.csv>"',
         "'2025Q5'",
     ),
     ('path = "random"', "scenarios.baseline.path", '"parametric" or "trade"', "'random'"),

@@ -546,7 +546,15 @@ def cell_xml(path: Path, part: str, ref: str) -> bytes:
 
 def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, Path]) -> None:
     scen = [s.name for s in result.scenarios]
-    assert scen == ["baseline", "seed", "deal_normalises", "structural", "trade_implied"]
+    assert scen == [
+        "baseline",
+        "seed",
+        "deal_normalises",
+        "structural",
+        "trade_implied",
+        "retightening",
+        "general_licences",
+    ]
     as_of_end = dt.datetime(2025, 6, 30)
     for t in FIRMS:
         wb = openpyxl.load_workbook(written[f"{t}.xlsx"])

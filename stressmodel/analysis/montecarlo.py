@@ -112,7 +112,9 @@ def path_frame(spec: MonteCarloSpec, as_of: int, horizon: int) -> pl.DataFrame:
     the intensity path of each possible duration comes from
     :func:`stressmodel.inputs.scenarios.intensity`, then every path picks its row."""
     shock, duration = draw(spec)
-    base = replace(spec.base, path="parametric", kind="montecarlo")
+    # an undated forward stress: the paths start the quarter after the as-of whatever the
+    # base scenario's own (dated) start
+    base = replace(spec.base, path="parametric", kind="montecarlo", start="next")
     start = base.start_index(as_of)
     quarters = range(as_of + 1, as_of + horizon + 1)
     durations = np.arange(spec.duration_min, spec.duration_max + 1)
@@ -135,6 +137,9 @@ def path_frame(spec: MonteCarloSpec, as_of: int, horizon: int) -> pl.DataFrame:
         )
     }
     for p in SCENARIO_PARAMS:
+        if p in ("opening_intensity", "opening_backlog"):  # undated: nothing in the actuals
+            cols[f"s_{p}"] = np.zeros(spec.paths)
+            continue
         cols[f"s_{p}"] = (
             shock if p == "export_shock" else np.full(spec.paths, float(getattr(base, p)))
         )

@@ -28,6 +28,9 @@ from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS, terminal
 
 TERMINAL_INPUTS = (
     "intensity",
+    "export_reference_demand",
+    "export_loss",
+    "licence_delay",
     "demand_export",
     "demand_domestic",
     "price_export",

@@ -340,11 +340,17 @@ def write_synthetic_inputs(
     """An inputs folder of N synthetic firms in the documented format (inputs/README.md):
     firm i is ``template_firms[i % len]`` with every CNY mn and tonne figure of its
     statements and prices, and its share count, x exp(Normal(0, 0.5)) (seeded per firm);
-    ratios, prices per share and per tonne unchanged. Sector, scenario, trade and prior
+    ratios, prices per share and per tonne unchanged. Sector, scenario, trade, event and prior
     files are copied. Returns the tickers."""
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "statements").mkdir(exist_ok=True)
-    for name in ("sector.toml", "scenarios.toml", "trade.csv", "consolidation_priors.csv"):
+    for name in (
+        "sector.toml",
+        "scenarios.toml",
+        "trade.csv",
+        "policy_events.csv",
+        "consolidation_priors.csv",
+    ):
         (dest / name).write_bytes((src / name).read_bytes())
     with open(src / "firms.csv", encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)

@@ -18,12 +18,14 @@ from stressmodel.errors import InputError, Problem
 from stressmodel.inputs.events import EVENTS_COLUMNS, EVENTS_FILE, parse_events
 from stressmodel.inputs.periods import month_index, quarter_end_date
 from stressmodel.inputs.readers import RawTable, printable, read_csv, read_toml, read_xlsx
-from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios
+from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios, resolve_events
 from stressmodel.inputs.sector import Sector, parse_sector
 from stressmodel.inputs.validation import (
+    EVENT_COLUMNS,
     PRICE_COLUMNS,
     TICKER_RE,
     TRADE_COLUMNS,
+    check_events,
     check_prices,
     check_register,
     check_statements,
@@ -37,6 +39,7 @@ REGISTER_FILE = "firms.csv"
 STATEMENTS_DIR = "statements"
 PRICES_FILE = "prices.csv"
 TRADE_FILE = "trade.csv"
+POLICY_EVENTS_FILE = "policy_events.csv"
 SECTOR_FILE = "sector.toml"
 SCENARIOS_FILE = "scenarios.toml"
 PRIORS_FILE = "consolidation_priors.csv"
@@ -81,6 +84,10 @@ class Inputs:
             for e in self.events
             if e["ticker"] == ticker and (until is None or e["date"] <= until)
         ]
+
+    #: dated policy events (policy_events.csv); scenarios name them, they are assumptions of a
+    #: scenario, so they are not dropped by :meth:`as_of`
+    policy_events: tuple[dict[str, Any], ...] = ()
 
     @property
     def tickers(self) -> list[str]:
@@ -417,6 +424,16 @@ def load_inputs(root: Path) -> Inputs:
             probs, trade = check_trade(ttable)
             problems.extend(probs)
 
+    # policy events
+    policy_events: list[dict[str, Any]] = []
+    ppath = need(POLICY_EVENTS_FILE)
+    if ppath:
+        ptable = attempt(read_csv, ppath, _rel(root, ppath), EVENT_COLUMNS)
+        file_hashes[_rel(root, ppath)] = sha256_file(ppath)
+        if ptable is not None:
+            probs, policy_events = check_events(ptable)
+            problems.extend(probs)
+
     # sector and scenarios
     sector: Sector | None = None
     spath = need(SECTOR_FILE)
@@ -434,6 +451,11 @@ def load_inputs(root: Path) -> Inputs:
         if doc is not None:
             scenarios, probs = parse_scenarios(doc, _rel(root, cpath), sector)
             problems.extend(with_toml_lines(probs, doc))
+            if scenarios is not None and ppath:
+                scenarios, probs = resolve_events(
+                    scenarios, policy_events, _rel(root, cpath), _rel(root, ppath)
+                )
+                problems.extend(with_toml_lines(probs, doc))
 
     # consolidation priors
     priors: dict[str, float] = {}
@@ -480,6 +502,7 @@ def load_inputs(root: Path) -> Inputs:
         file_hashes=dict(sorted(file_hashes.items())),
         statement_files=statement_files,
         events=tuple(events),
+        policy_events=tuple(policy_events),
     )
 
 

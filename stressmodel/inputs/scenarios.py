@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from stressmodel.errors import Problem
-from stressmodel.inputs.periods import is_quarter_label, parse_quarter
+from stressmodel.inputs.periods import is_quarter_label, parse_quarter, quarter_label
 from stressmodel.inputs.readers import printable, shown, shown_typed
 from stressmodel.inputs.sector import Sector
 from stressmodel.inputs.validation import text_problems
@@ -25,6 +25,8 @@ NAMED_SCENARIOS: tuple[str, ...] = (
     "deal_normalises",
     "structural",
     "trade_implied",
+    "retightening",
+    "general_licences",
 )
 
 #: parameter -> (low, high, integer?) admissible range
@@ -40,8 +42,19 @@ PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
     "raw_material_price_change": (-0.9, 5.0, False),
     "price_pass_through": (0.0, 1.0, False),
     "st_debt_not_rolled": (0.0, 1.0, False),
+    "deferred_share": (0.0, 1.0, False),
+    "output_cut_forced": (0, 1, True),
 }
-TEXT_PARAMS = ("start", "path", "description")
+#: parameters that may be left out of [defaults] (added after the first release), with
+#: the value that keeps the earlier behaviour off
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "deferred_share": 0.0,
+    "output_cut_forced": 0,
+    "price_path": "none",
+    "events": [],
+}
+PRICE_PATHS = ("none", "prnd")
+TEXT_PARAMS = ("start", "path", "description", "price_path", "events")
 #: a scenario parameter given as "sector" takes this sector.toml parameter
 SECTOR_LINKS = {
     "export_shock": "export_shock_ceiling",
@@ -49,7 +62,8 @@ SECTOR_LINKS = {
     "storage_cost_rate": "storage_cost_rate",
     "licence_delay_days": "licence_review_business_days",
 }
-_START_RE = re.compile(r"^(next|\+[0-9]{1,2}|[0-9]{4}Q[1-4])\Z")
+_START_RE = re.compile(r"^(next|\+[0-9]{1,2}|[0-9]{4}Q[1-4]|event:[a-z][a-z0-9_]{0,40})\Z")
+_EVENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}\Z")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}\Z")
 #: the most values one axis of the sensitivity grid may take (a grid is axis x axis cases)
 MAX_GRID_POINTS = 101
@@ -73,14 +87,28 @@ class Scenario:
     st_debt_not_rolled: float
     path: str
     kind: str = "named"  # named | grid | reverse | montecarlo
+    deferred_share: float = 0.0
+    output_cut_forced: int = 0
+    price_path: str = "none"  # none | prnd (the PrNd oxide path of sector.toml)
+    events: tuple[str, ...] = ()  # keys of inputs/policy_events.csv the scenario assumes
 
     def params(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("description")
+        d["events"] = " ".join(self.events)
         return d
+
+    @property
+    def dated(self) -> bool:
+        """Fixed in calendar time (a quarter label), not relative to the as-of."""
+        return self.start[:1].isdigit()
 
     def start_index(self, as_of: int) -> int:
         """Absolute quarter index where the shock starts, for a run as of ``as_of``."""
+        if self.start.startswith("event:"):
+            raise ValueError(
+                f"scenario {self.name}: start {self.start} not resolved against policy_events.csv"
+            )
         if self.start == "next":
             return as_of + 1
         if self.start.startswith("+"):
@@ -110,6 +138,7 @@ class ScenarioSet:
                     replace(
                         base,
                         name=grid_name(e, c),
+                        start="next",
                         export_shock=e,
                         output_cut=c,
                         kind="grid",
@@ -209,7 +238,8 @@ def parse_scenarios(
             Problem(file, None, "defaults", "a [defaults] table with every parameter", "nothing")
         )
         defaults = {}
-    required = (*PARAM_RANGES, "start", "path")
+    required = (*(k for k in PARAM_RANGES if k not in OPTIONAL_DEFAULTS), "start", "path")
+    defaults = {**OPTIONAL_DEFAULTS, **defaults}
     for k in required:
         if k not in defaults:
             p.append(Problem(file, None, f"defaults.{k}", "a default value", "nothing"))
@@ -278,11 +308,31 @@ def parse_scenarios(
                 ):
                     p.append(
                         Problem(
-                            file, None, where, '"next", "+N" or a quarter like "2025Q2"', shown(v)
+                            file,
+                            None,
+                            where,
+                            '"next", "+N", a quarter like "2025Q2" or "event:<key of policy_events.csv>"',
+                            shown(v),
                         )
                     )
                     continue
                 values[k] = v
+            elif k == "price_path":
+                if v not in PRICE_PATHS:
+                    p.append(Problem(file, None, where, '"none" or "prnd"', shown(v)))
+                    continue
+                values[k] = v
+            elif k == "events":
+                if not isinstance(v, list) or not all(
+                    isinstance(e, str) and _EVENT_RE.match(e) for e in v
+                ):
+                    p.append(
+                        Problem(
+                            file, None, where, "a list of event keys of policy_events.csv", shown(v)
+                        )
+                    )
+                    continue
+                values[k] = tuple(v)
             elif k == "path":
                 if v not in ("parametric", "trade"):
                     p.append(Problem(file, None, where, '"parametric" or "trade"', shown(v)))
@@ -312,6 +362,7 @@ def parse_scenarios(
                 name=name,
                 description=values.get("description", ""),
                 **{k: values[k] for k in required},
+                **{k: values[k] for k in OPTIONAL_DEFAULTS if k in values},
             )
     grid_doc = doc.get("grid")
     grid = GridSpec("seed", (), ())
@@ -352,6 +403,55 @@ def parse_scenarios(
     return ScenarioSet(named, grid, reverse_base), p
 
 
+def resolve_events(
+    scenarios: ScenarioSet, events: list[dict[str, Any]], file: str, events_file: str
+) -> tuple[ScenarioSet, list[Problem]]:
+    """Check that every event a scenario names is in policy_events.csv, and turn a start
+    ``"event:<key>"`` into the calendar quarter of that event's date."""
+    p: list[Problem] = []
+    by_key = {str(e["event"]): e for e in events}
+    named = {}
+    for name, sc in scenarios.named.items():
+        for key in sc.events:
+            if key not in by_key:
+                p.append(
+                    Problem(
+                        file,
+                        None,
+                        f"scenarios.{name}.events",
+                        f"keys of {events_file}",
+                        f"unknown event {shown(key)}",
+                    )
+                )
+        if sc.start.startswith("event:"):
+            key = sc.start[len("event:") :]
+            if key not in by_key:
+                p.append(
+                    Problem(
+                        file,
+                        None,
+                        f"scenarios.{name}.start",
+                        f"an event of {events_file}",
+                        shown(key),
+                    )
+                )
+                named[name] = sc
+                continue
+            if key not in sc.events:
+                p.append(
+                    Problem(
+                        file,
+                        None,
+                        f"scenarios.{name}.events",
+                        f"the start event {key} among the events",
+                        shown(list(sc.events)),
+                    )
+                )
+            sc = replace(sc, start=quarter_label(int(by_key[key]["quarter"])))
+        named[name] = sc
+    return replace(scenarios, named=named), p
+
+
 # --- intensity paths ---------------------------------------------------------------------------
 
 
@@ -375,9 +475,17 @@ def intensity(quarter: int, start: int, duration: int, recovery: int, permanent:
 
 
 def scenario_paths(
-    scenario: Scenario, as_of: int, horizon: int, trade_loss: dict[int, float] | None = None
+    scenario: Scenario,
+    as_of: int,
+    horizon: int,
+    trade_loss: dict[int, float] | None = None,
+    price_change: dict[int, float] | None = None,
 ) -> tuple[list[float], list[float]]:
-    """(intensity, raw-material level) for projected quarters as_of+1 .. as_of+horizon."""
+    """(intensity, raw-material level) for projected quarters as_of+1 .. as_of+horizon.
+
+    The raw-material level is the price shock ``raw_material_price_change`` from the start
+    quarter on, on top of the PrNd path (``price_change``, relative to the as-of quarter)
+    when the scenario assumes it: (1 + path) (1 + shock) - 1."""
     start = scenario.start_index(as_of)
     quarters = range(as_of + 1, as_of + horizon + 1)
     if scenario.path == "trade":
@@ -395,5 +503,62 @@ def scenario_paths(
             )
             for q in quarters
         ]
-    rm = [scenario.raw_material_price_change if q >= start else 0.0 for q in quarters]
+    if scenario.price_path == "prnd" and price_change is None:
+        raise ValueError(f"scenario {scenario.name} assumes the PrNd path: pass price_change")
+    rm = []
+    for q in quarters:
+        shock = scenario.raw_material_price_change if q >= start else 0.0
+        path = price_change.get(q, 0.0) if scenario.price_path == "prnd" and price_change else 0.0
+        rm.append((1.0 + path) * (1.0 + shock) - 1.0 if path else shock)
     return inten, rm
+
+
+def opening_values(scenario: Scenario, as_of: int) -> tuple[float, float]:
+    """(intensity in the as-of quarter, backlog factor) of a dated parametric path; (0, 0)
+    for an undated or trade path. The deferred exports carried out of the actual quarters
+    are ``deferred_share x export_shock x factor`` reference export demand, with the
+    factor from the model's recursion B = B i + i over the quarters from the start to the
+    as-of (release B (1 - i), docs/model.md, deferred exports): a path-only number, so the
+    workbook's shock and deferred share stay live inputs."""
+    if scenario.path == "trade" or not scenario.dated:
+        return 0.0, 0.0
+    start = scenario.start_index(as_of)
+    factor = 0.0
+    i = 0.0
+    for q in range(start, as_of + 1):
+        i = intensity(
+            q,
+            start,
+            scenario.duration_quarters,
+            scenario.recovery_quarters,
+            scenario.permanent_share,
+        )
+        factor = factor * i + i
+    return i, factor
+
+
+def calendar_path(
+    scenario: Scenario, as_of: int, horizon: int, trade_loss: dict[int, float] | None = None
+) -> str:
+    """The intensity path in calendar quarters, e.g. "2025Q2 1.00, 2025Q3 0.50, ...", with
+    the quarters before the as-of that a dated path covers (already in the actuals)."""
+    if scenario.path == "trade":
+        loss = trade_loss or {}
+        return ", ".join(
+            f"{quarter_label(q)} {loss.get(q, 0.0):.2f}"
+            for q in range(as_of + 1, as_of + horizon + 1)
+        )
+    start = scenario.start_index(as_of)
+    first = min(start, as_of + 1)
+    parts = []
+    for q in range(first, as_of + horizon + 1):
+        v = intensity(
+            q,
+            start,
+            scenario.duration_quarters,
+            scenario.recovery_quarters,
+            scenario.permanent_share,
+        )
+        tag = " (actual)" if q <= as_of else ""
+        parts.append(f"{quarter_label(q)} {v:.2f}{tag}")
+    return ", ".join(parts)

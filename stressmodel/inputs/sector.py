@@ -82,6 +82,12 @@ SECTOR_SPECS: dict[str, ParamSpec] = {
     "material_debt_share_of_assets": F("float", 0, 0.5),
     "material_interest_floor": F("float", 0, 1000),
     "price_stale_days": F("int", 1, 3650),
+    "export_reference": F("str"),
+    "minimum_inventory_days": F("float", 0, 365),
+    "trade_index_floor": F("float", 0.001, 1),
+    "trade_index_ceiling": F("float", 1, 10),
+    "trade_fallback_half_life_months": F("float", 0.5, 60),
+    "trade_min_months_for_fit": F("int", 2, 24),
 }
 
 
@@ -314,6 +320,18 @@ def parse_sector(doc: dict[str, Any], file: str) -> tuple[Sector | None, list[Pr
                 ):
                     problems.append(
                         Problem(file, None, f"{name}.value", "a month YYYY-MM", shown(value))
+                    )
+                elif name == "export_reference" and not re.match(
+                    r"^(run_rate|\d{4}Q[1-4])$", value
+                ):
+                    problems.append(
+                        Problem(
+                            file,
+                            None,
+                            f"{name}.value",
+                            'a quarter like "2025Q1" or "run_rate"',
+                            shown(value),
+                        )
                     )
                 elif name == "trade_reference_year" and not re.match(r"^\d{4}$", value):
                     problems.append(

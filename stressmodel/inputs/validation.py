@@ -15,7 +15,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from stressmodel.errors import Problem
-from stressmodel.inputs.periods import Period, PeriodKind, parse_month_span, parse_period
+from stressmodel.inputs.periods import (
+    Period,
+    PeriodKind,
+    parse_month_span,
+    parse_period,
+    quarter_index,
+)
 from stressmodel.inputs.readers import RawTable
 from stressmodel.inputs.vocabulary import FRACTION, ITEMS, TICKER_PATTERN
 
@@ -72,6 +78,9 @@ PRICE_ITEMS: dict[str, str] = {
 }
 PRICE_COLUMNS = ("ticker", "date", "item", "value", "unit", "source", "note")
 TRADE_COLUMNS = ("period", "destination", "tonnes", "source", "note")
+EVENT_COLUMNS = ("date", "event", "description", "source")
+EVENT_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}\Z")
+EVENT_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}(-[0-9]{2})?\Z")
 
 
 def parse_number(text: str) -> float | None:
@@ -711,4 +720,67 @@ def check_trade(table: RawTable) -> tuple[list[Problem], list[dict[str, object]]
                     f"{r['tonnes']:g}",
                 )
             )  # type: ignore[str-format]
+    return p, parsed
+
+
+def check_events(table: RawTable) -> tuple[list[Problem], list[dict[str, object]]]:
+    """policy_events.csv: one dated policy event a row (date YYYY-MM-DD, or YYYY-MM when the
+    source gives only the month), a unique key, a description and a source."""
+    p: list[Problem] = check_text(table)
+    f = table.file
+    parsed: list[dict[str, object]] = []
+    seen: dict[str, int] = {}
+    for line, r in table.records():
+        ok = True
+        text = r["date"]
+        if not (EVENT_DATE_RE.match(text) and is_partial_date(text)):
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "date",
+                    "a date YYYY-MM-DD (or YYYY-MM if the day is not known)",
+                    _show(text),
+                )
+            )
+            ok = False
+        key = r["event"]
+        if not EVENT_KEY_RE.match(key):
+            p.append(
+                Problem(
+                    f,
+                    line,
+                    "event",
+                    "a key of lower-case letters, digits and _ (max 41)",
+                    _show(key),
+                )
+            )
+            ok = False
+        elif key in seen:
+            p.append(
+                Problem(
+                    f, line, "event", "each event once", f"{key} again (first on row {seen[key]})"
+                )
+            )
+            ok = False
+        if not r["description"]:
+            p.append(Problem(f, line, "description", "what happened", "an empty cell"))
+            ok = False
+        if not r["source"]:
+            p.append(Problem(f, line, "source", "a source", "an empty cell"))
+            ok = False
+        if not ok:
+            continue
+        seen[key] = line
+        y, m = int(text[:4]), int(text[5:7])
+        parsed.append(
+            {
+                "date": text,
+                "event": key,
+                "description": r["description"],
+                "source": r["source"],
+                "quarter": quarter_index(y, (m - 1) // 3 + 1),
+                "line": line,
+            }
+        )
     return p, parsed

@@ -10,20 +10,27 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from stressmodel.inputs.scenarios import Scenario, scenario_paths
+from stressmodel.inputs.scenarios import Scenario, opening_values, scenario_paths
 from stressmodel.model.quarter import SCENARIO_PARAMS
 
 
 def scenario_frame(
-    scenarios: Sequence[Scenario], as_of: int, horizon: int, trade_loss: dict[int, float] | None
+    scenarios: Sequence[Scenario],
+    as_of: int,
+    horizon: int,
+    trade_loss: dict[int, float] | None,
+    price_change: dict[int, float] | None = None,
 ) -> pl.DataFrame:
     """One row per scenario: ``scenario``, ``s_<param>`` and ``d_<driver>_<k>`` columns."""
     rows = []
     for sc in scenarios:
-        inten, rm = scenario_paths(sc, as_of, horizon, trade_loss)
+        inten, rm = scenario_paths(sc, as_of, horizon, trade_loss, price_change)
         row: dict[str, object] = {"scenario": sc.name}
+        opening = dict(
+            zip(("opening_intensity", "opening_backlog"), opening_values(sc, as_of), strict=True)
+        )
         for p in SCENARIO_PARAMS:
-            row[f"s_{p}"] = float(getattr(sc, p))
+            row[f"s_{p}"] = float(opening[p] if p in opening else getattr(sc, p))
         for k in range(1, horizon + 1):
             row[f"d_intensity_{k}"] = float(inten[k - 1])
             row[f"d_raw_material_change_{k}"] = float(rm[k - 1])

@@ -100,7 +100,8 @@ def _line_items() -> tuple[str, ...]:
     ops = _NameOps()
     one = np.ones(1)
     f = {n: one for n in ALL_FIRM_PARAMS}
-    step(ops, f, {n: one for n in SCENARIO_PARAMS}, opening_state(f), {n: one for n in DRIVERS})
+    s = {n: one for n in SCENARIO_PARAMS}
+    step(ops, f, s, opening_state(f, s, ops), {n: one for n in DRIVERS})
     return tuple(ops.names)
 
 
@@ -121,7 +122,7 @@ def _compiled() -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
         {n: pl.col(f"p_{n}") for n in STATE},
         {n: pl.col(f"d_{n}") for n in DRIVERS},
     )
-    opening = opening_state(f)
+    opening = opening_state(f, {n: pl.col(f"s_{n}") for n in SCENARIO_PARAMS}, PolarsOps())
     state0 = [
         (opening[n] if isinstance(opening[n], pl.Expr) else pl.lit(float(opening[n]))).alias(
             f"p_{n}"

@@ -19,6 +19,7 @@ matter (model fitting), reported in the status.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -341,3 +342,115 @@ def forecast_export_index(
         plateau,
         MappingProxyType(params),
     )
+
+
+def forecast_bounded_index(
+    months: Sequence[int],
+    index: Sequence[float],
+    horizon: int,
+    alpha: float,
+    floor: float,
+    ceiling: float,
+    min_months: int,
+    half_life: float,
+    history: Sequence[float] = (),
+) -> ExportForecast:
+    """A forecast of the export index (1.0 = the reference level) that cannot run away.
+
+    With at least ``min_months`` months since the controls: ETS(A,N,N), a local level with
+    additive errors (``ETSModel(error='add', trend=None)``), fitted on ``log(index)``; mean
+    and interval are transformed back with ``exp`` (the mean is then the median) and
+    clipped to ``[floor, ceiling]``. The level-only model is the damped trend with the
+    damping at 0: fitted on the months after the V-shaped 2025 shock, a damped trend
+    (damping bounded to 0.5-0.8) carries the rebound forward to about 2x within six months,
+    so no trend is extrapolated.
+
+    With fewer months (the fallback rule): the gap between the last month and the
+    reference level closes with a half-life of ``half_life`` months, in logs:
+    ``log m(h) = log(last) * 0.5 ** (h / half_life)``; the interval is that path times
+    ``exp(+-z sigma sqrt(h))`` with sigma the standard deviation of the monthly log
+    changes of ``history`` and the months since the controls, also clipped. Not a flat
+    permanent loss.
+    """
+    y = [min(max(float(v), floor), ceiling) for v in index]
+    if not y or horizon <= 0:
+        return forecast_export_index(months, y, horizon, alpha)
+    last_m = int(months[-1])
+    future = tuple(last_m + k for k in range(1, horizon + 1))
+    if len(y) >= min_months:
+        fc = _local_level_log(y, horizon, alpha)
+        if isinstance(fc, tuple):
+            mean, lower, upper, params, note = fc
+
+            def back(vals: Sequence[float]) -> tuple[float, ...]:
+                return tuple(min(max(math.exp(v), floor), ceiling) for v in vals)
+
+            return ExportForecast(
+                future,
+                back(mean),
+                back(lower),
+                back(upper),
+                f"fitted: ETS(A,N,N) on log(index){note}, clipped to [{floor:g}, {ceiling:g}]",
+                True,
+                alpha,
+                y[-1],
+                back([mean[-1]])[0],
+                MappingProxyType(params),
+            )
+        reason = f"not fitted: {fc}"
+    else:
+        reason = (
+            f"only {len(y)} month{'s' if len(y) != 1 else ''} since the controls (< {min_months})"
+        )
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    hist = [math.log(min(max(float(v), floor), ceiling)) for v in (*history, *y)]
+    changes = [b - a for a, b in itertools.pairwise(hist)]
+    sigma = float(np.std(changes, ddof=1)) if len(changes) >= 2 else 0.0
+    mean, lower, upper = [], [], []
+    for h in range(1, horizon + 1):
+        lm = math.log(y[-1]) * 0.5 ** (h / half_life)
+        w = z * sigma * math.sqrt(h)
+        mean.append(min(max(math.exp(lm), floor), ceiling))
+        lower.append(min(max(math.exp(lm - w), floor), ceiling))
+        upper.append(min(max(math.exp(lm + w), floor), ceiling))
+    return ExportForecast(
+        future,
+        tuple(mean),
+        tuple(lower),
+        tuple(upper),
+        f"fallback: {reason}; gap to the reference level closes with a half-life of {half_life:g} months",
+        False,
+        alpha,
+        y[-1],
+    )
+
+
+def _local_level_log(
+    y: Sequence[float], horizon: int, alpha: float
+) -> tuple[list[float], list[float], list[float], dict[str, float], str] | str:
+    """ETS(A,N,N) on log(y): (mean, lower, upper, params, note) in logs, or the reason it failed."""
+    import pandas as pd
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    logs = np.log(np.asarray(y, dtype=float))
+    if np.ptp(logs) == 0:
+        return "constant series"
+    n = int(logs.size)
+    with warnings.catch_warnings(record=True) as rec, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        try:
+            res = ETSModel(pd.Series(logs, index=pd.RangeIndex(n)), error="add", trend=None).fit(
+                disp=False
+            )
+            frame = res.get_prediction(start=n, end=n + horizon - 1).summary_frame(alpha=alpha)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            return f"model failed ({type(exc).__name__}: {exc})"
+    cols = [frame[c].to_numpy(dtype=float) for c in ("mean", "pi_lower", "pi_upper")]
+    if not all(np.all(np.isfinite(c)) for c in cols):
+        return "model failed (non-finite forecast)"
+    params = {str(k): float(v) for k, v in zip(res.param_names, res.params, strict=True)}
+    names = sorted({r.category.__name__ for r in rec})
+    note = f" (caught warnings: {', '.join(names)})" if names else ""
+    return cols[0].tolist(), cols[1].tolist(), cols[2].tolist(), params, note

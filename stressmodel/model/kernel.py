@@ -148,15 +148,17 @@ class CodeOps:
 def _record() -> tuple[list[str], list[str], list[str], list[str]]:
     """The quarter's source lines, line-item names, the opening state and the carry."""
     f = {n: Sym(f"f_{n}") for n in ALL_FIRM_PARAMS}
+    s = {n: Sym(f"s_{n}") for n in SCENARIO_PARAMS}
     ops = CodeOps()
     new_state = step(
         ops,
         f,
-        {n: Sym(f"s_{n}") for n in SCENARIO_PARAMS},
+        s,
         {n: Sym(f"p_{n}") for n in STATE},
         {n: Sym(f"d_{n}") for n in DRIVERS},
     )
-    opening = opening_state(f)
+    # the opening state reads the scenario too (a dated path already running at the as-of)
+    opening = opening_state(f, s, CodeOps())
     state0 = [f"p_{n} = {_text(opening[n])}" for n in STATE]
     carry = [f"p_{n} = {_text(new_state[n])}" for n in STATE]
     return ops.lines, ops.names, state0, carry

@@ -56,6 +56,8 @@ FIRM_PARAMS: tuple[str, ...] = (
     "other_current_assets",
     "other_current_liabilities",
     "other_noncurrent_liabilities",
+    "export_reference_ratio",  # reference export level / run-rate export level (>= 1), see docs/model.md
+    "min_inventory_days",  # free stock never below these days of sales (0: no floor)
 )
 
 #: per-case (firm x scenario) shock parameters
@@ -67,6 +69,10 @@ SCENARIO_PARAMS: tuple[str, ...] = (
     "licence_delay_days",
     "price_pass_through",
     "st_debt_not_rolled",
+    "deferred_share",  # share of lost export demand that ships later (catch-up)
+    "output_cut_forced",  # 1: production is cut by output_cut whatever demand; 0: production follows demand
+    "opening_intensity",  # intensity of a dated path in the as-of quarter (its goods held for licences are in the actual stock)
+    "opening_backlog",  # path factor of the deferred exports carried from the actual quarters (x deferred share x shock)
 )
 
 #: state carried from one quarter to the next, with the firm parameter (or expression
@@ -74,6 +80,7 @@ SCENARIO_PARAMS: tuple[str, ...] = (
 STATE: tuple[str, ...] = (
     "held_goods",
     "excess_stock",
+    "export_backlog",
     "inventory_tonnes",
     "inventory",
     "export_revenue",
@@ -122,10 +129,13 @@ def step(
     """
     L = ops.let
     i = L("intensity", d["intensity"])
+    # channels other than export demand take the intensity bounded to [0, 1] (the trade
+    # path can exceed the reference level, a negative export loss)
+    ic = ops.min(ops.max(i, 0.0), 1.0)
     export_loss = L("export_loss", s["export_shock"] * i)
-    domestic_loss = L("domestic_loss", s["domestic_shock"] * i)
-    cut = L("output_cut", s["output_cut"] * i)
-    delay = L("licence_delay", s["licence_delay_days"] * i)
+    domestic_loss = L("domestic_loss", s["domestic_shock"] * ic)
+    cut = L("output_cut", s["output_cut"] * ic)
+    delay = L("licence_delay", s["licence_delay_days"] * ic)
     rm = L("raw_material_change", d["raw_material_change"])
 
     # prices: raw-material cost change, passed through to magnet prices in CNY per tonne
@@ -134,8 +144,14 @@ def step(
     p_x = L("price_export", f["price_export0"] + pass_through)
     p_d = L("price_domestic", f["price_domestic0"] + pass_through)
 
-    # volumes (tonnes): demand, goods held for licences (Little's law), shipments
-    dem_x = L("demand_export", f["q_export0"] * (1 - export_loss))
+    # volumes (tonnes): export demand measured from the reference level (not the run-rate,
+    # which may already hold part of the shock), plus deferred orders released as licences
+    # arrive; goods held for licences (Little's law), shipments
+    ref_x = L("export_reference_demand", f["q_export0"] * f["export_reference_ratio"])
+    lost_x = L("export_demand_lost", ref_x * ops.max(export_loss, 0.0))
+    released = L("deferred_exports_released", prev["export_backlog"] * (1 - ic))
+    backlog = L("export_backlog", prev["export_backlog"] - released + s["deferred_share"] * lost_x)
+    dem_x = L("demand_export", ref_x * (1 - export_loss) + released)
     dem_d = L("demand_domestic", f["q_domestic0"] * (1 - domestic_loss))
     held_frac = L("held_fraction", ops.min(delay / f["business_days_per_quarter"], 1.0))
     held = L("held_goods", dem_x * held_frac)
@@ -149,10 +165,20 @@ def step(
         "excess_stock",
         ops.max(prev["inventory_tonnes"] - prev["held_goods"] - f["inventory_tonnes0"], 0.0),
     )
-    planned = f["normal_production"] * (1 - cut) - f["workoff_rate"] * prev["excess_stock"]
+    workoff = f["workoff_rate"] * prev["excess_stock"]
+    # a forced cut fixes production at N (1 - cut); otherwise production follows orders
+    # (goods held for licences included), less the stock worked off: the cut is the demand loss
+    forced = s["output_cut_forced"]
+    planned = L(
+        "planned_production",
+        forced * (f["normal_production"] * (1 - cut) - workoff)
+        + (1 - forced) * (dem_x + dem_d - workoff),
+    )
+    # free stock never falls below the minimum days of sales
+    min_stock = L("minimum_stock", f["min_inventory_days"] / DAYS_PER_QUARTER * sales)
     production = L(
         "production_volume",
-        ops.max(planned, sales + held - prev["inventory_tonnes"], 0.0),
+        ops.max(planned, sales + held + min_stock - prev["inventory_tonnes"], 0.0),
     )
     inv_t = L("inventory_tonnes", prev["inventory_tonnes"] + production - sales)
 
@@ -237,7 +263,8 @@ def step(
     capex = L("capex", f["capex_to_da"] * da)
     cfi = L("cfi", -capex)
     repay = L(
-        "st_repayment", s["st_debt_not_rolled"] * i * f["st_maturing_per_quarter"] * prev["st_debt"]
+        "st_repayment",
+        s["st_debt_not_rolled"] * ic * f["st_maturing_per_quarter"] * prev["st_debt"],
     )
     before = L("cash_before_financing", prev["cash"] + cfo + cfi - repay)
     revolver = L("revolver", ops.max(prev["revolver"] + f["min_cash"] - before, 0.0))
@@ -274,6 +301,7 @@ def step(
     return {
         "held_goods": held,
         "excess_stock": excess,
+        "export_backlog": backlog,
         "inventory_tonnes": inv_t,
         "inventory": inventory,
         "export_revenue": rev_x,
@@ -306,11 +334,27 @@ OPENING_PARAMS: tuple[str, ...] = (
 )
 
 
-def opening_state(f: dict[str, Any]) -> dict[str, Any]:
-    """State at the end of the as-of quarter, from firm parameters."""
+def opening_state(
+    f: dict[str, Any], s: dict[str, Any] | None = None, ops: Any = None
+) -> dict[str, Any]:
+    """State at the end of the as-of quarter, from firm parameters.
+
+    With the scenario ``s`` (and an Ops for ``min``): a dated path already running in the
+    as-of quarter holds goods for licences inside the reported stock (Little's law at the
+    as-of intensity) and carries the deferred exports of its actual quarters, so neither
+    the first-quarter licence hold nor the lost shipments are applied again."""
+    held: Any = 0.0
+    backlog: Any = 0.0
+    if s is not None:
+        ref = f["q_export0"] * f["export_reference_ratio"]
+        i0 = s["opening_intensity"]
+        share = ops.min(s["licence_delay_days"] * i0 / f["business_days_per_quarter"], 1.0)
+        held = ref * (1 - s["export_shock"] * i0) * share
+        backlog = ref * s["deferred_share"] * s["export_shock"] * s["opening_backlog"]
     return {
-        "held_goods": 0.0,
+        "held_goods": held,
         "excess_stock": 0.0,
+        "export_backlog": backlog,
         "inventory_tonnes": f["inventory_tonnes0"],
         "inventory": f["inventory0"],
         "export_revenue": f["revenue_export_q0"],
@@ -344,8 +388,9 @@ def terminal(
     payables at their normal-state days.
     """
     L = ops.let
-    i = last["intensity"]
-    dem_x = L("tv_demand_export", last["demand_export"])
+    # export demand at its level after the horizon: deferred orders still in the backlog
+    # are not counted (conservative)
+    dem_x = L("tv_demand_export", last["export_reference_demand"] * (1 - last["export_loss"]))
     dem_d = L("tv_demand_domestic", last["demand_domestic"])
     sales = L("tv_sales_volume", dem_x + dem_d)
     rev_x = L("tv_export_revenue", last["price_export"] * dem_x)
@@ -360,7 +405,7 @@ def terminal(
         "tv_excess_stock",
         last["inventory_tonnes"] - f["inventory_tonnes0"] - held_normal,
     )
-    delay = s["licence_delay_days"] * i
+    delay = last["licence_delay"]
     dso_x = ops.min(
         f["dso_days"] + f["licence_dso_share"] * delay * CALENDAR_PER_BUSINESS_DAY,
         f["max_dso_days"],

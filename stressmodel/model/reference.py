@@ -39,7 +39,7 @@ def project_case(
     drivers: Sequence[Mapping[str, float]],
 ) -> list[dict[str, float]]:
     """Project one firm under one scenario; one dict of line items per quarter."""
-    prev = opening_state(dict(firm))
+    prev = opening_state(dict(firm), dict(scenario), FloatOps)
     rows = []
     for d in drivers:
         ops = FloatOps()

@@ -82,16 +82,23 @@ def trade_path(
     reference_year: int,
     alpha: float,
     forecaster: Callable[..., ExportForecast] | None = None,
+    *,
+    floor: float = 0.05,
+    ceiling: float = 2.0,
+    min_months: int = 4,
+    half_life: float = 3.0,
 ) -> TradePath:
     """Export loss per projected quarter from trade data dated on or before ``as_of_month``.
 
-    ``forecaster``: a stand-in for :func:`stressmodel.model.forecast.forecast_export_index`
+    The keyword bounds are sector.toml trade_index_floor, trade_index_ceiling,
+    trade_min_months_for_fit and trade_fallback_half_life_months (the run passes them).
+    ``forecaster``: a stand-in for :func:`stressmodel.model.forecast.forecast_bounded_index`
     with the same signature and results (the run passes a cached one, see
     :mod:`stressmodel.run.cache`)."""
-    from stressmodel.model.forecast import forecast_export_index
+    from stressmodel.model.forecast import forecast_bounded_index
 
     if forecaster is None:
-        forecaster = forecast_export_index
+        forecaster = forecast_bounded_index
 
     rows = [r for r in rows if int(r["last"]) <= as_of_month]
     ref = reference_level(rows, reference_year)
@@ -134,11 +141,24 @@ def trade_path(
     m = run[-1][0]
     while quarter_of_month(m + horizon + 1) <= last_needed:
         horizon += 1
-    fc = forecaster([m for m, _ in run], [v for _, v in run], horizon=horizon, alpha=alpha)
+    before = [v / ref for m, (v, _b) in sorted(months.items()) if m < start]
+    fc = forecaster(
+        [m for m, _ in run],
+        [v for _, v in run],
+        horizon,
+        alpha,
+        floor,
+        ceiling,
+        min_months,
+        half_life,
+        before,
+    )
     first_month = run[-1][0] + 1
     if len(fc.mean) < horizon:  # the forecast failed: hold the last observed month flat
         path = {first_month + j: run[-1][1] for j in range(horizon)}
-        loss = {q: min(max(1.0 - run[-1][1], 0.0), 1.0) for q in projected_quarters}
+        loss = {
+            q: min(max(1.0 - run[-1][1], 1.0 - ceiling), 1.0 - floor) for q in projected_quarters
+        }
         return TradePath(loss, ref, history, (), f"{fc.status}; last observed month held flat")
     path: dict[int, float] = {first_month + j: float(fc.mean[j]) for j in range(horizon)}
     for m_obs, v in run:
@@ -151,7 +171,7 @@ def trade_path(
             if m in path
         ]
         mean = sum(vals) / len(vals) if vals else run[-1][1]
-        loss[q] = min(max(1.0 - mean, 0.0), 1.0)
+        loss[q] = min(max(1.0 - mean, 1.0 - ceiling), 1.0 - floor)
     forecast = tuple(
         (
             first_month + j,

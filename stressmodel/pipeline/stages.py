@@ -28,6 +28,7 @@ from stressmodel.inputs.scenarios import NAMED_SCENARIOS, Scenario
 from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
 from stressmodel.model.cases import case_frame, scenario_frame
 from stressmodel.model.engine import KEYS, project
+from stressmodel.model.prices import PricePath, prnd_path
 from stressmodel.model.trade import TradePath, trade_path
 from stressmodel.pipeline.result import RunOptions, RunResult
 
@@ -112,6 +113,7 @@ class Scenarios:
     trade: TradePath
     firms_frame: pl.DataFrame
     cases: pl.DataFrame
+    prices: PricePath | None = None
 
 
 @dataclass(frozen=True)
@@ -257,12 +259,19 @@ def stage_scenarios(
         int(sector["trade_reference_year"]),
         sector.float("trade_forecast_interval"),
         forecaster,
+        floor=sector.float("trade_index_floor"),
+        ceiling=sector.float("trade_index_ceiling"),
+        min_months=sector.int("trade_min_months_for_fit"),
+        half_life=sector.float("trade_fallback_half_life_months"),
     )
     named = tuple(inputs.scenarios.named[n] for n in inputs.scenarios.named)
     grid = tuple(inputs.scenarios.grid_scenarios())
-    scen = scenario_frame([*named, *grid], as_of, horizon, tp.loss)
+    pp = prnd_path(
+        sector.params["prnd_oxide_price"].points, as_of, [as_of + k for k in range(1, horizon + 1)]
+    )
+    scen = scenario_frame([*named, *grid], as_of, horizon, tp.loss, pp.change)
     firms_frame = b.bases.frame(list(b.universe))
-    return Scenarios(named, grid, tp, firms_frame, case_frame(firms_frame, scen))
+    return Scenarios(named, grid, tp, firms_frame, case_frame(firms_frame, scen), pp)
 
 
 def stage_projection(scen: Scenarios, sel: Selection) -> pl.DataFrame:
@@ -571,6 +580,7 @@ def stage_tables(
             "multiples_note": multiples[1],
             "universe": list(b.universe),
             "not_run": b.not_run,
+            "price_path": scen.prices,
             **monte_carlo,
         },
         timings=timings,

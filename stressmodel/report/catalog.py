@@ -44,6 +44,12 @@ ITEMS: dict[str, ItemInfo] = {
     "demand_domestic": _i("Domestic demand", T),
     "held_fraction": _i("Share of export demand held for licences", FR),
     "held_goods": _i("Goods held for licences", T),
+    "export_reference_demand": _i("Export demand at the reference level", T),
+    "export_demand_lost": _i("Export demand lost to the shock", T),
+    "deferred_exports_released": _i("Deferred exports released (catch-up)", T),
+    "export_backlog": _i("Backlog of deferred exports", T),
+    "planned_production": _i("Planned production", T),
+    "minimum_stock": _i("Minimum stock (minimum days of sales)", T),
     "sales_volume_export": _i("Export sales volume", T),
     "sales_volume_domestic": _i("Domestic sales volume", T),
     "sales_volume": _i("Sales volume", T),
@@ -126,6 +132,10 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Volumes (tonnes per quarter)",
         (
+            "export_reference_demand",
+            "export_demand_lost",
+            "deferred_exports_released",
+            "export_backlog",
             "demand_export",
             "demand_domestic",
             "held_fraction",
@@ -134,6 +144,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "sales_volume_domestic",
             "sales_volume",
             "excess_stock",
+            "planned_production",
+            "minimum_stock",
             "production_volume",
             "inventory_tonnes",
         ),
@@ -352,6 +364,18 @@ FIRM_PARAMS: dict[str, tuple[str, str, str, str]] = {
         "money",
         "total liabilities - debt - payables - tax payable - other current liabilities",
     ),
+    "export_reference_ratio": (
+        "Reference export level / run-rate export level",
+        "x",
+        "multiple",
+        "max(TTM revenue at sector.toml export_reference / run-rate TTM revenue, 1); 1 if the reference is not before the as-of",
+    ),
+    "min_inventory_days": (
+        "Minimum days of sales held as free stock",
+        "days",
+        "days",
+        "min(sector.toml minimum_inventory_days, the firm's as-of inventory days)",
+    ),
     "revenue_export_q0": (
         "Export revenue, as-of quarter run-rate",
         "CNY mn",
@@ -439,7 +463,24 @@ SCENARIO_ROWS: dict[str, tuple[str, str, str]] = {
     "duration_quarters": ("Quarters at full intensity", "quarters", "count"),
     "recovery_quarters": ("Quarters of linear recovery", "quarters", "count"),
     "permanent_share": ("Share of the shock that never recovers", "fraction", "pct"),
-    "raw_material_price_change": ("Raw-material price change from the start", "fraction", "pct"),
+    "raw_material_price_change": (
+        "Raw-material price shock from the start (on top of any PrNd path)",
+        "fraction",
+        "pct",
+    ),
+    "deferred_share": ("Share of lost export demand shipped later", "fraction", "pct"),
+    "output_cut_forced": ("Output cut forced (1) or following demand (0)", "0/1", "count"),
+    "opening_intensity": (
+        "Intensity of the dated path in the as-of quarter (computed)",
+        "fraction",
+        "pct",
+    ),
+    "opening_backlog": (
+        "Deferred-export factor carried from the actual quarters (computed from the path)",
+        "factor",
+        "number",
+    ),
+    "uses_prnd_path": ("Raw-material cost follows the PrNd path (1) or not (0)", "0/1", "count"),
 }
 
 CONSOLIDATION_LABELS: dict[str, str] = {

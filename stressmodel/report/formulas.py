@@ -246,7 +246,13 @@ def intensity_formula(quarter: Formula, prefix: str) -> Formula:
     )
 
 
-def raw_material_formula(quarter: Formula, prefix: str) -> Formula:
-    """The raw-material price change from the start quarter on: ``change x (n >= start)``."""
+def raw_material_formula(quarter: Formula, prefix: str, path: Formula | None = None) -> Formula:
+    """The raw-material level of :func:`stressmodel.inputs.scenarios.scenario_paths`: the
+    price shock from the start quarter on, ``change x (n >= start)``, on top of the PrNd
+    path when the scenario assumes it: ``(1 + uses x path) (1 + shock) - 1``."""
     change, start = name(prefix + "_raw_material_price_change"), name(prefix + "_start")
-    return Formula(f"({change.text}*({quarter.text}>={start.text}))")
+    shock = f"({change.text}*({quarter.text}>={start.text}))"
+    if path is None:
+        return Formula(shock)
+    uses = name(prefix + "_uses_prnd_path")
+    return Formula(f"((1+{uses.text}*{path.text})*(1+{shock})-1)")

@@ -72,7 +72,7 @@ def case_values(
 
     # opening state: the engine's expression on the engine's firm parameters
     f = {p: pl.col(f"f_{p}") for p in ALL_FIRM_PARAMS}
-    opening_exprs = opening_state(f)
+    opening_exprs = opening_state(f, {p: pl.col(f"s_{p}") for p in SCENARIO_PARAMS}, PolarsOps())
     opening = cases.select(
         *KEYS,
         *[

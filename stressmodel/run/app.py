@@ -31,6 +31,7 @@ from stressmodel.inputs.periods import parse_quarter, quarter_label
 from stressmodel.inputs.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
 from stressmodel.model import kernel
 from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.model.forecast import forecast_bounded_index
 from stressmodel.pipeline import memory
 from stressmodel.pipeline.stages import (
     RunOptions,
@@ -328,7 +329,7 @@ def run_and_write(
             price_date=options.price_date,
         ),
         say,
-        forecaster=cached_forecaster(default_cache_dir()),
+        forecaster=cached_forecaster(default_cache_dir(), forecast_bounded_index),
         executor=executor,
     )
     result = replace(result, later_data={t: q for t, q in later.items() if t in result.tickers})

@@ -58,17 +58,27 @@ def _version(dist: str) -> str:
         return "none"
 
 
-def forecast_key(
-    months: Sequence[int], index: Sequence[float], horizon: int, alpha: float, min_points: int
-) -> str:
+def _plain(v: Any) -> Any:
+    """An argument as JSON that tells apart every float (hex) and keeps sequences."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v.hex()
+    if isinstance(v, (list, tuple, range)) or hasattr(v, "__iter__"):
+        return [_plain(x) for x in v]
+    return float(v).hex()
+
+
+def forecast_key(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """SHA-256 of everything a forecast depends on: the function, its arguments (the exact
+    series fitted, horizon, interval, bounds), the forecast module's source and the
+    library versions."""
     source = Path(forecast_module.__file__).read_bytes()
     payload = {
         "format": CACHE_FORMAT,
-        "months": [int(m) for m in months],
-        "index": [None if v is None else float(v).hex() for v in index],
-        "horizon": int(horizon),
-        "alpha": float(alpha).hex(),
-        "min_points": int(min_points),
+        "function": name,
+        "args": [_plain(a) for a in args],
+        "kwargs": {k: _plain(v) for k, v in sorted(kwargs.items())},
         "module": hashlib.sha256(source).hexdigest(),
         "versions": [_version(d) for d in ("stressmodel", "statsmodels", "scipy", "numpy")],
     }
@@ -111,29 +121,30 @@ def _from_json(d: dict[str, Any]) -> ExportForecast:
     )
 
 
-def cached_forecaster(cache_dir: Path | None) -> Forecaster:
-    """:func:`forecast_export_index` behind the on-disk cache in ``cache_dir`` (None:
-    the plain function)."""
-    if cache_dir is None:
-        return forecast_export_index
+def cached_forecaster(cache_dir: Path | None, fn: Forecaster | None = None) -> Forecaster:
+    """A forecast function behind the on-disk cache in ``cache_dir`` (None: the plain
+    function). ``fn`` defaults to :func:`forecast_export_index`; the run passes
+    :func:`~stressmodel.model.forecast.forecast_bounded_index`."""
 
-    def forecaster(
-        months: Sequence[int],
-        index: Sequence[float],
-        horizon: int,
-        alpha: float = 0.1,
-        min_points: int = 6,
-    ) -> ExportForecast:
+    def plain(*args: Any, **kwargs: Any) -> ExportForecast:
+        f = fn if fn is not None else forecast_export_index
+        return f(*args, **kwargs)
+
+    if cache_dir is None:
+        return fn if fn is not None else forecast_export_index
+
+    def forecaster(*args: Any, **kwargs: Any) -> ExportForecast:
+        name = fn.__name__ if fn is not None else "forecast_export_index"
         try:
-            key = forecast_key(months, index, horizon, alpha, min_points)
+            key = forecast_key(name, args, kwargs)
         except (TypeError, ValueError, OverflowError):  # a series the function will reject
-            return forecast_export_index(months, index, horizon, alpha, min_points)
+            return plain(*args, **kwargs)
         path = cache_dir / f"trade_forecast-{key}.json"
         try:
             return _from_json(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no entry, or a damaged one: fit and (re)write
-        fc = forecast_export_index(months, index, horizon, alpha, min_points)
+        fc = plain(*args, **kwargs)
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".json")

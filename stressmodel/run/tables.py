@@ -9,7 +9,7 @@ import polars as pl
 
 from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import month_label, quarter_label
-from stressmodel.inputs.scenarios import scenario_paths
+from stressmodel.inputs.scenarios import calendar_path, scenario_paths
 from stressmodel.pipeline.result import RunResult
 from stressmodel.run.outputs import write_csv
 
@@ -57,7 +57,14 @@ def projection_table(result: RunResult) -> pl.DataFrame:
 def scenarios_table(result: RunResult) -> pl.DataFrame:
     rows = []
     for sc in (*result.scenarios, *result.grid):
-        inten, _rm = scenario_paths(sc, result.as_of, result.horizon, result.trade.loss)
+        pp = result.extras.get("price_path")
+        inten, rm = scenario_paths(
+            sc,
+            result.as_of,
+            result.horizon,
+            result.trade.loss,
+            pp.change if pp is not None else None,
+        )
         rows.append(
             {
                 "scenario": sc.name,
@@ -78,6 +85,12 @@ def scenarios_table(result: RunResult) -> pl.DataFrame:
                 "path": sc.path,
                 "intensity_path": ";".join(f"{v:.6g}" for v in inten),
                 "description": sc.description,
+                "deferred_share": sc.deferred_share,
+                "output_cut_forced": sc.output_cut_forced,
+                "price_path": sc.price_path,
+                "raw_material_path": ";".join(f"{v:.6g}" for v in rm),
+                "events": " ".join(sc.events),
+                "calendar_path": calendar_path(sc, result.as_of, result.horizon, result.trade.loss),
             }
         )
     return pl.DataFrame(rows)

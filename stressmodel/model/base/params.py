@@ -8,7 +8,7 @@ from stressmodel.inputs.statements import Figure
 from stressmodel.model.base.balance_sheet import BalanceSheet
 from stressmodel.model.base.export_split import ExportSplit
 from stressmodel.model.base.figures import INTEREST_MAX_AGE, RATE_BOUNDS, Builder
-from stressmodel.model.base.run_rate import RunRate
+from stressmodel.model.base.run_rate import RunRate, export_reference
 from stressmodel.model.quarter import ALL_FIRM_PARAMS, DAYS_PER_QUARTER
 
 
@@ -122,6 +122,9 @@ def structural_params(
         )
     D_m = min(sector.float("da_share_in_cogs") * DA_q, F_m)
     conv = sector["absorption_convention"]
+    ref_ratio = b.set("export_reference_ratio", export_reference(sector, b.fs, b.q, rr.rev))
+    own_days = DAYS_PER_QUARTER * INV / C0 if C0 > 0 else 0.0
+    min_days = min(sector.float("minimum_inventory_days"), own_days)
     params = {
         "q_export0": qx0,
         "q_domestic0": qd0,
@@ -153,6 +156,8 @@ def structural_params(
         "other_current_assets": oca,
         "other_current_liabilities": ocl,
         "other_noncurrent_liabilities": onl,
+        "export_reference_ratio": ref_ratio,
+        "min_inventory_days": min_days,
         "revenue_export_q0": R0 * x,
         "revenue_domestic_q0": R0 * (1 - x),
         "receivables0": AR,

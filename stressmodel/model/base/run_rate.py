@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from stressmodel.inputs.periods import quarter_label
-from stressmodel.inputs.statements import Figure
+from stressmodel.inputs.periods import parse_quarter, quarter_label
+from stressmodel.inputs.statements import Figure, FirmStatements
 from stressmodel.model.base.figures import Builder, FirmNotRunnable, est
 
 
@@ -78,3 +79,36 @@ def build_run_rate(b: Builder) -> RunRate:
     if ni_prev is not None:
         b.set("net_income_ttm_prev", ni_prev)
     return RunRate(rev, R, C, E, DA, NI, interest_fig)
+
+
+def export_reference(sector: Any, fs: FirmStatements, q: int, run_rate: Figure) -> Figure:
+    """Reference export level over the run-rate (docs/model.md, "No double counting").
+
+    The reference is the firm's export revenue in the four quarters ending with the quarter
+    of sector.toml ``export_reference`` (default 2025Q1, the last quarter before the
+    controls), the export share taken as at the run-rate; never a quarter after the as-of.
+    A run-rate above the reference holds none of the shock: the ratio is at least 1.
+    """
+    spec = str(sector["export_reference"])
+    if spec == "run_rate":
+        return Figure(
+            1.0, "derived", "export reference = the run-rate (sector.toml export_reference)", ()
+        )
+    ref_q = min(parse_quarter(spec), q)
+    if ref_q == q:
+        return Figure(1.0, "derived", f"the run-rate is the reference ({quarter_label(q)} TTM)", ())
+    ref = fs.ttm("revenue", ref_q)
+    if ref is None or ref.value <= 0:
+        return Figure(
+            1.0,
+            "estimated",
+            f"no TTM revenue at {quarter_label(ref_q)}: the run-rate is the reference",
+            (),
+        )
+    ratio = max(ref.value / run_rate.value, 1.0)
+    return est(
+        ratio,
+        f"max(TTM revenue {quarter_label(ref_q)} {ref.value:.1f} / run-rate TTM revenue {run_rate.value:.1f}, 1)",
+        ref,
+        run_rate,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stressmodel.analysis.consolidation import DUMMIES
 from stressmodel.inputs.periods import quarter_label
+from stressmodel.inputs.scenarios import opening_values
 from stressmodel.model.quarter import (
     ALL_FIRM_PARAMS,
 )
@@ -162,7 +163,14 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         row += 1
         for p in scenario_inputs():
             label, unit, kind = catalog.SCENARIO_ROWS.get(p, (p.replace("_", " "), "", "number"))
-            v = s.start_index(r.as_of) - r.as_of if p == "start" else getattr(s, p)
+            if p == "start":
+                v = s.start_index(r.as_of) - r.as_of
+            elif p == "uses_prnd_path":
+                v = 1.0 if s.price_path == "prnd" else 0.0
+            elif p in ("opening_intensity", "opening_backlog"):
+                v = opening_values(s, r.as_of)[0 if p == "opening_intensity" else 1]
+            else:
+                v = getattr(s, p)
             sh.text(row, 0, f"{sc}: {label}")
             sh.number(row, 1, v, f"{kind}/input")
             n = wb.define(f"{scenario_prefix(sc)}_{p}", sh.name, row, 1)
@@ -202,6 +210,34 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         sh.text(row, 3, "actual" if j == 0 and "not fitted" in r.trade.status else "trade path")
         sh.text(row, 4, n, "key")
         sh.text(row, 5, f"inputs/trade.csv; {r.trade.status}", "wrap")
+        row += 1
+    row += 1
+
+    # PrNd oxide path (raw-material driver of scenarios with price_path = "prnd")
+    pp = r.extras.get("price_path")
+    sh.text(
+        row,
+        0,
+        "PrNd oxide path relative to the as-of quarter (scenarios with price_path = prnd)",
+        "section",
+    )
+    row += 1
+    header(["Quarter", "Value", "Unit", "Basis", "Defined name", "Source"])
+    for j, q in enumerate(ctx.quarters):
+        sh.text(row, 0, f"PrNd oxide price change, {q}")
+        sh.number(
+            row, 1, pp.change.get(r.as_of + 1 + j, 0.0) if pp is not None else 0.0, "pct/input"
+        )
+        n = wb.define(f"prnd_change_{q}", sh.name, row, 1)
+        sh.text(row, 2, "fraction")
+        sh.text(row, 3, "scenario assumption")
+        sh.text(row, 4, n, "key")
+        sh.text(
+            row,
+            5,
+            f"sector.toml prnd_oxide_price; {pp.status if pp is not None else 'no path'}",
+            "wrap",
+        )
         row += 1
     row += 1
 
@@ -350,6 +386,12 @@ BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
     ("v_terminal_growth", -0.5, 0.5, False),
     ("c_base_rate", 0.0, 1.0, False),
     ("trade_loss_", -1.0, 1.0, False),
+    ("_deferred_share", 0.0, 1.0, False),
+    ("_output_cut_forced", 0.0, 1.0, True),
+    ("_uses_prnd_path", 0.0, 1.0, True),
+    ("_opening_intensity", 0.0, 1.0, False),
+    ("_opening_backlog", 0.0, 400.0, False),
+    ("prnd_change_", -1.0, 10.0, False),
 )
 
 

@@ -121,6 +121,7 @@ def scenario_inputs() -> list[str]:
         "recovery_quarters",
         "permanent_share",
         "raw_material_price_change",
+        "uses_prnd_path",
     )
     ordered = [p for p in catalog.SCENARIO_ROWS if p in SCENARIO_PARAMS or p in path]
     return ordered + [p for p in (*SCENARIO_PARAMS, *path) if p not in ordered]

@@ -139,7 +139,13 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
     # opening column: formulas of model.opening_state on the named firm parameters
     f = {p: name(f"f_{p}") for p in ALL_FIRM_PARAMS}
     s = {p: name(f"{prefix}_{p}") for p in SCENARIO_PARAMS}
-    for n, expr in opening_state(f).items():
+    # a dated path's intensity in the as-of quarter (quarter number 0), live on its inputs
+    s_open = (
+        dict(s)
+        if sc.path == "trade"
+        else {**s, "opening_intensity": intensity_formula(Formula("0"), prefix)}
+    )
+    for n, expr in opening_state(f, s_open, ExcelOps).items():
         sh.formula(rows[n], COL_OPEN, formula_text(expr), cv.opening[n], style(n))
     prev: dict[str, Any] = {n: Formula(cell_ref(rows[n], COL_OPEN)) for n in STATE}
 
@@ -152,7 +158,12 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
             inten: Formula = name(f"trade_loss_{ctx.quarters[k - 1]}")
         else:
             inten = intensity_formula(qn, prefix)
-        d = {"intensity": inten, "raw_material_change": raw_material_formula(qn, prefix)}
+        d = {
+            "intensity": inten,
+            "raw_material_change": raw_material_formula(
+                qn, prefix, name(f"prnd_change_{ctx.quarters[k - 1]}")
+            ),
+        }
         ops = ExcelOps(sh, rows, col, cv.at(k), style)
         prev = step(ops, f, s, prev, d)
         # valuation per quarter: discount factor (1 + k)^(-step/4) and PV of FCF
