@@ -271,20 +271,74 @@ def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") ->
 
 
 def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.DataFrame:
-    """IMF-style debt at risk per scenario (methods.md section 7): the share of debt held
-    by firms whose interest cover is below 1 in their worst projected quarter, weighted by
-    each firm's debt at the as-of quarter (``opening_debt``: ticker, debt) so that the
-    share moves with interest cover, not with debt growth."""
+    """Debt at risk per scenario by the IMF/ECB method (methods.md section 7): the share of
+    debt held by firms whose interest cover on trailing four quarters (EBIT TTM / interest
+    TTM; quarters before the first projected one at the base run-rate) falls below 1 in
+    some projected quarter, weighted by each firm's debt at the as-of quarter
+    (``opening_debt``: ticker, debt) so that the share moves with interest cover, not
+    with debt growth.
+
+    Columns of :func:`stressmodel.analysis.distress.debt_at_risk` plus ``icr_basis``,
+    ``first_quarter_at_risk`` (the first projected quarter in which any firm's TTM cover
+    is below 1), ``firms_at_risk`` ("ticker (quarter)", in the order they cross) and, for
+    comparison, ``dar_share_single_quarter`` (the same share with the cover of the worst
+    single quarter, the previous definition)."""
+    flagged = qm.with_columns(
+        D.debt_at_risk_flag("ebit_ttm", "interest_expense_ttm", pl.lit(1.0)).alias("ttm_at_risk")
+    )
+    key = (
+        pl.when(pl.col("interest_expense_ttm") > 0)
+        .then(pl.col("ebit_ttm") / pl.col("interest_expense_ttm"))
+        .otherwise(pl.when(pl.col("ebit_ttm") < 0).then(-math.inf).otherwise(math.inf))
+    )
+    worst = flagged.group_by(KEYS).agg(
+        pl.col("ebit_ttm").sort_by(key).first().alias("ebit"),
+        pl.col("interest_expense_ttm").sort_by(key).first().alias("interest_expense"),
+        pl.col("step").filter(pl.col("ttm_at_risk").fill_null(False)).min().alias("first_step"),
+        pl.col("quarter")
+        .sort_by("step")
+        .filter(pl.col("ttm_at_risk").fill_null(False).sort_by(pl.col("step")))
+        .first()
+        .alias("first_quarter"),
+    )
+    # sorted so that the sums run in one order: group_by returns groups in any order
+    frame = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
+    out = D.debt_at_risk(
+        frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
+    )
+    flags = frame.with_columns(D.debt_at_risk_flag("ebit", "interest_expense", "debt"))
+    crossing = (
+        flags.filter(pl.col("at_risk").fill_null(False))
+        .sort(["scenario", "first_step", "ticker"])
+        .group_by("scenario", maintain_order=True)
+        .agg(
+            pl.col("first_quarter").first().alias("first_quarter_at_risk"),
+            pl.format("{} ({})", "ticker", "first_quarter").str.join("; ").alias("firms_at_risk"),
+        )
+    )
+    single = _single_quarter_share(qm, opening_debt)
+    return (
+        out.join(crossing, on="scenario", how="left")
+        .join(single, on="scenario", how="left")
+        .with_columns(
+            pl.lit("trailing four quarters").alias("icr_basis"),
+            pl.col("firms_at_risk").fill_null(""),
+        )
+        .sort("scenario")
+    )
+
+
+def _single_quarter_share(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.DataFrame:
+    """DaR share with each firm's worst single-quarter interest cover (for comparison)."""
     key = pl.col("interest_cover").fill_null(math.inf)
     worst = qm.group_by(KEYS).agg(
         pl.col("ebit").sort_by(key).first().alias("ebit"),
         pl.col("interest_expense").sort_by(key).first().alias("interest_expense"),
     )
-    # sorted so that the sums run in one order: group_by returns groups in any order
     frame = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
     return D.debt_at_risk(
         frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
-    )
+    ).select("scenario", pl.col("dar_share").alias("dar_share_single_quarter"))
 
 
 def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: float) -> pl.DataFrame:
