@@ -5,16 +5,21 @@ Annual flows for the annual models are trailing four quarters of the projection;
 quarters before the first projected one are the base-period run-rate (so the baseline
 is a steady state). Choices the data force, stated once here and in the outputs:
 
-- Retained earnings are reported by no firm: Altman's X2 counts only earnings retained
-  over the projection (0 at the as-of quarter).
+- Retained earnings for Altman's X2: the opening balance of
+  :func:`stressmodel.model.retained.opening_retained_earnings` (reported, or a labelled
+  estimate) plus the net income of the projected quarters.
 - Ohlson: total assets in US dollars at the latest CNY/USD rate on or before the as-of
   date, deflated by the US GDP deflator (1968 = 100) of the prior year; CFO is the funds
   from operations proxy.
-- Distance to default under a scenario: the market value of equity moves by the modelled
-  change in equity value (E_s = E + shares x (V_s - V_baseline)); the default point is
-  the worst over the horizon (short-term debt + revolver + half of long-term debt); asset
-  volatility is held at its as-of value (a property of the business, not of the
-  scenario), which keeps DD monotone in the shock.
+- Distance to default under a scenario: the market value of the firm's assets
+  (market cap + the baseline default point) moves in proportion to the modelled
+  enterprise value, A_s = (E + F_baseline) x EV_s / EV_baseline, and the stressed equity is
+  what is left above the scenario's default point, E_s = A_s - F_s (the default point is
+  the worst over the horizon: short-term debt + revolver + half of long-term debt). Where
+  the baseline EV is not positive the equity moves by the modelled change in equity value
+  instead (E_s = E + shares x (V_s - V_baseline)). Asset volatility is held at its as-of
+  value (a property of the business, not of the scenario), which keeps DD monotone in
+  the shock.
 """
 
 from __future__ import annotations
@@ -31,9 +36,13 @@ from stressmodel.model.engine import KEYS
 ANNUALISED = ("ebit", "ebitda", "net_income", "cfo", "revenue", "interest_expense")
 
 
-def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
+def base_quarter_frame(
+    bases: BaseSet, tickers: list[str], retained: dict[str, float] | None = None
+) -> pl.DataFrame:
     """Per firm: the model's steady-state quarter (run-rate) values of the annualised
-    flows, and as-of market data used by the risk models."""
+    flows, as-of market data used by the risk models and the opening retained earnings
+    (``retained``: ticker -> CNY mn; 0 where not given)."""
+    retained = retained or {}
     rows = []
     for t in tickers:
         fb = bases.firms[t]
@@ -53,6 +62,7 @@ def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
                 "base_net_income": ni,
                 "base_cfo": ni + p["depreciation"],
                 "base_interest_expense": interest,
+                "base_retained_earnings": retained.get(t, 0.0),
                 "market_cap": fb.get("market_cap"),
                 "shares": fb.get("shares"),
                 "equity_volatility": fb.get("equity_volatility"),
@@ -72,6 +82,7 @@ def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
                     "base_net_income",
                     "base_cfo",
                     "base_interest_expense",
+                    "base_retained_earnings",
                     "market_cap",
                     "shares",
                     "equity_volatility",
@@ -117,7 +128,10 @@ def quarter_metrics(
         .over(KEYS, order_by=order)
         .fill_null(4 * pl.col("base_net_income"))
         .alias("net_income_ttm_prev"),
-        pl.col("net_income").cum_sum().over(KEYS, order_by=order).alias("retained_earnings"),
+        (
+            pl.col("base_retained_earnings")
+            + pl.col("net_income").cum_sum().over(KEYS, order_by=order)
+        ).alias("retained_earnings"),
         (pl.col("current_assets") - pl.col("current_liabilities")).alias("working_capital"),
         (pl.col("total_debt") - pl.col("cash")).alias("net_debt"),
     )
@@ -200,8 +214,11 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
         pl.col("equity_volatility").first(),
         pl.col("past_year_return").first(),
     )
+    extra = [c for c in ("enterprise_value",) if c in valuation.columns]
     out = agg.join(
-        valuation.select(*KEYS, "value_per_share", "value_status"), on=list(KEYS), how="left"
+        valuation.select(*KEYS, "value_per_share", "value_status", *extra),
+        on=list(KEYS),
+        how="left",
     )
     out = out.with_columns(
         D.altman_zone_double_prime("altman_z").alias("altman_zone"),
@@ -223,19 +240,35 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
 
 def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") -> pl.DataFrame:
     """Naive DD and PD per case (see module docstring for the stressed inputs)."""
+    has_ev = "enterprise_value" in cases.columns
     vb = cases.filter(pl.col("scenario") == base_scenario).select(
         "ticker",
         pl.col("value_per_share").alias("vps_base"),
         pl.col("default_point").alias("f_base"),
+        (pl.col("enterprise_value") if has_ev else pl.lit(None, pl.Float64)).alias("ev_base"),
     )
     df = cases.join(vb, on="ticker", how="left")
     e0, f0, se = pl.col("market_cap"), pl.col("f_base"), pl.col("equity_volatility")
     sigma_d = 0.05 + 0.25 * se
     sigma_v0 = e0 / (e0 + f0) * se + f0 / (e0 + f0) * sigma_d
-    e_s = e0 + pl.col("shares") * (
-        pl.col("value_per_share").fill_null(0.0) - pl.col("vps_base").fill_null(0.0)
+    ev_s = pl.col("enterprise_value") if has_ev else pl.lit(None, pl.Float64)
+    proportional = pl.col("ev_base").is_not_null() & (pl.col("ev_base") > 0) & ev_s.is_not_null()
+    ratio = pl.when(proportional).then(pl.max_horizontal(ev_s, pl.lit(0.0)) / pl.col("ev_base"))
+    e_s = (
+        pl.when(proportional)
+        .then((e0 + f0) * pl.col("asset_value_ratio") - pl.col("default_point"))
+        .otherwise(
+            e0
+            + pl.col("shares")
+            * (pl.col("value_per_share").fill_null(0.0) - pl.col("vps_base").fill_null(0.0))
+        )
     )
-    df = df.with_columns(sigma_v0.alias("asset_volatility"), e_s.alias("stressed_equity"))
+    df = df.with_columns(ratio.alias("asset_value_ratio"))
+    df = df.with_columns(
+        sigma_v0.alias("asset_volatility"),
+        e_s.alias("stressed_equity"),
+        (e_s + pl.col("default_point")).alias("stressed_asset_value"),
+    )
     df = df.with_columns(
         ((1 + pl.col("past_year_return")) * pl.col("stressed_equity") / e0 - 1).alias(
             "stressed_return"
@@ -267,7 +300,7 @@ def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") ->
         .then(1.0)
         .otherwise(None)
         .alias("default_probability")
-    ).drop("vps_base", "f_base")
+    ).drop("vps_base", "f_base", "ev_base")
 
 
 def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.DataFrame:
@@ -341,9 +374,17 @@ def _single_quarter_share(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.Da
     ).select("scenario", pl.col("dar_share").alias("dar_share_single_quarter"))
 
 
-def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: float) -> pl.DataFrame:
+def actual_metrics(
+    bases: BaseSet,
+    tickers: list[str],
+    fx: float,
+    deflator: float,
+    retained: dict[str, float] | None = None,
+) -> pl.DataFrame:
     """Distress metrics at the as-of quarter from base figures (the last actual period),
-    on the model's opening balance sheet (the projection's quarter 0)."""
+    on the model's opening balance sheet (the projection's quarter 0); ``retained``:
+    opening retained earnings per firm (0 where not given)."""
+    retained = retained or {}
     rows = []
     for t in tickers:
         fb = bases.firms[t]
@@ -372,7 +413,7 @@ def actual_metrics(bases: BaseSet, tickers: list[str], fx: float, deflator: floa
                 "debt": debt,
                 "cash": p["cash0"],
                 "net_debt": debt - p["cash0"],
-                "retained_earnings": 0.0,  # not reported by any firm (Altman X2 = 0 at the as-of)
+                "retained_earnings": retained.get(t, 0.0),
                 "default_point": p["st_debt0"] + 0.5 * p["lt_debt0"],
                 "market_cap": fb.get("market_cap"),
                 "equity_volatility": fb.get("equity_volatility"),

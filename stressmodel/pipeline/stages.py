@@ -28,6 +28,7 @@ from stressmodel.inputs.scenarios import NAMED_SCENARIOS, Scenario
 from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
 from stressmodel.model.cases import case_frame, per_firm_case_frame, scenario_frame
 from stressmodel.model.engine import KEYS, project
+from stressmodel.model.retained import opening_retained_earnings
 from stressmodel.model.through_cycle import MidCycleMargin, midcycle_margin
 from stressmodel.model.trade import TradePath, trade_path
 from stressmodel.pipeline.result import RunOptions, RunResult
@@ -311,11 +312,23 @@ def stage_risk(
 ) -> Risk:
     """Stage 5: distress metrics per quarter and per case, actual metrics, debt at risk."""
     universe = list(b.universe)
-    base_q = risk.base_quarter_frame(b.bases, universe)
+    dated = inputs.as_of(sel.as_of)
+    re0 = {
+        t: opening_retained_earnings(t, dated.statements.get(t, ()), sel.as_of) for t in universe
+    }
+    retained = {t: r.value for t, r in re0.items()}
+    base_q = risk.base_quarter_frame(b.bases, universe, retained)
     fx, deflator, fx_note = risk.fx_and_deflator(b.bases, inputs.sector)
     qm = risk.quarter_metrics(proj, base_q, fx, deflator)
     cm = risk.distance_to_default(risk.case_metrics(qm, val.values, sel.horizon))
-    actual = risk.actual_metrics(b.bases, universe, fx, deflator)
+    actual = risk.actual_metrics(b.bases, universe, fx, deflator, retained).with_columns(
+        pl.col("ticker")
+        .replace_strict({t: r.basis for t, r in re0.items()}, default=None, return_dtype=pl.String)
+        .alias("retained_earnings_basis"),
+        pl.col("ticker")
+        .replace_strict({t: r.how for t, r in re0.items()}, default=None, return_dtype=pl.String)
+        .alias("retained_earnings_how"),
+    )
     opening_debt = pl.DataFrame(
         {
             "ticker": universe,
@@ -566,6 +579,15 @@ def stage_tables(
             how="left",
         )
         .join(peer_range(multiples[0]), on="ticker", how="left")
+        .join(
+            rk.actual.select(
+                "ticker",
+                pl.col("retained_earnings").alias("retained_earnings0"),
+                "retained_earnings_basis",
+            ),
+            on="ticker",
+            how="left",
+        )
         .join(
             scored.select(
                 *KEYS,
