@@ -250,6 +250,62 @@ def price_implied_lines(result: RunResult) -> list[str]:
     return lines
 
 
+def backtest_table(tracking: pl.DataFrame) -> pl.DataFrame:
+    """One row per firm x forecast as-of x scenario of the back-test: mean absolute
+    percentage error per item and overall, the compared item-quarters and the rank."""
+    if tracking.is_empty() or "forecast_source" not in tracking.columns:
+        return pl.DataFrame()
+    t = tracking.filter(pl.col("forecast_source") == "back-test")
+    keys = ["ticker", "forecast_as_of", "scenario"]
+    base = t.select(
+        *keys, "scenario_mape", "scenario_n", "scenario_rank", "closest_scenario"
+    ).unique(keys, maintain_order=True)
+    items = t.select(*keys, "item", "item_mape").unique([*keys, "item"], maintain_order=True)
+    wide = items.pivot(on="item", index=keys, values="item_mape")
+    wide = wide.rename({c: f"mape_{c}" for c in wide.columns if c not in keys})
+    return base.join(wide, on=keys, how="left", maintain_order="left")
+
+
+def backtest_lines(result: RunResult) -> list[str]:
+    tracking = result.extras.get("tracking")
+    if not isinstance(tracking, pl.DataFrame):
+        return []
+    table = backtest_table(tracking)
+    if table.is_empty():
+        return []
+    lines = [
+        f"back-test (named scenarios re-run as of each earlier quarter on data dated by then; mean absolute "
+        f"% error against actuals up to {result.as_of_label}; n = item-quarters compared):",
+        f"  {'ticker':10} {'as of':7} {'scenario':16} {'revenue':>8} {'net inc.':>8} {'invent.':>8} {'cash':>8} "
+        f"{'all':>8} {'n':>3}",
+    ]
+    compared = table.group_by(["ticker", "forecast_as_of"]).agg(
+        pl.col("scenario_n").max().alias("_n")
+    )
+    empty = compared.filter(pl.col("_n") == 0).sort(["ticker", "forecast_as_of"])
+    table = table.join(compared, on=["ticker", "forecast_as_of"], how="left").filter(
+        pl.col("_n") > 0
+    )
+    for r in table.iter_rows(named=True):
+        best = " <- tracked best" if r["scenario_rank"] == 1 else ""
+        lines.append(
+            f"  {r['ticker']:10} {r['forecast_as_of']:7} {r['scenario']:16} "
+            + " ".join(
+                f"{_fmt(r.get('mape_' + c), '.0%'):>8}"
+                for c in ("revenue", "net_income", "inventory", "cash")
+            )
+            + f" {_fmt(r['scenario_mape'], '.0%'):>8} {r['scenario_n']:>3}{best}"
+        )
+    if empty.height:
+        lines.append(
+            "  no actual single quarter or quarter-end balance to compare (reasons in tracking.csv): "
+            + ", ".join(
+                f"{r['ticker']} as of {r['forecast_as_of']}" for r in empty.iter_rows(named=True)
+            )
+        )
+    return lines
+
+
 def summary_text(result: RunResult) -> str:
     """The end-of-run summary printed by ``stressmodel run``."""
     lines = [
@@ -298,6 +354,10 @@ def summary_text(result: RunResult) -> str:
             ("cash", "cash"),
         ):
             lines.append("    " + " ".join(f"{v:9.1f}" for v in rows[col].to_list()) + f"  {label}")
+    bt = backtest_lines(result)
+    if bt:
+        lines.append("")
+        lines.extend(bt)
     lines.append("")
     lines.append("reverse stress (permanent export shock from the next quarter):")
     for r in result.extras["reverse_stress"].iter_rows(named=True):
