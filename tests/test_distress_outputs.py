@@ -124,3 +124,26 @@ def test_distance_to_default_moves_with_the_stressed_asset_value() -> None:
     assert stress["asset_value_ratio"] == pytest.approx(0.6)
     assert stress["stressed_equity"] == pytest.approx(400.0)
     assert stress["distance_to_default"] < base["distance_to_default"] - 1.0
+
+
+def test_distance_to_default_prefers_the_midcycle_enterprise_value() -> None:
+    cases = pl.DataFrame(
+        {
+            "ticker": ["T", "T"],
+            "scenario": ["baseline", "stress"],
+            "market_cap": [1000.0, 1000.0],
+            "default_point": [500.0, 500.0],
+            "equity_volatility": [0.4, 0.4],
+            "past_year_return": [0.0, 0.0],
+            "shares": [100.0, 100.0],
+            "value_per_share": [5.0, 0.0],
+            "enterprise_value": [1000.0, 0.0],
+            "enterprise_value_midcycle": [2000.0, 1600.0],
+        }
+    )
+    stress = (
+        risk.distance_to_default(cases).filter(pl.col("scenario") == "stress").row(0, named=True)
+    )
+    assert stress["asset_value_ratio"] == pytest.approx(0.8)
+    assert stress["stressed_equity"] == pytest.approx(1500.0 * 0.8 - 500.0)
+    assert "enterprise_value_midcycle" in stress["asset_value_basis"]

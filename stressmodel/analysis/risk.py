@@ -13,7 +13,8 @@ is a steady state). Choices the data force, stated once here and in the outputs:
   from operations proxy.
 - Distance to default under a scenario: the market value of the firm's assets
   (market cap + the baseline default point) moves in proportion to the modelled
-  enterprise value, A_s = (E + F_baseline) x EV_s / EV_baseline, and the stressed equity is
+  enterprise value (the mid-cycle EV where the valuation gives it, else the trailing
+  one), A_s = (E + F_baseline) x EV_s / EV_baseline, and the stressed equity is
   what is left above the scenario's default point, E_s = A_s - F_s (the default point is
   the worst over the horizon: short-term debt + revolver + half of long-term debt). Where
   the baseline EV is not positive the equity moves by the modelled change in equity value
@@ -214,7 +215,7 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
         pl.col("equity_volatility").first(),
         pl.col("past_year_return").first(),
     )
-    extra = [c for c in ("enterprise_value",) if c in valuation.columns]
+    extra = [c for c in ("enterprise_value", "enterprise_value_midcycle") if c in valuation.columns]
     out = agg.join(
         valuation.select(*KEYS, "value_per_share", "value_status", *extra),
         on=list(KEYS),
@@ -240,18 +241,20 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
 
 def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") -> pl.DataFrame:
     """Naive DD and PD per case (see module docstring for the stressed inputs)."""
-    has_ev = "enterprise_value" in cases.columns
+    ev_col = next(
+        (c for c in ("enterprise_value_midcycle", "enterprise_value") if c in cases.columns), None
+    )
     vb = cases.filter(pl.col("scenario") == base_scenario).select(
         "ticker",
         pl.col("value_per_share").alias("vps_base"),
         pl.col("default_point").alias("f_base"),
-        (pl.col("enterprise_value") if has_ev else pl.lit(None, pl.Float64)).alias("ev_base"),
+        (pl.col(ev_col) if ev_col else pl.lit(None, pl.Float64)).alias("ev_base"),
     )
     df = cases.join(vb, on="ticker", how="left")
     e0, f0, se = pl.col("market_cap"), pl.col("f_base"), pl.col("equity_volatility")
     sigma_d = 0.05 + 0.25 * se
     sigma_v0 = e0 / (e0 + f0) * se + f0 / (e0 + f0) * sigma_d
-    ev_s = pl.col("enterprise_value") if has_ev else pl.lit(None, pl.Float64)
+    ev_s = pl.col(ev_col) if ev_col else pl.lit(None, pl.Float64)
     proportional = pl.col("ev_base").is_not_null() & (pl.col("ev_base") > 0) & ev_s.is_not_null()
     ratio = pl.when(proportional).then(pl.max_horizontal(ev_s, pl.lit(0.0)) / pl.col("ev_base"))
     e_s = (
@@ -263,7 +266,13 @@ def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") ->
             * (pl.col("value_per_share").fill_null(0.0) - pl.col("vps_base").fill_null(0.0))
         )
     )
-    df = df.with_columns(ratio.alias("asset_value_ratio"))
+    df = df.with_columns(
+        ratio.alias("asset_value_ratio"),
+        pl.when(proportional)
+        .then(pl.lit(f"market assets x {ev_col} / baseline {ev_col}" if ev_col else ""))
+        .otherwise(pl.lit("market equity + shares x (value per share - baseline value per share)"))
+        .alias("asset_value_basis"),
+    )
     df = df.with_columns(
         sigma_v0.alias("asset_volatility"),
         e_s.alias("stressed_equity"),
