@@ -294,6 +294,26 @@ DERIVED_ROWS = (
     ),
 )
 
+# --- figures from public pages that the reference lacks (issue 14: the through-the-cycle
+# EBIT margin averages FY2019-FY2024 where available). Same source and definitions as the
+# reference rows of these firms (stockanalysis income statement: 'Revenue' = operating +
+# other revenue, 'Operating Income' = gross profit less SG&A, R&D and other operating
+# expenses); FY2019 is not on the free page. (ticker, period, item, value, source, note)
+SA_ZH = "https://stockanalysis.com/quote/she/300224/financials"
+SA_TH = "https://stockanalysis.com/quote/sha/603072/financials"
+_SA_NOTE_ZH = "stockanalysis income statement (snapshot price 17.53 at close Feb 13, 2026; same figures in the Jun 6, 2025 snapshot)"
+_SA_NOTE_TH = "stockanalysis income statement (snapshot price 48.08 at close Apr 29, 2025)"
+PAGE_ROWS = (
+    ("300224.SZ", "FY2020", "revenue", "1954", SA_ZH, _SA_NOTE_ZH + "; 'Revenue' row = Operating Revenue 1,947 + Other Revenue 7.26"),
+    ("300224.SZ", "FY2020", "operating_income", "98.85", SA_ZH, _SA_NOTE_ZH),
+    ("300224.SZ", "FY2021", "revenue", "3370", SA_ZH, _SA_NOTE_ZH + "; 'Revenue' row = Operating Revenue 3,355 + Other Revenue 14.82"),
+    ("300224.SZ", "FY2021", "operating_income", "295.25", SA_ZH, _SA_NOTE_ZH),
+    ("603072.SH", "FY2020", "revenue", "1137", SA_TH, _SA_NOTE_TH + "; 'Revenue' row (no Other Revenue in FY2020)"),
+    ("603072.SH", "FY2020", "operating_income", "113.74", SA_TH, _SA_NOTE_TH),
+    ("603072.SH", "FY2021", "revenue", "1825", SA_TH, _SA_NOTE_TH + "; 'Revenue' row = Operating Revenue 1,720 + Other Revenue 105.78"),
+    ("603072.SH", "FY2021", "operating_income", "166.9", SA_TH, _SA_NOTE_TH),
+)
+
 # --- prices.csv duplicates whose values differ: (ticker, date, item) -> (file kept, why) -
 # Identical-value duplicates follow the default rule in `resolve_price_duplicates`:
 # keep the non-CARRIED row; between two non-CARRIED rows keep the share_prices.csv one.
@@ -622,6 +642,11 @@ def build_statements(
             raise SystemExit(f"{OPS}:{ref['_line']}: period {ref['period']!r} not in OPS_PERIODS")
         period = OPS_PERIODS[ref["period"]]
         candidates.append(statement_row(ticker, period, item, ref, OPS, log))
+
+    for i, (ticker, period, item, value, source, note) in enumerate(PAGE_ROWS, start=1):
+        if ITEMS[item].unit != "CNY mn":
+            raise SystemExit(f"PAGE_ROWS[{i}]: {item} is not in CNY mn")
+        candidates.append(StatementRow(ticker, period, item, value, "CNY mn", source, note, f"page:{i}"))
 
     unused = set(DROPPED_ROWS) - {key for _, key in log.dropped_rows}
     if unused:
