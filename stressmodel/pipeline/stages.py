@@ -568,12 +568,18 @@ def stage_tables(
         .join(
             val.values.select(
                 *KEYS,
-                "enterprise_value",
-                "equity_value",
-                "value_per_share_midcycle",
-                "value_status_midcycle",
-                "enterprise_value_midcycle",
-                "midcycle_margin",
+                *[
+                    c
+                    for c in (
+                        "enterprise_value",
+                        "equity_value",
+                        "value_per_share_midcycle",
+                        "value_status_midcycle",
+                        "enterprise_value_midcycle",
+                        "midcycle_margin",
+                    )
+                    if c not in rk.case_metrics.columns  # the risk stage already carries some
+                ],
             ),
             on=list(KEYS),
             how="left",
