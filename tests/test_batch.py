@@ -375,8 +375,18 @@ def test_change_report_against_the_previous_quarter(two_firm_batch):
 
 def test_tracking_compares_2025Q1_projections_with_the_quarters_since(two_firm_batch):
     out, report, _ = two_firm_batch
-    t = pl.read_csv(out / "2025Q3" / "tracking.csv", infer_schema_length=None)
-    assert_frame_equal(t, report.runs[2].result.extras["tracking"], check_dtypes=False)
+    everything = pl.read_csv(out / "2025Q3" / "tracking.csv", infer_schema_length=None)
+    assert_frame_equal(everything, report.runs[2].result.extras["tracking"], check_dtypes=False)
+    assert set(everything["forecast_source"]) == {"earlier run", "back-test"}
+    t = everything.filter(pl.col("forecast_source") == "earlier run")
+    # the back-test as of 2025Q1 re-runs what the 2025Q1 folder holds: the same projections
+    bt = everything.filter(pl.col("forecast_source") == "back-test")
+    keys = ["ticker", "forecast_as_of", "scenario", "item", "quarter"]
+    both = t.select(*keys, "projected").join(
+        bt.select(*keys, pl.col("projected").alias("bt")), on=keys, how="inner"
+    )
+    assert both.height > 0
+    assert both["projected"].to_list() == pytest.approx(both["bt"].to_list(), rel=1e-9, abs=1e-9)
     proj = pl.read_parquet(out / "2025Q1" / "projections.parquet")
     # 300224.SZ revenue: 2025Q2 (1598.61, a DERIVED row: H1 - Q1) and 2025Q3 (reported)
     rev = t.filter(

@@ -1261,6 +1261,16 @@ def test_sector_cross_checks(inputs: Path) -> None:
     ]
 
 
+def test_sector_discount_rate_must_be_the_sum_of_its_parts(inputs: Path) -> None:
+    _set_sector(inputs, "equity_risk_premium", "value = 0.059", "value = 0.069")
+    _set_sector(inputs, "midcycle_margin_first_year", "value = 2019", "value = 2025")
+    assert_problems(
+        validate(inputs),
+        f"{SE}, field 'discount_rate': expected risk_free_rate + equity_risk_premium + size_and_cycle_premium (0.1); found 0.09",
+        f"{SE}, field 'midcycle_margin_first_year': expected at most midcycle_margin_last_year (2024); found 2025",
+    )
+
+
 # --- scenarios.toml ----------------------------------------------------------------------------
 
 SC = "inputs/scenarios.toml"

@@ -303,6 +303,232 @@ DERIVED_ROWS = (
     ),
 )
 
+# --- figures from public pages that the reference lacks (issue 14: the through-the-cycle
+# EBIT margin averages FY2019-FY2024 where available). Same source and definitions as the
+# reference rows of these firms (stockanalysis income statement: 'Revenue' = operating +
+# other revenue, 'Operating Income' = gross profit less SG&A, R&D and other operating
+# expenses); FY2019 is not on the free page. (ticker, period, item, value, source, note)
+_SA = "https://stockanalysis.com/quote/"
+
+
+def _sa(date: str, price: str) -> str:
+    return f"stockanalysis income statement (snapshot price {price} at {date})"
+
+
+SA_ZH = "https://stockanalysis.com/quote/she/300224/financials"
+SA_TH = "https://stockanalysis.com/quote/sha/603072/financials"
+_SA_NOTE_ZH = (
+    "stockanalysis income statement (snapshot price 17.53 at close Feb 13, 2026; "
+    "same figures in the Jun 6, 2025 snapshot)"
+)
+_SA_NOTE_TH = "stockanalysis income statement (snapshot price 48.08 at close Apr 29, 2025)"
+PAGE_ROWS = (
+    (
+        "300224.SZ",
+        "FY2020",
+        "revenue",
+        "1954",
+        SA_ZH,
+        _SA_NOTE_ZH + "; 'Revenue' row = Operating Revenue 1,947 + Other Revenue 7.26",
+    ),
+    ("300224.SZ", "FY2020", "operating_income", "98.85", SA_ZH, _SA_NOTE_ZH),
+    (
+        "300224.SZ",
+        "FY2021",
+        "revenue",
+        "3370",
+        SA_ZH,
+        _SA_NOTE_ZH + "; 'Revenue' row = Operating Revenue 3,355 + Other Revenue 14.82",
+    ),
+    ("300224.SZ", "FY2021", "operating_income", "295.25", SA_ZH, _SA_NOTE_ZH),
+    (
+        "603072.SH",
+        "FY2020",
+        "revenue",
+        "1137",
+        SA_TH,
+        _SA_NOTE_TH + "; 'Revenue' row (no Other Revenue in FY2020)",
+    ),
+    ("603072.SH", "FY2020", "operating_income", "113.74", SA_TH, _SA_NOTE_TH),
+    (
+        "603072.SH",
+        "FY2021",
+        "revenue",
+        "1825",
+        SA_TH,
+        _SA_NOTE_TH + "; 'Revenue' row = Operating Revenue 1,720 + Other Revenue 105.78",
+    ),
+    ("603072.SH", "FY2021", "operating_income", "166.9", SA_TH, _SA_NOTE_TH),
+    (
+        "300127.SZ",
+        "FY2020",
+        "revenue",
+        "604.25",
+        _SA + "she/300127/financials",
+        _sa("Feb 13, 2026", "36.64")
+        + "; 'Revenue' row = Operating Revenue 604.2 + Other Revenue 0.05",
+    ),
+    (
+        "300127.SZ",
+        "FY2020",
+        "operating_income",
+        "153.19",
+        _SA + "she/300127/financials",
+        _sa("Feb 13, 2026", "36.64"),
+    ),
+    (
+        "300127.SZ",
+        "FY2021",
+        "revenue",
+        "861.14",
+        _SA + "she/300127/financials",
+        _sa("Feb 13, 2026", "36.64")
+        + "; 'Revenue' row = Operating Revenue 858.09 + Other Revenue 3.05",
+    ),
+    (
+        "300127.SZ",
+        "FY2021",
+        "operating_income",
+        "207.65",
+        _SA + "she/300127/financials",
+        _sa("Feb 13, 2026", "36.64"),
+    ),
+    (
+        "000970.SZ",
+        "FY2019",
+        "revenue",
+        "4035",
+        _SA + "she/000970/financials",
+        _sa("Nov 13, 2024", "11.61")
+        + "; 'Revenue' row = Operating Revenue 3,967 + Other Revenue 67.53",
+    ),
+    (
+        "000970.SZ",
+        "FY2019",
+        "operating_income",
+        "290.51",
+        _SA + "she/000970/financials",
+        _sa("Nov 13, 2024", "11.61"),
+    ),
+    (
+        "000970.SZ",
+        "FY2020",
+        "revenue",
+        "4652",
+        _SA + "she/000970/financials",
+        _sa("Feb 13, 2026", "14.18")
+        + "; 'Revenue' row = Operating Revenue 4,428 + Other Revenue 223.67",
+    ),
+    (
+        "000970.SZ",
+        "FY2020",
+        "operating_income",
+        "259.72",
+        _SA + "she/000970/financials",
+        _sa("Feb 13, 2026", "14.18"),
+    ),
+    (
+        "000970.SZ",
+        "FY2021",
+        "revenue",
+        "7146",
+        _SA + "she/000970/financials",
+        _sa("Feb 13, 2026", "14.18") + "; 'Revenue' row (no Other Revenue in FY2021)",
+    ),
+    (
+        "000970.SZ",
+        "FY2021",
+        "operating_income",
+        "639.35",
+        _SA + "she/000970/financials",
+        _sa("Feb 13, 2026", "14.18"),
+    ),
+    (
+        "000795.SZ",
+        "FY2021",
+        "revenue",
+        "3760",
+        _SA + "she/000795/financials",
+        _sa("Mar 27, 2026", "8.76")
+        + "; 'Revenue' row = Operating Revenue 3,634 + Other Revenue 125.84",
+    ),
+    (
+        "000795.SZ",
+        "FY2021",
+        "operating_income",
+        "95.95",
+        _SA + "she/000795/financials",
+        _sa("Mar 27, 2026", "8.76"),
+    ),
+    (
+        "600366.SH",
+        "FY2020",
+        "revenue",
+        "2399",
+        _SA + "sha/600366/financials",
+        _sa("Feb 6, 2026", "13.29")
+        + "; 'Revenue' row = Operating Revenue 2,124 + Other Revenue 275.18",
+    ),
+    (
+        "600366.SH",
+        "FY2020",
+        "operating_income",
+        "46.01",
+        _SA + "sha/600366/financials",
+        _sa("Feb 6, 2026", "13.29"),
+    ),
+    (
+        "600366.SH",
+        "FY2021",
+        "revenue",
+        "3754",
+        _SA + "sha/600366/financials",
+        _sa("Feb 6, 2026", "13.29") + "; 'Revenue' row (no Other Revenue in FY2021)",
+    ),
+    (
+        "600366.SH",
+        "FY2021",
+        "operating_income",
+        "401.06",
+        _SA + "sha/600366/financials",
+        _sa("Feb 6, 2026", "13.29"),
+    ),
+    (
+        "688077.SH",
+        "FY2020",
+        "revenue",
+        "782.16",
+        _SA + "sha/688077/financials",
+        _sa("Feb 13, 2026", "35.04")
+        + "; 'Revenue' row = Operating Revenue 708.85 + Other Revenue 73.31",
+    ),
+    (
+        "688077.SH",
+        "FY2020",
+        "operating_income",
+        "40.89",
+        _SA + "sha/688077/financials",
+        _sa("Feb 13, 2026", "35.04"),
+    ),
+    (
+        "688077.SH",
+        "FY2021",
+        "revenue",
+        "1655",
+        _SA + "sha/688077/financials",
+        _sa("Feb 13, 2026", "35.04")
+        + "; 'Revenue' row = Operating Revenue 1,416 + Other Revenue 238.71",
+    ),
+    (
+        "688077.SH",
+        "FY2021",
+        "operating_income",
+        "138.48",
+        _SA + "sha/688077/financials",
+        _sa("Feb 13, 2026", "35.04"),
+    ),
+)
+
 # --- prices.csv duplicates whose values differ: (ticker, date, item) -> (file kept, why) -
 # Identical-value duplicates follow the default rule in `resolve_price_duplicates`:
 # keep the non-CARRIED row; between two non-CARRIED rows keep the share_prices.csv one.
@@ -659,6 +885,12 @@ def build_statements(
             )
         )
         log.curated.append(candidates[-1])
+    for i, (ticker, period, item, value, source, note) in enumerate(PAGE_ROWS, start=1):
+        if ITEMS[item].unit != "CNY mn":
+            raise SystemExit(f"PAGE_ROWS[{i}]: {item} is not in CNY mn")
+        candidates.append(
+            StatementRow(ticker, period, item, value, "CNY mn", source, note, f"page:{i}")
+        )
 
     unused = set(DROPPED_ROWS) - {key for _, key in log.dropped_rows}
     if unused:
@@ -1537,7 +1769,15 @@ def build_report(
     for (t, p, i), text in sorted(NOTE_ADDITIONS.items()):
         w(f"- {t} {p} {i}: {text}")
     w("")
-    w("### Derived rows added (the only new figures)\n")
+    w("### Rows from public pages that the reference lacks (`PAGE_ROWS`)\n")
+    w(
+        "FY2019-FY2021 revenue and operating income for the through-the-cycle EBIT margin "
+        "(issue 14), from the same stockanalysis income statements as the reference rows:\n"
+    )
+    for ticker, period, item, value, source, _note in PAGE_ROWS:
+        w(f"- {ticker} `{period}` `{item}` = {value} CNY mn ({source})")
+    w("")
+    w("### Derived rows added (the only computed figures)\n")
     for r in log.derived:
         w(f"- {r.ticker} `{r.period}` `{r.item}` = {r.value} {r.unit}. Note: {r.note}")
     w(

@@ -5,16 +5,22 @@ Annual flows for the annual models are trailing four quarters of the projection;
 quarters before the first projected one are the base-period run-rate (so the baseline
 is a steady state). Choices the data force, stated once here and in the outputs:
 
-- Retained earnings are reported by no firm: Altman's X2 counts only earnings retained
-  over the projection (0 at the as-of quarter).
+- Retained earnings for Altman's X2: the opening balance of
+  :func:`stressmodel.model.retained.opening_retained_earnings` (reported, or a labelled
+  estimate) plus the net income of the projected quarters.
 - Ohlson: total assets in US dollars at the latest CNY/USD rate on or before the as-of
   date, deflated by the US GDP deflator (1968 = 100) of the prior year; CFO is the funds
   from operations proxy.
-- Distance to default under a scenario: the market value of equity moves by the modelled
-  change in equity value (E_s = E + shares x (V_s - V_baseline)); the default point is
-  the worst over the horizon (short-term debt + revolver + half of long-term debt); asset
-  volatility is held at its as-of value (a property of the business, not of the
-  scenario), which keeps DD monotone in the shock.
+- Distance to default under a scenario: the market value of the firm's assets
+  (market cap + the baseline default point) moves in proportion to the modelled
+  enterprise value (the mid-cycle EV where the valuation gives it, else the trailing
+  one), A_s = (E + F_baseline) x EV_s / EV_baseline, and the stressed equity is
+  what is left above the scenario's default point, E_s = A_s - F_s (the default point is
+  the worst over the horizon: short-term debt + revolver + half of long-term debt). Where
+  the baseline EV is not positive the equity moves by the modelled change in equity value
+  instead (E_s = E + shares x (V_s - V_baseline)). Asset volatility is held at its as-of
+  value (a property of the business, not of the scenario), which keeps DD monotone in
+  the shock.
 """
 
 from __future__ import annotations
@@ -31,9 +37,13 @@ from stressmodel.model.engine import KEYS
 ANNUALISED = ("ebit", "ebitda", "net_income", "cfo", "revenue", "interest_expense")
 
 
-def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
+def base_quarter_frame(
+    bases: BaseSet, tickers: list[str], retained: dict[str, float] | None = None
+) -> pl.DataFrame:
     """Per firm: the model's steady-state quarter (run-rate) values of the annualised
-    flows, and as-of market data used by the risk models."""
+    flows, as-of market data used by the risk models and the opening retained earnings
+    (``retained``: ticker -> CNY mn; 0 where not given)."""
+    retained = retained or {}
     rows = []
     for t in tickers:
         fb = bases.firms[t]
@@ -53,6 +63,7 @@ def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
                 "base_net_income": ni,
                 "base_cfo": ni + p["depreciation"],
                 "base_interest_expense": interest,
+                "base_retained_earnings": retained.get(t, 0.0),
                 "market_cap": fb.get("market_cap"),
                 "shares": fb.get("shares"),
                 "equity_volatility": fb.get("equity_volatility"),
@@ -72,6 +83,7 @@ def base_quarter_frame(bases: BaseSet, tickers: list[str]) -> pl.DataFrame:
                     "base_net_income",
                     "base_cfo",
                     "base_interest_expense",
+                    "base_retained_earnings",
                     "market_cap",
                     "shares",
                     "equity_volatility",
@@ -124,7 +136,10 @@ def quarter_metrics(
         .over(KEYS, order_by=order)
         .fill_null(4 * pl.col("base_net_income"))
         .alias("net_income_ttm_prev"),
-        pl.col("net_income").cum_sum().over(KEYS, order_by=order).alias("retained_earnings"),
+        (
+            pl.col("base_retained_earnings")
+            + pl.col("net_income").cum_sum().over(KEYS, order_by=order)
+        ).alias("retained_earnings"),
         (pl.col("current_assets") - pl.col("current_liabilities")).alias("working_capital"),
         (pl.col("total_debt") - pl.col("cash")).alias("net_debt"),
     )
@@ -226,8 +241,11 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
         pl.col("equity_volatility").first(),
         pl.col("past_year_return").first(),
     )
+    extra = [c for c in ("enterprise_value", "enterprise_value_midcycle") if c in valuation.columns]
     out = agg.join(
-        valuation.select(*KEYS, "value_per_share", "value_status"), on=list(KEYS), how="left"
+        valuation.select(*KEYS, "value_per_share", "value_status", *extra),
+        on=list(KEYS),
+        how="left",
     )
     out = out.with_columns(
         D.altman_zone_double_prime("altman_z").alias("altman_zone"),
@@ -249,19 +267,43 @@ def case_metrics(qm: pl.DataFrame, valuation: pl.DataFrame, horizon: int) -> pl.
 
 def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") -> pl.DataFrame:
     """Naive DD and PD per case (see module docstring for the stressed inputs)."""
+    ev_col = next(
+        (c for c in ("enterprise_value_midcycle", "enterprise_value") if c in cases.columns), None
+    )
     vb = cases.filter(pl.col("scenario") == base_scenario).select(
         "ticker",
         pl.col("value_per_share").alias("vps_base"),
         pl.col("default_point").alias("f_base"),
+        (pl.col(ev_col) if ev_col else pl.lit(None, pl.Float64)).alias("ev_base"),
     )
     df = cases.join(vb, on="ticker", how="left")
     e0, f0, se = pl.col("market_cap"), pl.col("f_base"), pl.col("equity_volatility")
     sigma_d = 0.05 + 0.25 * se
     sigma_v0 = e0 / (e0 + f0) * se + f0 / (e0 + f0) * sigma_d
-    e_s = e0 + pl.col("shares") * (
-        pl.col("value_per_share").fill_null(0.0) - pl.col("vps_base").fill_null(0.0)
+    ev_s = pl.col(ev_col) if ev_col else pl.lit(None, pl.Float64)
+    proportional = pl.col("ev_base").is_not_null() & (pl.col("ev_base") > 0) & ev_s.is_not_null()
+    ratio = pl.when(proportional).then(pl.max_horizontal(ev_s, pl.lit(0.0)) / pl.col("ev_base"))
+    e_s = (
+        pl.when(proportional)
+        .then((e0 + f0) * pl.col("asset_value_ratio") - pl.col("default_point"))
+        .otherwise(
+            e0
+            + pl.col("shares")
+            * (pl.col("value_per_share").fill_null(0.0) - pl.col("vps_base").fill_null(0.0))
+        )
     )
-    df = df.with_columns(sigma_v0.alias("asset_volatility"), e_s.alias("stressed_equity"))
+    df = df.with_columns(
+        ratio.alias("asset_value_ratio"),
+        pl.when(proportional)
+        .then(pl.lit(f"market assets x {ev_col} / baseline {ev_col}" if ev_col else ""))
+        .otherwise(pl.lit("market equity + shares x (value per share - baseline value per share)"))
+        .alias("asset_value_basis"),
+    )
+    df = df.with_columns(
+        sigma_v0.alias("asset_volatility"),
+        e_s.alias("stressed_equity"),
+        (e_s + pl.col("default_point")).alias("stressed_asset_value"),
+    )
     df = df.with_columns(
         ((1 + pl.col("past_year_return")) * pl.col("stressed_equity") / e0 - 1).alias(
             "stressed_return"
@@ -293,24 +335,78 @@ def distance_to_default(cases: pl.DataFrame, base_scenario: str = "baseline") ->
         .then(1.0)
         .otherwise(None)
         .alias("default_probability")
-    ).drop("vps_base", "f_base")
+    ).drop("vps_base", "f_base", "ev_base")
 
 
 def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.DataFrame:
-    """IMF-style debt at risk per scenario (methods.md section 7): the share of debt held
-    by firms whose interest cover is below 1 in their worst projected quarter, weighted by
-    each firm's debt at the as-of quarter (``opening_debt``: ticker, debt) so that the
-    share moves with interest cover, not with debt growth."""
+    """Debt at risk per scenario by the IMF/ECB method (methods.md section 7): the share of
+    debt held by firms whose interest cover on trailing four quarters (EBIT TTM / interest
+    TTM; quarters before the first projected one at the base run-rate) falls below 1 in
+    some projected quarter, weighted by each firm's debt at the as-of quarter
+    (``opening_debt``: ticker, debt) so that the share moves with interest cover, not
+    with debt growth.
+
+    Columns of :func:`stressmodel.analysis.distress.debt_at_risk` plus ``icr_basis``,
+    ``first_quarter_at_risk`` (the first projected quarter in which any firm's TTM cover
+    is below 1), ``firms_at_risk`` ("ticker (quarter)", in the order they cross) and, for
+    comparison, ``dar_share_single_quarter`` (the same share with the cover of the worst
+    single quarter, the previous definition)."""
+    flagged = qm.with_columns(
+        D.debt_at_risk_flag("ebit_ttm", "interest_expense_ttm", pl.lit(1.0)).alias("ttm_at_risk")
+    )
+    key = (
+        pl.when(pl.col("interest_expense_ttm") > 0)
+        .then(pl.col("ebit_ttm") / pl.col("interest_expense_ttm"))
+        .otherwise(pl.when(pl.col("ebit_ttm") < 0).then(-math.inf).otherwise(math.inf))
+    )
+    worst = flagged.group_by(KEYS).agg(
+        pl.col("ebit_ttm").sort_by(key).first().alias("ebit"),
+        pl.col("interest_expense_ttm").sort_by(key).first().alias("interest_expense"),
+        pl.col("step").filter(pl.col("ttm_at_risk").fill_null(False)).min().alias("first_step"),
+        pl.col("quarter")
+        .sort_by("step")
+        .filter(pl.col("ttm_at_risk").fill_null(False).sort_by(pl.col("step")))
+        .first()
+        .alias("first_quarter"),
+    )
+    # sorted so that the sums run in one order: group_by returns groups in any order
+    frame = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
+    out = D.debt_at_risk(
+        frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
+    )
+    flags = frame.with_columns(D.debt_at_risk_flag("ebit", "interest_expense", "debt"))
+    crossing = (
+        flags.filter(pl.col("at_risk").fill_null(False))
+        .sort(["scenario", "first_step", "ticker"])
+        .group_by("scenario", maintain_order=True)
+        .agg(
+            pl.col("first_quarter").first().alias("first_quarter_at_risk"),
+            pl.format("{} ({})", "ticker", "first_quarter").str.join("; ").alias("firms_at_risk"),
+        )
+    )
+    single = _single_quarter_share(qm, opening_debt)
+    return (
+        out.join(crossing, on="scenario", how="left")
+        .join(single, on="scenario", how="left")
+        .with_columns(
+            pl.lit("trailing four quarters").alias("icr_basis"),
+            pl.col("firms_at_risk").fill_null(""),
+        )
+        .sort("scenario")
+    )
+
+
+def _single_quarter_share(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.DataFrame:
+    """DaR share with each firm's worst single-quarter interest cover (for comparison)."""
     key = pl.col("interest_cover").fill_null(math.inf)
     worst = qm.group_by(KEYS).agg(
         pl.col("ebit").sort_by(key).first().alias("ebit"),
         pl.col("interest_expense").sort_by(key).first().alias("interest_expense"),
     )
-    # sorted so that the sums run in one order: group_by returns groups in any order
     frame = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
     return D.debt_at_risk(
         frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
-    )
+    ).select("scenario", pl.col("dar_share").alias("dar_share_single_quarter"))
 
 
 def actual_metrics(
@@ -319,9 +415,12 @@ def actual_metrics(
     fx: float,
     deflator: float,
     material: tuple[float, float] | None = None,
+    retained: dict[str, float] | None = None,
 ) -> pl.DataFrame:
     """Distress metrics at the as-of quarter from base figures (the last actual period),
-    on the model's opening balance sheet (the projection's quarter 0)."""
+    on the model's opening balance sheet (the projection's quarter 0); ``retained``:
+    opening retained earnings per firm (0 where not given)."""
+    retained = retained or {}
     rows = []
     for t in tickers:
         fb = bases.firms[t]
@@ -350,7 +449,7 @@ def actual_metrics(
                 "debt": debt,
                 "cash": p["cash0"],
                 "net_debt": debt - p["cash0"],
-                "retained_earnings": 0.0,  # not reported by any firm (Altman X2 = 0 at the as-of)
+                "retained_earnings": retained.get(t, 0.0),
                 "default_point": p["st_debt0"] + 0.5 * p["lt_debt0"],
                 "market_cap": fb.get("market_cap"),
                 "equity_volatility": fb.get("equity_volatility"),

@@ -54,6 +54,16 @@ SECTOR_SPECS: dict[str, ParamSpec] = {
     "discount_rate": F("float", 0.01, 0.5),
     "terminal_growth": F("float", -0.1, 0.2),
     "wacc_sensitivity": F("float", 0, 0.1),
+    "risk_free_rate": F("float", -0.05, 0.3),
+    "equity_risk_premium": F("float", 0, 0.3),
+    "size_and_cycle_premium": F("float", 0, 0.3),
+    "midcycle_margin_first_year": F("int", 1990, 2100),
+    "midcycle_margin_last_year": F("int", 1990, 2100),
+    "midcycle_margin_min_years": F("int", 1, 20),
+    "midcycle_ebit_margin_sector": F("float", -0.5, 0.6),
+    "midcycle_reversion_years": F("int", 0, 30),
+    "midcycle_growth_years": F("int", 0, 30),
+    "midcycle_revenue_growth": F("float", -0.5, 1.0),
     "cny_per_usd": F("points", 1, 20),
     "us_gdp_deflator": F("points", 1, 10000),
     "default_equity_volatility": F("float", 0.01, 3),
@@ -389,6 +399,32 @@ def parse_sector(doc: dict[str, Any], file: str) -> tuple[Sector | None, list[Pr
                     "mc_duration_min",
                     "at most mc_duration_max",
                     shown(params["mc_duration_min"].value),
+                )
+            )
+        parts = ("risk_free_rate", "equity_risk_premium", "size_and_cycle_premium")
+        total = sum(float(params[n].value) for n in parts)
+        if abs(total - float(params["discount_rate"].value)) > 1e-9:
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    "discount_rate",
+                    f"risk_free_rate + equity_risk_premium + size_and_cycle_premium ({total:g})",
+                    shown(params["discount_rate"].value),
+                )
+            )
+        first, last = (
+            params["midcycle_margin_first_year"].value,
+            params["midcycle_margin_last_year"].value,
+        )
+        if first > last:
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    "midcycle_margin_first_year",
+                    f"at most midcycle_margin_last_year ({last})",
+                    shown(first),
                 )
             )
         if params["terminal_growth"].value >= params["discount_rate"].value:

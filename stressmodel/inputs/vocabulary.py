@@ -82,6 +82,13 @@ _ITEMS: tuple[Item, ...] = (
     Item("total_assets", "stock", CNY_MN, "pos", "total assets (资产总计)"),
     Item("total_liabilities", "stock", CNY_MN, "nonneg", "total liabilities (负债合计)"),
     Item("shareholders_equity", "stock", CNY_MN, "any", "equity attributable to the parent"),
+    Item(
+        "retained_earnings",
+        "stock",
+        CNY_MN,
+        "any",
+        "retained earnings: undistributed profit (未分配利润) plus surplus reserve (盈余公积), for Altman X2",
+    ),
     Item("total_debt", "stock", CNY_MN, "nonneg", "interest-bearing debt"),
     Item("short_term_debt", "stock", CNY_MN, "nonneg", "short-term borrowings (短期借款)"),
     Item("net_debt", "stock", CNY_MN, "any", "debt minus cash (negative = net cash)"),

@@ -19,6 +19,7 @@ import polars as pl
 
 from stressmodel.analysis import risk, scoring
 from stressmodel.analysis.consolidation import Priors
+from stressmodel.analysis.midcycle import MidCycleDrivers, midcycle_dcf, price_implied
 from stressmodel.analysis.reverse import reverse_stress
 from stressmodel.analysis.valuation import cross_checks, dcf
 from stressmodel.errors import UsageError
@@ -26,9 +27,11 @@ from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
 from stressmodel.inputs.scenarios import NAMED_SCENARIOS, Scenario
 from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
-from stressmodel.model.cases import case_frame, scenario_frame
+from stressmodel.model.cases import case_frame, per_firm_case_frame, scenario_frame
 from stressmodel.model.engine import KEYS, project
 from stressmodel.model.prices import PricePath, prnd_path
+from stressmodel.model.retained import opening_retained_earnings
+from stressmodel.model.through_cycle import MidCycleMargin, midcycle_margin
 from stressmodel.model.trade import TradePath, trade_path
 from stressmodel.pipeline.result import RunOptions, RunResult
 
@@ -119,9 +122,11 @@ class Scenarios:
 @dataclass(frozen=True)
 class Valuation:
     firm_values: pl.DataFrame
-    values: pl.DataFrame  # every case
+    values: pl.DataFrame  # every case (trailing and mid-cycle value per share)
     rate: float
     growth: float
+    margins: dict[str, MidCycleMargin]
+    drivers: MidCycleDrivers
 
 
 @dataclass(frozen=True)
@@ -297,9 +302,51 @@ def stage_valuation(
         },
         schema={"ticker": pl.String, "shares": pl.Float64, "net_debt0": pl.Float64},
     )
-    rate, growth = inputs.sector.float("discount_rate"), inputs.sector.float("terminal_growth")
+    sector = inputs.sector
+    rate, growth = sector.float("discount_rate"), sector.float("terminal_growth")
     val = dcf(proj, scen.cases, firm_values, rate, growth, sel.horizon).sort(KEYS)
-    return Valuation(firm_values, val, rate, growth)
+    margins = midcycle_margins(inputs, universe, sel.as_of)
+    drivers = midcycle_drivers(inputs)
+    mid = midcycle_dcf(
+        proj,
+        scen.cases,
+        firm_values,
+        {t: m.value for t, m in margins.items()},
+        rate,
+        sel.horizon,
+        drivers,
+    )
+    val = val.join(mid, on=list(KEYS), how="left").sort(KEYS)
+    return Valuation(firm_values, val, rate, growth, margins, drivers)
+
+
+def midcycle_drivers(inputs: Inputs) -> MidCycleDrivers:
+    sector = inputs.sector
+    return MidCycleDrivers(
+        sector.int("midcycle_reversion_years"),
+        sector.int("midcycle_growth_years"),
+        sector.float("midcycle_revenue_growth"),
+        sector.float("terminal_growth"),
+    )
+
+
+def midcycle_margins(
+    inputs: Inputs, tickers: Sequence[str], as_of: int
+) -> dict[str, MidCycleMargin]:
+    """Each firm's through-the-cycle EBIT margin from statements dated by the as-of."""
+    sector, dated = inputs.sector, inputs.as_of(as_of)
+    return {
+        t: midcycle_margin(
+            t,
+            dated.statements.get(t, ()),
+            as_of,
+            sector.int("midcycle_margin_first_year"),
+            sector.int("midcycle_margin_last_year"),
+            sector.int("midcycle_margin_min_years"),
+            sector.float("midcycle_ebit_margin_sector"),
+        )
+        for t in tickers
+    }
 
 
 def stage_risk(
@@ -307,7 +354,12 @@ def stage_risk(
 ) -> Risk:
     """Stage 5: distress metrics per quarter and per case, actual metrics, debt at risk."""
     universe = list(b.universe)
-    base_q = risk.base_quarter_frame(b.bases, universe)
+    dated = inputs.as_of(sel.as_of)
+    re0 = {
+        t: opening_retained_earnings(t, dated.statements.get(t, ()), sel.as_of) for t in universe
+    }
+    retained = {t: r.value for t, r in re0.items()}
+    base_q = risk.base_quarter_frame(b.bases, universe, retained)
     fx, deflator, fx_note = risk.fx_and_deflator(b.bases, inputs.sector)
     material = (
         inputs.sector.float("material_debt_share_of_assets"),
@@ -315,7 +367,16 @@ def stage_risk(
     )
     qm = risk.quarter_metrics(proj, base_q, fx, deflator, material)
     cm = risk.distance_to_default(risk.case_metrics(qm, val.values, sel.horizon))
-    actual = risk.actual_metrics(b.bases, universe, fx, deflator, material)
+    actual = risk.actual_metrics(
+        b.bases, universe, fx, deflator, material, retained=retained
+    ).with_columns(
+        pl.col("ticker")
+        .replace_strict({t: r.basis for t, r in re0.items()}, default=None, return_dtype=pl.String)
+        .alias("retained_earnings_basis"),
+        pl.col("ticker")
+        .replace_strict({t: r.how for t, r in re0.items()}, default=None, return_dtype=pl.String)
+        .alias("retained_earnings_how"),
+    )
     opening_debt = pl.DataFrame(
         {
             "ticker": universe,
@@ -393,8 +454,9 @@ def stage_reverse_stress(
 ) -> pl.DataFrame:
     """Stage 8: the export shocks that break each firm and the one the price implies."""
     prices, price_dates = _prices(b)
-    return reverse_stress(
-        scen.firms_frame.filter(pl.col("ticker").is_in(list(b.runnable))),
+    firms = scen.firms_frame.filter(pl.col("ticker").is_in(list(b.runnable)))
+    rev = reverse_stress(
+        firms,
         val.firm_values,
         prices,
         price_dates,
@@ -405,6 +467,76 @@ def stage_reverse_stress(
         inputs.sector.float("wacc_sensitivity"),
         val.growth,
     )
+    implied = stage_price_implied(inputs, firms, val, sel, prices)
+    return lead_with_price_implied(rev, implied)
+
+
+def stage_price_implied(
+    inputs: Inputs,
+    firms: pl.DataFrame,
+    val: Valuation,
+    sel: Selection,
+    prices: dict[str, float | None],
+) -> pl.DataFrame:
+    """What the price implies on the mid-cycle DCF (no export shock): through-the-cycle
+    margin, explicit revenue growth and perpetual growth, with the discount-rate parts."""
+    tick = firms["ticker"].to_list()
+    sc = [
+        inputs.scenarios.reverse_scenario(0.0, sel.horizon, name=f"m{i}") for i in range(len(tick))
+    ]
+    cases = per_firm_case_frame(firms, scenario_frame(sc, sel.as_of, sel.horizon, None))
+    proj = project(cases, sel.horizon, list(sel.quarters), sel.as_of + 1)
+    margins = {t: m.value for t, m in val.margins.items()}
+    out = price_implied(
+        proj, cases, val.firm_values, margins, prices, val.rate, sel.horizon, val.drivers
+    )
+    sector = inputs.sector
+    return out.with_columns(
+        pl.col("ticker")
+        .replace_strict(
+            {t: m.basis for t, m in val.margins.items()}, default=None, return_dtype=pl.String
+        )
+        .alias("midcycle_margin_basis"),
+        pl.col("ticker")
+        .replace_strict(
+            {t: m.how for t, m in val.margins.items()}, default=None, return_dtype=pl.String
+        )
+        .alias("midcycle_margin_how"),
+        pl.lit(val.rate).alias("discount_rate"),
+        pl.lit(sector.float("risk_free_rate")).alias("risk_free_rate"),
+        pl.lit(sector.float("equity_risk_premium")).alias("equity_risk_premium"),
+        pl.lit(sector.float("size_and_cycle_premium")).alias("size_and_cycle_premium"),
+        pl.lit(val.drivers.revenue_growth).alias("midcycle_revenue_growth"),
+        pl.lit(val.drivers.growth_years).alias("midcycle_growth_years"),
+        pl.lit(val.drivers.reversion_years).alias("midcycle_reversion_years"),
+        pl.lit(val.growth).alias("terminal_growth"),
+    )
+
+
+#: the price-implied axes reverse_stress.csv leads with
+PRICE_IMPLIED_FIRST = (
+    "ticker",
+    "share_price",
+    "price_date",
+    "implied_midcycle_margin",
+    "implied_midcycle_margin_status",
+    "implied_revenue_growth_5y",
+    "implied_revenue_growth_5y_status",
+    "implied_perpetual_growth",
+    "implied_perpetual_growth_status",
+    "implied_export_shock",
+    "status",
+    "value_no_shock",
+    "value_no_shock_midcycle",
+    "midcycle_margin",
+)
+
+
+def lead_with_price_implied(rev: pl.DataFrame, implied: pl.DataFrame) -> pl.DataFrame:
+    """The reverse-stress table with the price-implied axes joined and put first."""
+    df = rev.join(implied, on="ticker", how="left")
+    first = [c for c in PRICE_IMPLIED_FIRST if c in df.columns]
+    return df.select(*first, pl.exclude(first))
 
 
 def stage_monte_carlo(
@@ -492,8 +624,32 @@ def stage_tables(
         rk.case_metrics.filter(keep)
         .join(scen_params, on="scenario", how="left")
         .join(
-            val.values.select(*KEYS, "enterprise_value", "equity_value"),
+            val.values.select(
+                *KEYS,
+                *[
+                    c
+                    for c in (
+                        "enterprise_value",
+                        "equity_value",
+                        "value_per_share_midcycle",
+                        "value_status_midcycle",
+                        "enterprise_value_midcycle",
+                        "midcycle_margin",
+                    )
+                    if c not in rk.case_metrics.columns  # the risk stage already carries some
+                ],
+            ),
             on=list(KEYS),
+            how="left",
+        )
+        .join(peer_range(multiples[0]), on="ticker", how="left")
+        .join(
+            rk.actual.select(
+                "ticker",
+                pl.col("retained_earnings").alias("retained_earnings0"),
+                "retained_earnings_basis",
+            ),
+            on="ticker",
             how="left",
         )
         .join(
@@ -587,6 +743,25 @@ def stage_tables(
     )
 
 
+def peer_range(multiples: pl.DataFrame) -> pl.DataFrame:
+    """Per firm, the lowest and highest value per share its peers' median EV/EBITDA, P/E
+    and P/B imply (the cross-checks of multiples.csv); null where none is defined."""
+    cols = [
+        c
+        for c in ("implied_vps_ev_ebitda", "implied_vps_pe", "implied_vps_pb")
+        if c in multiples.columns
+    ]
+    if not cols:
+        return pl.DataFrame(
+            schema={"ticker": pl.String, "peer_vps_low": pl.Float64, "peer_vps_high": pl.Float64}
+        )
+    return multiples.select(
+        "ticker",
+        pl.min_horizontal(*cols).alias("peer_vps_low"),
+        pl.max_horizontal(*cols).alias("peer_vps_high"),
+    )
+
+
 SUMMARY_FIRST = (
     "ticker",
     "scenario",
@@ -611,6 +786,10 @@ SUMMARY_FIRST = (
     "consolidation_high",
     "value_per_share",
     "value_status",
+    "value_per_share_midcycle",
+    "value_status_midcycle",
+    "peer_vps_low",
+    "peer_vps_high",
     "share_price",
     "price_date",
     "price_age_days",

@@ -33,6 +33,7 @@ from stressmodel.model import kernel
 from stressmodel.model.base import compute_bases, latest_actuals
 from stressmodel.model.forecast import forecast_bounded_index
 from stressmodel.pipeline import memory
+from stressmodel.pipeline.backtest import run_backtests
 from stressmodel.pipeline.stages import (
     RunOptions,
     RunResult,
@@ -170,6 +171,10 @@ def peer_estimate_changes(previous_base: Path, current: pl.DataFrame) -> dict[st
     return {t: "peer estimates moved: " + "; ".join(v) for t, v in out.items()}
 
 
+FORECAST_SOURCE_BACKTEST = "back-test"
+FORECAST_SOURCE_EARLIER = "earlier run"
+
+
 def compare_with_earlier(
     result: RunResult,
     inputs: Inputs,
@@ -229,21 +234,41 @@ def compare_with_earlier(
     for r in earlier:
         if r.projections is None:
             info["skipped"].append(f"{r.label}: no readable projections.parquet")
-    if projections:
-        first = min(projections)
+    # the back-test: the named scenarios re-projected as of every earlier quarter since the
+    # controls, on data dated by then (pipeline/backtest.py), in every run
+    bt = run_backtests(inputs, result.tickers, result.as_of, result.horizon)
+    info["backtest_as_of"] = [quarter_label(q) for q in sorted(bt.projections)]
+    info["skipped"] += [f"back-test as of {q}: {why}" for q, why in bt.skipped.items()]
+    sources = [(FORECAST_SOURCE_BACKTEST, bt.projections), (FORECAST_SOURCE_EARLIER, projections)]
+    if projections or bt.projections:
+        first = min([*projections, *bt.projections])
         quarters = range(first + 1, result.as_of + 1)
         actuals = history.actuals_frame(inputs.statements, result.tickers, quarters, result.as_of)
-        tracking = history.tracking_table(
-            actuals, projections, as_of=result.as_of, tickers=result.tickers, scenario_order=order
-        )
+        blocks = []
+        for source, projs in sources:
+            if not projs:
+                continue
+            block = history.tracking_table(
+                actuals, projs, as_of=result.as_of, tickers=result.tickers, scenario_order=order
+            )
+            if not block.is_empty():
+                blocks.append(block.with_columns(pl.lit(source).alias("forecast_source")))
+        tracking = pl.concat(blocks, how="vertical") if blocks else pl.DataFrame()
         if not tracking.is_empty():
             frames["tracking"] = tracking
             info["tracking_against"] = sorted(set(tracking["forecast_as_of"].to_list()))
             info["actuals_unavailable"] = history.unavailable_actuals(tracking)
             info["closest_scenario"] = (
                 tracking.filter(pl.col("scenario_rank") == 1)
-                .select("ticker", "forecast_as_of", "scenario", "scenario_mape", "scenario_n")
-                .unique(["ticker", "forecast_as_of"], maintain_order=True)
+                .select(
+                    "ticker",
+                    "forecast_source",
+                    "forecast_as_of",
+                    "scenario",
+                    "scenario_mape",
+                    "scenario_n",
+                )
+                .unique(["ticker", "forecast_source", "forecast_as_of"], maintain_order=True)
                 .to_dicts()
             )
     return frames, info

@@ -239,6 +239,110 @@ def data_currency_lines(summary: pl.DataFrame) -> list[str]:
     return out
 
 
+def _axis(value: float | None, status: str | None) -> str:
+    if value is not None:
+        return f"{value:.1%}"
+    if status and "above the value" in status:
+        return "above range"
+    if status and "below the value" in status:
+        return "below range"
+    return "n/a"
+
+
+def price_implied_lines(result: RunResult) -> list[str]:
+    """What today's price implies, per firm: on the mid-cycle DCF without an export shock,
+    the through-the-cycle EBIT margin, revenue growth over the explicit years and perpetual
+    growth at which value equals the price, and the implied export shock (trailing DCF)."""
+    rev = result.extras["reverse_stress"]
+    if "implied_midcycle_margin" not in rev.columns:
+        return []
+    first = rev.row(0, named=True) if rev.height else {}
+    years = first.get("midcycle_growth_years", 5)
+    lines = [
+        "what today's price implies (mid-cycle DCF, no export shock; each axis solved alone, the others at their "
+        f"sector.toml values; discount rate {_fmt(first.get('discount_rate'), '.1%')} = risk-free "
+        f"{_fmt(first.get('risk_free_rate'), '.1%')} + equity premium {_fmt(first.get('equity_risk_premium'), '.1%')} "
+        f"+ size/cycle {_fmt(first.get('size_and_cycle_premium'), '.1%')}):",
+        f"  {'ticker':10} {'price':>8} {'trailing':>9} {'mid-cycle':>9} {'m* used':>8} {'implied m*':>11} "
+        f"{'growth ' + str(years) + 'y':>10} {'perpetual g':>12} {'export shock':>13}",
+    ]
+    for r in rev.iter_rows(named=True):
+        shock = (
+            _fmt(r["implied_export_shock"], ".1%")
+            if r["implied_export_shock"] is not None
+            else ("none in [0, 1]" if str(r.get("status", "")).startswith("no shock") else "n/a")
+        )
+        lines.append(
+            f"  {r['ticker']:10} {_fmt(r['share_price']):>8} {_fmt(r['value_no_shock']):>9} "
+            f"{_fmt(r.get('value_no_shock_midcycle')):>9} {_fmt(r.get('midcycle_margin'), '.1%'):>8} "
+            f"{_axis(r['implied_midcycle_margin'], r['implied_midcycle_margin_status']):>11} "
+            f"{_axis(r['implied_revenue_growth_5y'], r['implied_revenue_growth_5y_status']):>10} "
+            f"{_axis(r['implied_perpetual_growth'], r['implied_perpetual_growth_status']):>12} {shock:>13}"
+        )
+    lines.append(
+        "  (m* used: the firm's average FY operating margin in the window of sector.toml, or the labelled sector "
+        "figure; 'above range' = the price is above the value even at the top of the search range; ranges and "
+        "statuses in reverse_stress.csv)"
+    )
+    return lines
+
+
+def backtest_table(tracking: pl.DataFrame) -> pl.DataFrame:
+    """One row per firm x forecast as-of x scenario of the back-test: mean absolute
+    percentage error per item and overall, the compared item-quarters and the rank."""
+    if tracking.is_empty() or "forecast_source" not in tracking.columns:
+        return pl.DataFrame()
+    t = tracking.filter(pl.col("forecast_source") == "back-test")
+    keys = ["ticker", "forecast_as_of", "scenario"]
+    base = t.select(
+        *keys, "scenario_mape", "scenario_n", "scenario_rank", "closest_scenario"
+    ).unique(keys, maintain_order=True)
+    items = t.select(*keys, "item", "item_mape").unique([*keys, "item"], maintain_order=True)
+    wide = items.pivot(on="item", index=keys, values="item_mape")
+    wide = wide.rename({c: f"mape_{c}" for c in wide.columns if c not in keys})
+    return base.join(wide, on=keys, how="left", maintain_order="left")
+
+
+def backtest_lines(result: RunResult) -> list[str]:
+    tracking = result.extras.get("tracking")
+    if not isinstance(tracking, pl.DataFrame):
+        return []
+    table = backtest_table(tracking)
+    if table.is_empty():
+        return []
+    lines = [
+        f"back-test (named scenarios re-run as of each earlier quarter on data dated by then; mean absolute "
+        f"% error against actuals up to {result.as_of_label}; n = item-quarters compared):",
+        f"  {'ticker':10} {'as of':7} {'scenario':16} {'revenue':>8} {'net inc.':>8} {'invent.':>8} {'cash':>8} "
+        f"{'all':>8} {'n':>3}",
+    ]
+    compared = table.group_by(["ticker", "forecast_as_of"]).agg(
+        pl.col("scenario_n").max().alias("_n")
+    )
+    empty = compared.filter(pl.col("_n") == 0).sort(["ticker", "forecast_as_of"])
+    table = table.join(compared, on=["ticker", "forecast_as_of"], how="left").filter(
+        pl.col("_n") > 0
+    )
+    for r in table.iter_rows(named=True):
+        best = " <- tracked best" if r["scenario_rank"] == 1 else ""
+        lines.append(
+            f"  {r['ticker']:10} {r['forecast_as_of']:7} {r['scenario']:16} "
+            + " ".join(
+                f"{_fmt(r.get('mape_' + c), '.0%'):>8}"
+                for c in ("revenue", "net_income", "inventory", "cash")
+            )
+            + f" {_fmt(r['scenario_mape'], '.0%'):>8} {r['scenario_n']:>3}{best}"
+        )
+    if empty.height:
+        lines.append(
+            "  no actual single quarter or quarter-end balance to compare (reasons in tracking.csv): "
+            + ", ".join(
+                f"{r['ticker']} as of {r['forecast_as_of']}" for r in empty.iter_rows(named=True)
+            )
+        )
+    return lines
+
+
 def summary_text(result: RunResult) -> str:
     """The end-of-run summary printed by ``stressmodel run``."""
     lines = [
@@ -250,18 +354,22 @@ def summary_text(result: RunResult) -> str:
             + ", ".join(f"{t} ({q})" for t, q in sorted(result.later_data.items()))
         )
     lines.append(f"trade-implied path: {result.trade.status}")
+    lines.append("")
+    lines.extend(price_implied_lines(result))
     s = result.summary.filter(pl.col("scenario_kind") == "named")
     lines.extend(data_currency_lines(s))
     lines.append("")
     lines.append(
-        f"{'ticker':10} {'scenario':16} {'value/sh':>9} {'price':>8} {'upside':>8} {'runway':>7} "
-        f"{'min ICR':>8} {'Zpp':>6} {'consol.':>8} {'band':>13}"
+        f"{'ticker':10} {'scenario':16} {'value/sh':>9} {'mid-cycle':>9} {'peers':>13} {'price':>8} {'upside':>8} "
+        f"{'runway':>7} {'min ICR':>8} {'Zpp':>6} {'consol.':>8} {'band':>13}"
     )
     for r in s.iter_rows(named=True):
         band = f"{_fmt(r['consolidation_low'])}-{_fmt(r['consolidation_high'])}"
         runway = "none" if r["cash_runway_quarters"] is None else f"q{r['cash_runway_quarters']}"
+        peers = f"{_fmt(r.get('peer_vps_low'))}-{_fmt(r.get('peer_vps_high'))}"
         lines.append(
-            f"{r['ticker']:10} {r['scenario']:16} {_fmt(r['value_per_share']):>9} {_fmt(r['share_price']):>8} "
+            f"{r['ticker']:10} {r['scenario']:16} {_fmt(r['value_per_share']):>9} "
+            f"{_fmt(r.get('value_per_share_midcycle')):>9} {peers:>13} {_fmt(r['share_price']):>8} "
             f"{_fmt(r['upside'], '.0%'):>8} {runway:>7} {_fmt(r['min_interest_cover'], '.1f'):>8} "
             f"{_fmt(r['altman_z'], '.2f'):>6} {_fmt(r['consolidation_score']):>8} {band:>13}"
         )
@@ -284,6 +392,10 @@ def summary_text(result: RunResult) -> str:
             ("cash", "cash"),
         ):
             lines.append("    " + " ".join(f"{v:9.1f}" for v in rows[col].to_list()) + f"  {label}")
+    bt = backtest_lines(result)
+    if bt:
+        lines.append("")
+        lines.extend(bt)
     lines.append("")
     lines.append("reverse stress (permanent export shock from the next quarter):")
     for r in result.extras["reverse_stress"].iter_rows(named=True):
