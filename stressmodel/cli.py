@@ -270,6 +270,14 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     "(e.g. today's price against the latest fundamentals; statements still stop at the as-of).",
 )
 @click.option(
+    "--published-by",
+    "published_by",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Use only figures published on or before this date (the publication date that "
+    "`stressmodel fetch` keeps in each row's note; rows without one are kept).",
+)
+@click.option(
     "--paths",
     type=click.IntRange(0, 1_000_000),
     default=0,
@@ -281,6 +289,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def run(
     as_of: str | None,
     price_date: str | None,
+    published_by: str | None,
     paths: int,
     inputs_dir: Path,
     outputs_dir: Path,
@@ -317,6 +326,7 @@ def run(
                 horizon=horizon,
                 paths=paths,
                 price_date=parse_price_date(price_date),
+                published_by=parse_price_date(published_by, "--published-by"),
             ),
             force=force,
             workbooks=not no_workbooks,

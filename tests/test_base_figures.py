@@ -347,3 +347,44 @@ def test_change_report_says_when_peer_estimates_moved(tmp_path: Path) -> None:
         peer_estimate_changes(tmp_path / "base_figures.csv", pl.DataFrame({**cols, "how": [old]}))
         == {}
     )
+
+
+def test_run_published_by_leaves_out_figures_published_later(tmp_path: Path) -> None:
+    """``run --published-by``: a statement row whose note carries a publication date after
+    the given day (as ``stressmodel fetch`` writes it) does not enter the run; without the
+    option it does. Zhenghai's Q3-2025 report figures (9M, Q3 and the Q3 TTM), marked as
+    published on 2025-10-26, are left out of a run as of 2025Q3 with --published-by
+    2025-10-01, so its run-rate falls back to the H1 TTM."""
+    root = tmp_path / "inputs"
+    shutil.copytree(ROOT / "inputs", root)
+    path = root / "statements" / f"{ZH}.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    n = 0
+    for r in rows:
+        if r["period"] in ("2025-9M", "2025Q3", "2025Q3-TTM"):  # all from the Q3 report
+            r["note"] = f"{r['note']}; published 2025-10-26".lstrip("; ")
+            n += 1
+    assert n > 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def revenue_how(*extra: str) -> str:
+        out = tmp_path / ("out" + "".join(extra).replace("-", ""))
+        args = ["run", "--inputs", str(root), "--outputs", str(out), "--as-of", "2025Q3"]
+        result = CliRunner().invoke(main, [*args, "--no-workbooks", "--quiet", *extra])
+        assert result.exit_code == 0, result.output
+        bf = pl.read_csv(out / "2025Q3" / "base_figures.csv")
+        row = bf.filter((pl.col("ticker") == ZH) & (pl.col("figure") == "revenue_ttm")).row(
+            0, named=True
+        )
+        return str(row["how"])
+
+    assert "2025Q3" in revenue_how()
+    later = revenue_how("--published-by", "2025-10-01")
+    assert "2025Q3" not in later and "2025Q2" in later
+    bad = CliRunner().invoke(main, ["run", "--inputs", str(root), "--published-by", "soon"])
+    assert bad.exit_code == 2 and "--published-by must be a date" in bad.output

@@ -22,6 +22,7 @@ class RunOptions:
     horizon: int | None = None
     paths: int = 0
     price_date: dt.date | None = None  # value at the latest close on or before this date
+    published_by: dt.date | None = None  # only figures published on or before this date
 
 
 @dataclass(frozen=True)

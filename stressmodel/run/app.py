@@ -89,13 +89,13 @@ def parse_as_of(text: str | None, option: str = "--as-of") -> int | None:
         raise UsageError(f"{option} must be a quarter like 2025Q3, got {text!r}") from None
 
 
-def parse_price_date(text: str | None) -> dt.date | None:
+def parse_price_date(text: str | None, option: str = "--price-date") -> dt.date | None:
     if text is None:
         return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--price-date must be a date like 2026-03-27, got {text!r}") from None
+        raise UsageError(f"{option} must be a date like 2026-03-27, got {text!r}") from None
 
 
 def parse_firms(text: str | None) -> tuple[str, ...] | None:
@@ -338,7 +338,9 @@ def run_and_write(
     write_workbooks = workbook_writer() if workbooks else None
     later, stale = actuals_status(inputs, firms, as_of)
     kernel.set_fused_loader(fused_kernel_loader(default_cache_dir()))
-    model_inputs = inputs.as_of(as_of)  # belt and braces: the pipeline filters by date as well
+    # belt and braces: the pipeline filters by date as well; --published-by also drops
+    # figures published after that day (the publication date fetch keeps in the note)
+    model_inputs = inputs.as_of(as_of, published_by=options.published_by)
     if options.price_date is not None:
         # closes up to the price date may lie after the as-of; statements never do
         model_inputs = replace(
@@ -402,6 +404,7 @@ def run_and_write(
                 "horizon": result.horizon,
                 "paths": options.paths,
                 "price_date": options.price_date.isoformat() if options.price_date else None,
+                "published_by": options.published_by.isoformat() if options.published_by else None,
                 "force": force,
                 "workbooks": workbooks,
                 "allow_projection_only": allow_projection_only,
