@@ -54,7 +54,7 @@ from typing import Any
 import polars as pl
 
 from stressmodel.inputs.periods import quarter_label, ytd_label
-from stressmodel.inputs.statements import FirmStatements, build
+from stressmodel.inputs.statements import Figure, FirmStatements, build
 
 KEYS = ["ticker", "scenario"]
 
@@ -303,8 +303,8 @@ TRACKED_ITEMS: tuple[TrackedItem, ...] = (
         "cash",
         "cash_and_equivalents",
         "stock",
-        "cash balance at the quarter end; the projected balance includes revolving draws "
-        "that keep it at the minimum cash",
+        "cash plus short-term investments at the quarter end (the model's liquidity); the "
+        "projected balance includes revolving draws that keep it at the minimum cash",
     ),
 )
 
@@ -335,6 +335,27 @@ def _unavailable_flow(fs: FirmStatements, item: str, q: int) -> str:
     return f"no {item} for {label} (neither the quarter nor consecutive year-to-date reports)"
 
 
+def _liquidity(fs: FirmStatements, cash: Figure, q: int) -> Figure:
+    """The actual to compare with the model's cash, which is liquidity (cash plus
+    short-term investments, issue 13): the reported cash plus the short-term investments
+    reported at the same quarter end, or the cash alone (said so) where none is reported."""
+    sti = fs.point("short_term_investments", q)
+    if sti is None:
+        return Figure(
+            cash.value,
+            cash.basis,
+            f"{cash.how}; no short-term investments reported at {quarter_label(q)}: cash only",
+            cash.sources,
+        )
+    return Figure(
+        cash.value + sti.value,
+        "derived",
+        f"liquidity as the model counts it: cash {cash.value:.1f} + short-term investments "
+        f"{sti.value:.1f} at {quarter_label(q)}",
+        tuple(dict.fromkeys((*cash.sources, *sti.sources))),
+    )
+
+
 def firm_actuals(fs: FirmStatements, quarters: Iterable[int]) -> list[dict[str, Any]]:
     """The tracked items of one firm for ``quarters``: value and provenance, or the reason
     the statements do not give it."""
@@ -346,6 +367,8 @@ def firm_actuals(fs: FirmStatements, quarters: Iterable[int]) -> list[dict[str, 
                 reason = None if fig is not None else _unavailable_flow(fs, it.statement_item, q)
             else:
                 fig = fs.point(it.statement_item, q)
+                if it.name == "cash" and fig is not None:
+                    fig = _liquidity(fs, fig, q)
                 reason = (
                     None
                     if fig is not None
