@@ -186,6 +186,12 @@ def test_zhenghai_interest_cover_reads_na_as_of_2025q3(inputs) -> None:  # type:
     s = r.summary.filter((pl.col("ticker") == ZH) & (pl.col("scenario") == "baseline"))
     assert s["interest_cover_status"][0] == NO_MATERIAL_DEBT
     assert s["min_interest_cover"][0] is None
+    # no interest-cover threshold either: the reverse stress says why instead of a shock
+    rev = r.extras["reverse_stress"].filter(pl.col("ticker") == ZH)
+    assert rev["shock_icr_below_1"][0] is None
+    assert rev["shock_icr_below_1_status"][0] == NO_MATERIAL_DEBT
+    th = r.extras["reverse_stress"].filter(pl.col("ticker") == TH)
+    assert th["shock_icr_below_1_status"][0] != NO_MATERIAL_DEBT  # Tianhe has bank debt
 
 
 # --- 5. peers and estimates ----------------------------------------------------------------

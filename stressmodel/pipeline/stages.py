@@ -576,6 +576,31 @@ def monte_carlo_in_chunks(
     return pl.concat([f.result() for f in futures]).sort("ticker")
 
 
+def _no_material_debt(rev: pl.DataFrame, case_metrics: pl.DataFrame) -> pl.DataFrame:
+    """A firm with no material debt (interest cover ``n/a: no material debt`` in
+    ``baseline``) has no interest-cover threshold: its reverse-stress ICR shock reads the
+    same status instead of a shock at which a negligible interest bill is not covered."""
+    if (
+        "shock_icr_below_1" not in rev.columns
+        or "interest_cover_status" not in case_metrics.columns
+    ):
+        return rev
+    none = case_metrics.filter(
+        (pl.col("scenario") == "baseline")
+        & (pl.col("interest_cover_status") == risk.NO_MATERIAL_DEBT)
+    )["ticker"].to_list()
+    if not none:
+        return rev
+    m = pl.col("ticker").is_in(none)
+    return rev.with_columns(
+        pl.when(m).then(None).otherwise(pl.col("shock_icr_below_1")).alias("shock_icr_below_1"),
+        pl.when(m)
+        .then(pl.lit(risk.NO_MATERIAL_DEBT))
+        .otherwise(pl.col("shock_icr_below_1_status"))
+        .alias("shock_icr_below_1_status"),
+    )
+
+
 def stage_tables(
     sel: Selection,
     b: Bases,
@@ -723,7 +748,7 @@ def stage_tables(
         valuation=val.values.filter(keep),
         summary=summary,
         extras={
-            "reverse_stress": rev,
+            "reverse_stress": _no_material_debt(rev, rk.case_metrics),
             "debt_at_risk": rk.debt_at_risk,
             "actual_metrics": rk.actual.filter(keep),
             "peer_stats": idx.stats.to_frame(),

@@ -305,7 +305,12 @@ def verdict_lines(ctx: FirmContext, rev: dict[str, Any]) -> list[str]:
         else _never(rev.get("shock_icr_below_1_status"))
     )
     cash_t = f"at {cash:.1%}" if _is_num(cash) else _never(rev.get("shock_cash_breaks_status"))
-    second = f"Interest cover falls below 1 {icr_t}; cash needs a revolving draw {cash_t} ({ENGINE_NOTE})"
+    icr_part = (
+        "Interest cover: no material debt"
+        if "no material debt" in str(rev.get("shock_icr_below_1_status") or "")
+        else f"Interest cover falls below 1 {icr_t}"
+    )
+    second = f"{icr_part}; cash needs a revolving draw {cash_t} ({ENGINE_NOTE})"
     return [first, second]
 
 
