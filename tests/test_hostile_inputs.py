@@ -1090,7 +1090,8 @@ ZERO_CASES: dict[str, tuple[set[str], dict[tuple[str, str], str]]] = {
         {
             ("summary.csv", "interest_cover_status"): "n/a: no material debt",
             ("summary.csv", "dd_status"): "n/a: no debt",
-            ("reverse_stress.csv", "shock_icr_below_1_status"): "n/a: no interest expense",
+            # the same status as the summary's interest cover: no threshold without debt
+            ("reverse_stress.csv", "shock_icr_below_1_status"): "n/a: no material debt",
         },
     ),
     "earnings": (
