@@ -42,9 +42,8 @@ from stressmodel.analysis.rootfind import (
     STATUS_NOT_FINITE_PREFIX,
     first_crossing,
 )
-from stressmodel.analysis.valuation import TERMINAL_INPUTS, discount_factor
-from stressmodel.model.engine import KEYS, PolarsOps
-from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS, terminal
+from stressmodel.analysis.valuation import discount_factor, terminal_quarter
+from stressmodel.model.engine import KEYS
 
 
 @dataclass(frozen=True)
@@ -103,22 +102,7 @@ def terminal_frame(projection: pl.DataFrame, cases: pl.DataFrame, horizon: int) 
     """Per case: the normalised horizon quarter (:func:`~stressmodel.model.quarter.terminal`)
     revenue, EBIT and working-capital release, the PV of the explicit FCF at no rate yet
     (left to the caller) and the firm parameters the mid-cycle DCF needs."""
-    last = projection.filter(pl.col("step") == horizon).select(
-        *KEYS, *[pl.col(c).alias(f"last_{c}") for c in TERMINAL_INPUTS]
-    )
-    params = cases.select(
-        *KEYS, *[f"f_{p}" for p in ALL_FIRM_PARAMS], *[f"s_{p}" for p in SCENARIO_PARAMS]
-    )
-    frame = last.join(params, on=list(KEYS), how="left")
-    ops = PolarsOps()
-    terminal(
-        ops,
-        {p: pl.col(f"f_{p}") for p in ALL_FIRM_PARAMS},
-        {p: pl.col(f"s_{p}") for p in SCENARIO_PARAMS},
-        {c: pl.col(f"last_{c}") for c in TERMINAL_INPUTS},
-    )
-    for group in ops.levels():
-        frame = frame.with_columns(group)
+    frame = terminal_quarter(projection, cases, horizon)
     rev_q0 = pl.col("f_revenue_export_q0") + pl.col("f_revenue_domestic_q0")
     return frame.select(
         *KEYS,

@@ -50,6 +50,29 @@ def discount_factor(k: float, step: int | pl.Expr) -> float | pl.Expr:
     return (1.0 + k) ** (-step / 4.0)
 
 
+def terminal_quarter(projection: pl.DataFrame, cases: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    """Per case: the horizon quarter's line items (``last_*``), the firm and scenario
+    parameters (``f_*``, ``s_*``) and the normalised terminal quarter of
+    :func:`~stressmodel.model.quarter.terminal` (``tv_*``), which both DCFs start from."""
+    last = projection.filter(pl.col("step") == horizon).select(
+        *KEYS, *[pl.col(c).alias(f"last_{c}") for c in TERMINAL_INPUTS]
+    )
+    params = cases.select(
+        *KEYS, *[f"f_{p}" for p in ALL_FIRM_PARAMS], *[f"s_{p}" for p in SCENARIO_PARAMS]
+    )
+    frame = last.join(params, on=list(KEYS), how="left")
+    ops = PolarsOps()
+    terminal(
+        ops,
+        {p: pl.col(f"f_{p}") for p in ALL_FIRM_PARAMS},
+        {p: pl.col(f"s_{p}") for p in SCENARIO_PARAMS},
+        {c: pl.col(f"last_{c}") for c in TERMINAL_INPUTS},
+    )
+    for group in ops.levels():
+        frame = frame.with_columns(group)
+    return frame
+
+
 def dcf(
     projection: pl.DataFrame,
     cases: pl.DataFrame,
@@ -70,22 +93,7 @@ def dcf(
     pv = projection.group_by(KEYS).agg(
         (pl.col("fcf") * discount_factor(k, pl.col("step"))).sum().alias("pv_fcf")
     )
-    last = projection.filter(pl.col("step") == horizon).select(
-        *KEYS, *[pl.col(c).alias(f"last_{c}") for c in TERMINAL_INPUTS]
-    )
-    params = cases.select(
-        *KEYS, *[f"f_{p}" for p in ALL_FIRM_PARAMS], *[f"s_{p}" for p in SCENARIO_PARAMS]
-    )
-    frame = last.join(params, on=list(KEYS), how="left")
-    ops = PolarsOps()
-    terminal(
-        ops,
-        {p: pl.col(f"f_{p}") for p in ALL_FIRM_PARAMS},
-        {p: pl.col(f"s_{p}") for p in SCENARIO_PARAMS},
-        {c: pl.col(f"last_{c}") for c in TERMINAL_INPUTS},
-    )
-    for group in ops.levels():
-        frame = frame.with_columns(group)
+    frame = terminal_quarter(projection, cases, horizon)
     d_h = discount_factor(k, horizon)
     out = (
         frame.select(*KEYS, "tv_fcf", "tv_working_capital_release")
