@@ -116,3 +116,57 @@ def test_a_run_with_a_warm_cache_imports_neither_statsmodels_nor_pandas(tmp_path
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert second.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_back_test_uses_the_cached_forecast_for_every_as_of(tmp_path: Path) -> None:
+    """As of the shipped default 2025Q4 the back-test reruns the scenarios as of 2025Q1..Q3;
+    the 2025Q3 one fits the trade forecast on its own series. The first run fits (the
+    run's as-of and the back-test's), the second reads both from the cache: neither
+    statsmodels nor pandas is imported, and the cache holds one entry per distinct series."""
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys, json; from pathlib import Path; from stressmodel.run.app import run_and_write;"
+        "from stressmodel.pipeline.result import RunOptions;"
+        f"out = Path({str(tmp_path / 'out')!r});"
+        f"run_and_write(Path({str(root / 'inputs')!r}), out,"
+        " RunOptions(firms=('000795.SZ',)), workbooks=False, force=True);"
+        "m = json.loads((out / '2025Q4' / 'manifest.json').read_text());"
+        "print(m['history']['backtest_as_of']);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'statsmodels', 'pandas'}))"
+    )
+    env = {**__import__("os").environ, "STRESSMODEL_CACHE": str(tmp_path / "cache")}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        for _ in range(2)
+    ]
+    first, second = (r.stdout.strip().splitlines() for r in runs)
+    assert first[-2] == second[-2] == "['2025Q1', '2025Q2', '2025Q3']"
+    assert first[-1] == "['pandas', 'statsmodels']"
+    assert second[-1] == "[]"
+    entries = list((tmp_path / "cache").glob("trade_forecast-*.json"))
+    assert len(entries) == 3  # the run's series (as of 2025Q4) and the back-test's 2025Q2, 2025Q3
+
+
+def test_run_backtests_passes_the_forecaster_for_every_as_of() -> None:
+    from stressmodel.inputs.load import load_inputs
+    from stressmodel.inputs.periods import parse_quarter
+    from stressmodel.model.forecast import forecast_bounded_index
+    from stressmodel.pipeline.backtest import run_backtests
+
+    seen: list[int] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        seen.append(len(args[0]))  # the months fitted: one distinct series per as-of
+        return forecast_bounded_index(*args, **kwargs)
+
+    inputs = load_inputs(Path(__file__).resolve().parents[1] / "inputs")
+    bt = run_backtests(inputs, ("000795.SZ",), parse_quarter("2025Q4"), 8, counting)
+    assert sorted(bt.projections) == [parse_quarter(f"2025Q{k}") for k in (1, 2, 3)]
+    # as of 2025Q1 no month since the controls is observed (nothing to fit); 2025Q2 and
+    # 2025Q3 each ask for their own series
+    assert seen == [3, 6]
+    plain = run_backtests(inputs, ("000795.SZ",), parse_quarter("2025Q4"), 8)
+    for q, frame in plain.projections.items():
+        assert frame.equals(bt.projections[q])

@@ -13,8 +13,9 @@ Pure: reads nothing from disk.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -56,15 +57,22 @@ def backtest_as_ofs(inputs: Inputs, as_of: int) -> list[int]:
 
 
 def backtest_projection(
-    inputs: Inputs, firms: Sequence[str], as_of: int, horizon: int
+    inputs: Inputs,
+    firms: Sequence[str],
+    as_of: int,
+    horizon: int,
+    forecaster: Callable[..., Any] | None = None,
 ) -> pl.DataFrame:
     """The named scenarios of ``firms`` projected as of ``as_of`` on data dated by then.
 
+    ``forecaster``: the trade forecast's stand-in (the run's on-disk cache, keyed by the
+    exact series fitted, so each as-of quarter has its own entry); None fits it.
+    Only the stages the tracking table reads run: bases, scenarios, projection.
     Raises UsageError when no firm can be run as of that quarter."""
     dated = inputs.as_of(as_of)
     sel = Selection(tuple(firms), as_of, {}, horizon)
     b = stage_bases(dated, sel)
-    scen = stage_scenarios(dated, sel, b)
+    scen = stage_scenarios(dated, sel, b, forecaster)
     names = [s.name for s in scen.named]
     cases = scen.cases.filter(
         pl.col("scenario").is_in(names) & pl.col("ticker").is_in(list(b.runnable))
@@ -73,13 +81,20 @@ def backtest_projection(
     return proj.select(*TRACKED_COLUMNS)
 
 
-def run_backtests(inputs: Inputs, firms: Sequence[str], as_of: int, horizon: int) -> Backtest:
-    """:func:`backtest_projection` for every earlier as-of quarter of :func:`backtest_as_ofs`."""
+def run_backtests(
+    inputs: Inputs,
+    firms: Sequence[str],
+    as_of: int,
+    horizon: int,
+    forecaster: Callable[..., Any] | None = None,
+) -> Backtest:
+    """:func:`backtest_projection` for every earlier as-of quarter of :func:`backtest_as_ofs`
+    (``forecaster`` as there)."""
     out: dict[int, pl.DataFrame] = {}
     skipped: dict[str, str] = {}
     for q in backtest_as_ofs(inputs, as_of):
         try:
-            out[q] = backtest_projection(inputs, firms, q, horizon)
+            out[q] = backtest_projection(inputs, firms, q, horizon, forecaster)
         except UsageError as exc:
             skipped[quarter_label(q)] = str(exc)
     return Backtest(out, skipped)

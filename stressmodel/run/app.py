@@ -180,12 +180,14 @@ def compare_with_earlier(
     inputs: Inputs,
     earlier: list[outputs.EarlierRun],
     options: RunOptions | None = None,
+    forecaster: Callable[..., Any] | None = None,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
     """The change report against the latest earlier run and scenario tracking against every
     earlier run (frames for ``result.extras``), and a record of what was compared. With
     ``options`` (those of the current run) also the drivers of each change
     (:mod:`stressmodel.run.drivers`: the model rerun with one group of inputs reverted at a
-    time)."""
+    time). ``forecaster``: the run's cached trade forecast, for the back-test and the
+    drivers' reruns (None: fitted)."""
     info: dict[str, Any] = {"previous_as_of": None, "tracking_against": [], "skipped": []}
     frames: dict[str, pl.DataFrame] = {}
     order = [s.name for s in result.scenarios]
@@ -229,6 +231,7 @@ def compare_with_earlier(
                 previous.as_of,
                 options,
                 previous.manifest.get("inputs") if isinstance(previous.manifest, dict) else None,
+                forecaster,
             )
     projections = {r.as_of: r.projections for r in earlier if r.projections is not None}
     for r in earlier:
@@ -236,7 +239,7 @@ def compare_with_earlier(
             info["skipped"].append(f"{r.label}: no readable projections.parquet")
     # the back-test: the named scenarios re-projected as of every earlier quarter since the
     # controls, on data dated by then (pipeline/backtest.py), in every run
-    bt = run_backtests(inputs, result.tickers, result.as_of, result.horizon)
+    bt = run_backtests(inputs, result.tickers, result.as_of, result.horizon, forecaster)
     info["backtest_as_of"] = [quarter_label(q) for q in sorted(bt.projections)]
     info["skipped"] += [f"back-test as of {q}: {why}" for q, why in bt.skipped.items()]
     sources = [(FORECAST_SOURCE_BACKTEST, bt.projections), (FORECAST_SOURCE_EARLIER, projections)]
@@ -346,6 +349,7 @@ def run_and_write(
         model_inputs = replace(
             model_inputs, prices=tuple(p for p in inputs.prices if p["date"] <= options.price_date)
         )
+    forecaster = cached_forecaster(default_cache_dir(), forecast_bounded_index)
     result = run_model(
         model_inputs,
         RunOptions(
@@ -356,7 +360,7 @@ def run_and_write(
             price_date=options.price_date,
         ),
         say,
-        forecaster=cached_forecaster(default_cache_dir(), forecast_bounded_index),
+        forecaster=forecaster,
         executor=executor,
     )
     result = replace(result, later_data={t: q for t, q in later.items() if t in result.tickers})
@@ -368,6 +372,7 @@ def run_and_write(
         inputs,
         outputs.earlier_runs(outputs_dir, as_of),
         RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon),
+        forecaster,
     )
     if frames:
         result = replace(result, extras={**result.extras, **frames})

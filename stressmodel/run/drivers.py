@@ -53,7 +53,7 @@ Pure apart from running the model: nothing here reads or writes a file.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -161,10 +161,16 @@ def edited_assumption_files(
     return out
 
 
-def rerun(inputs: Inputs, previous: int, current: int, options: RunOptions) -> dict[str, Reverted]:
+def rerun(
+    inputs: Inputs,
+    previous: int,
+    current: int,
+    options: RunOptions,
+    forecaster: Callable[..., Any] | None = None,
+) -> dict[str, Reverted]:
     """The current model rerun as of ``current`` with each dated group reverted in turn;
     groups whose data did not change between the two as-of quarters are not rerun (their
-    contribution is 0)."""
+    contribution is 0). ``forecaster``: the run's cached trade forecast (None: fitted)."""
     out: dict[str, Reverted] = {}
     for g in GROUPS:
         if g == ASSUMPTIONS:
@@ -176,7 +182,7 @@ def rerun(inputs: Inputs, previous: int, current: int, options: RunOptions) -> d
         rev = reverted_inputs(inputs, previous, current, g)
         assert rev is not None
         try:
-            res = run_model(rev, replace(options, as_of=current, paths=0))
+            res = run_model(rev, replace(options, as_of=current, paths=0), forecaster=forecaster)
         except StressModelError as exc:
             out[g] = Reverted(
                 g, None, f"the model cannot run with the {quarter_label(previous)} {g}: {exc}"
@@ -185,7 +191,9 @@ def rerun(inputs: Inputs, previous: int, current: int, options: RunOptions) -> d
         out[g] = Reverted(g, history.run_metrics(res.summary, res.extras["reverse_stress"]), "")
     # every dated group as known at ``previous``, the quarter at ``current``: the as-of shift
     try:
-        res = run_model(inputs.as_of(previous), replace(options, as_of=current, paths=0))
+        res = run_model(
+            inputs.as_of(previous), replace(options, as_of=current, paths=0), forecaster=forecaster
+        )
         out[AS_OF_SHIFT] = Reverted(
             AS_OF_SHIFT, history.run_metrics(res.summary, res.extras["reverse_stress"]), ""
         )
@@ -537,6 +545,7 @@ def change_drivers(
     previous: int,
     options: RunOptions,
     previous_hashes: Mapping[str, str] | None = None,
+    forecaster: Callable[..., Any] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The driver table and the changed-inputs table of the current run against the
     earlier as-of quarter ``previous`` (``inputs`` unfiltered; ``changes`` the change
@@ -546,6 +555,6 @@ def change_drivers(
     inputs_table = changed_inputs(
         inputs, previous, result.as_of, result.tickers, result.bases, edited
     )
-    reverted = rerun(inputs, previous, result.as_of, options)
+    reverted = rerun(inputs, previous, result.as_of, options, forecaster)
     table = driver_table(changes, previous_metrics, current, reverted, inputs_table, edited=edited)
     return table, inputs_table
