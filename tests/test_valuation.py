@@ -155,3 +155,104 @@ def test_a_price_above_the_no_shock_value_is_a_status_not_an_error(setting) -> N
     )
     assert row["status"].endswith("%")
     assert row["implied_growth"] is not None and 0.02 < row["implied_growth"] < 0.09
+
+
+def _frame_metrics(firms, values, prices, shocks, metric, scenarios, rate, width, growth):  # type: ignore[no-untyped-def]
+    """The reverse stress test's metrics the way it computed them before the array
+    evaluator: one polars case frame, projection and DCF per evaluation (the reference)."""
+    from stressmodel.model.cases import per_firm_case_frame
+    from stressmodel.model.engine import KEYS
+
+    sc = [scenarios.reverse_scenario(float(s), H, name=f"r{i}") for i, s in enumerate(shocks)]
+    scen = scenario_frame(sc, AS_OF, H, None)
+    cases = per_firm_case_frame(firms, scen)
+    proj = project(cases, H, [f"q{k}" for k in range(1, H + 1)], AS_OF + 1, backend="polars")
+    out = np.full(firms.height, np.nan)
+    idx = {
+        (t, s): i for i, (t, s) in enumerate(zip(firms["ticker"], scen["scenario"], strict=True))
+    }
+    for m, r in (
+        ("value", rate),
+        ("value_low_rate", rate - width),
+        ("value_high_rate", rate + width),
+    ):
+        for row in dcf(proj, cases, values, r, growth, H).iter_rows(named=True):
+            i = idx[(row["ticker"], row["scenario"])]
+            price, vps = prices.get(row["ticker"]), row["value_per_share"]
+            if metric[i] == m:
+                out[i] = np.nan if price is None or vps is None else vps - price
+    agg = proj.group_by(KEYS).agg(
+        (pl.col("cash") - pl.col("revolver")).min().alias("net"),
+        (pl.col("ebit") / pl.col("interest_expense"))
+        .filter(pl.col("interest_expense") > 1e-9)
+        .min()
+        .alias("icr"),
+        pl.col("interest_expense").min().alias("interest"),
+    )
+    min_cash = dict(zip(firms["ticker"], firms["f_min_cash"], strict=True))
+    for row in agg.iter_rows(named=True):
+        i = idx[(row["ticker"], row["scenario"])]
+        if metric[i] == "cash":
+            out[i] = row["net"] - min_cash[row["ticker"]]
+        elif metric[i] == "icr":
+            out[i] = np.nan if row["icr"] is None or row["interest"] <= 1e-9 else row["icr"] - 1.0
+    return out
+
+
+def test_the_array_evaluator_equals_the_frame_evaluation(setting) -> None:  # type: ignore[no-untyped-def]
+    """The reverse stress test's numpy evaluator (kernel + array DCF) gives the metrics of
+    the polars engine and polars DCF, at shocks across [0, 1], to 1e-12 of their scale."""
+    from stressmodel.analysis.reverse import METRICS, _Metrics
+
+    firms, values, inputs = setting
+    tick = firms["ticker"].to_list()
+    pairs = [(t, m) for t in tick for m in METRICS]
+    rows = pl.concat([firms.filter(pl.col("ticker") == t) for t, _m in pairs])
+    metric = [m for _t, m in pairs]
+    prices = {t: 5.0 + i for i, t in enumerate(tick)}
+    g = _Metrics(rows, values, prices, metric, inputs.scenarios, AS_OF, H, 0.09, 0.01, 0.02)
+    rng = np.random.default_rng(7)
+    for shocks in (np.zeros(len(pairs)), np.ones(len(pairs)), rng.uniform(0, 1, len(pairs))):
+        got = g(shocks)
+        want = _frame_metrics(
+            rows, values, prices, shocks, metric, inputs.scenarios, 0.09, 0.01, 0.02
+        )
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+        ok = np.isfinite(want)
+        assert ok.sum() >= len(tick) * 3
+        scale = np.maximum(1.0, np.abs(want[ok]))
+        assert np.max(np.abs(got[ok] - want[ok]) / scale) < 1e-12
+
+
+def test_dcf_arrays_equals_the_frame_dcf(setting) -> None:  # type: ignore[no-untyped-def]
+    from stressmodel.analysis.valuation import dcf_arrays, terminal_quarter
+
+    firms, values, _inputs = setting
+    sc = [_scenario(f"s{i}", export_shock=s) for i, s in enumerate((0.0, 0.3, 0.9))]
+    cases = case_frame(firms, scenario_frame(sc, AS_OF, H, None))
+    proj = project(cases, H, [f"q{k}" for k in range(1, H + 1)], AS_OF + 1)
+    want = dcf(proj, cases, values, 0.09, 0.02, H).sort("ticker", "scenario")
+    tq = (
+        terminal_quarter(proj, cases, H)
+        .join(values, on="ticker", how="left")
+        .sort("ticker", "scenario")
+    )
+    fcf = np.stack(
+        [
+            proj.filter(pl.col("step") == k).sort("ticker", "scenario")["fcf"].to_numpy()
+            for k in range(1, H + 1)
+        ]
+    )
+    got = dcf_arrays(
+        fcf,
+        tq["tv_fcf"].to_numpy(),
+        tq["tv_working_capital_release"].to_numpy(),
+        tq["net_debt0"].to_numpy(),
+        tq["shares"].fill_null(np.nan).to_numpy(),
+        0.09,
+        0.02,
+    )
+    ref = want["value_per_share"].fill_null(np.nan).to_numpy()
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+    ok = np.isfinite(ref)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12, atol=1e-12)

@@ -139,6 +139,39 @@ def dcf(
     )
 
 
+def dcf_arrays(
+    fcf: np.ndarray,
+    tv_fcf: np.ndarray,
+    tv_working_capital_release: np.ndarray,
+    net_debt0: np.ndarray,
+    shares: np.ndarray,
+    discount_rate: float,
+    growth: float,
+) -> np.ndarray:
+    """Value per share of :func:`dcf` on numpy arrays, for callers that value many small
+    case sets (the reverse stress test's bisection), where a polars frame per call costs
+    more than the arithmetic.
+
+    ``fcf``: quarters x cases (projected quarter t = 1..H in row t - 1); the other
+    arguments one value per case (``tv_*`` from :func:`~stressmodel.model.quarter.terminal`,
+    ``net_debt0`` and ``shares`` as in :func:`dcf`). Same formula, floors and operation
+    order as :func:`dcf`; NaN where the share count is unknown or not positive.
+    Agrees with :func:`dcf` to a few units in the last place (the summation order of the
+    discounted cash flows may differ; tests/test_valuation.py)."""
+    k, g = discount_rate, growth
+    horizon = fcf.shape[0]
+    pv = np.zeros(fcf.shape[1])
+    for t in range(horizon):
+        pv = pv + fcf[t] * discount_factor(k, t + 1)
+    d_h = discount_factor(k, horizon)
+    terminal_value = np.maximum(4.0 * tv_fcf * (1 + g) / (k - g), 0.0)
+    ev = pv + d_h * (tv_working_capital_release + terminal_value)
+    equity = ev - net_debt0
+    ok = np.isfinite(shares) & (shares > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, np.maximum(equity, 0.0) / np.where(ok, shares, 1.0), np.nan)
+
+
 # --- the closed-form reverse DCF of methods.md section 8.3 ---------------------------------
 
 
