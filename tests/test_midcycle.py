@@ -171,3 +171,43 @@ def test_through_cycle_margin_average_window_and_as_of() -> None:
     # with one year the sector figure is used, and labelled
     one = midcycle_margin("Z", rows, 2022 * 4 + 3, 2019, 2024, 2, 0.05)
     assert one.basis == "sector" and one.value == 0.05 and "sector figure" in one.how
+
+
+def test_post_horizon_value_over_growth_arrays_equals_one_call_per_value() -> None:
+    """The grid scan of the price-implied growth axes evaluates many growth rates in one
+    call: each element is bit for bit the scalar call with that growth in the drivers."""
+    import numpy as np
+
+    base = MidCycleDrivers(5, 5, 0.03, 0.02)
+    args = (4000.0, 0.08, 0.01, 0.25, K, 0.12, 0.2)
+    ge = np.linspace(-0.3, 0.6, 91)
+    g = np.linspace(-0.1, K - 0.0025, 77)
+    many_ge = post_horizon_value(*args, base, revenue_growth=ge)
+    many_g = post_horizon_value(*args, base, terminal_growth=g)
+    for x, v in zip(ge, many_ge, strict=True):
+        assert v == float(post_horizon_value(*args, MidCycleDrivers(5, 5, float(x), 0.02)))
+    for x, v in zip(g, many_g, strict=True):
+        assert v == float(post_horizon_value(*args, MidCycleDrivers(5, 5, 0.03, float(x))))
+    with pytest.raises(ValueError, match="discount rate"):
+        post_horizon_value(*args, base, terminal_growth=np.array([0.0, K]))
+
+
+def test_the_grid_scan_in_one_call_gives_the_same_crossing() -> None:
+    import math
+
+    import numpy as np
+
+    from stressmodel.analysis.rootfind import first_crossing
+
+    def kinked(s: float) -> float:
+        return max(0.0, 2.0 - 3.0 * s) + 0.1 * math.sin(7 * s)
+
+    cases = [
+        (kinked, lambda a: np.maximum(0.0, 2.0 - 3.0 * a) + 0.1 * np.sin(7 * a), 0.5),
+        (lambda s: 1.0 - s, lambda a: 1.0 - a, 2.0),  # not breached
+        (lambda s: 1.0 - s, lambda a: 1.0 - a, 1.5),  # breached at 0
+        (lambda s: math.inf if s > 0.3 else 1.0, lambda a: np.where(a > 0.3, np.inf, 1.0), 0.0),
+    ]
+    for f, f_grid, thr in cases:
+        want = first_crossing(f, thr, s_max=1.0, grid_step=0.01)
+        assert first_crossing(f, thr, s_max=1.0, grid_step=0.01, f_grid=f_grid) == want

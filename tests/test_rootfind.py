@@ -208,3 +208,74 @@ def test_linear_metric_crossing_property(root: float, slope: float, thr: float) 
     assert c.status == STATUS_BREACHED
     assert c.shock == pytest.approx(root, abs=1e-8)
     assert c.monotone
+
+
+# --- the pure-Python brentq is scipy's, bit for bit ------------------------------------------
+
+
+def _outcome(solve: object, *args: object, **kwargs: object) -> tuple[str, object]:
+    """The root, or the class of the error raised."""
+    try:
+        return "root", solve(*args, **kwargs)  # type: ignore[operator]
+    except (ValueError, RuntimeError) as exc:
+        return "error", type(exc)
+
+
+def _cases() -> list[tuple[object, float, float]]:
+    """Smooth, kinked, flat, steep, jumping and tiny functions with a bracketed root."""
+    return [
+        (lambda x: x * x - 2.0, 0.0, 2.0),
+        (lambda x: math.cos(x) - x, 0.0, 1.0),
+        (lambda x: x**3 - 2 * x - 5, 2.0, 3.0),
+        (lambda x: math.exp(x) - 1e6, 0.0, 20.0),
+        (lambda x: max(0.0, 1.0 - 3 * x) - 0.4, 0.0, 1.0),  # a kink (a floor at zero)
+        (lambda x: math.tanh(50 * (x - 0.3)), -1.0, 1.0),  # steep
+        (lambda x: (x - 0.7) ** 5, 0.0, 1.0),  # flat at the root
+        (lambda x: 1.0 if x < 0.25 else -1.0, 0.0, 1.0),  # a jump
+        (lambda x: x, -1.0, 0.0),  # root at an end
+        (lambda x: 1e-200 * (x - 0.4), 0.0, 1.0),  # f(a) f(b) underflows to zero
+        (lambda x: 1e-200, 0.0, 1.0),  # no sign change, product underflows
+        (lambda x: x * x + 1.0, -1.0, 1.0),  # no sign change
+    ]
+
+
+@pytest.mark.parametrize("xtol", [1e-10, 2e-12, 1e-4, 1e-15])
+def test_brentq_equals_scipy_to_the_bit(xtol: float) -> None:
+    from stressmodel.analysis.rootfind import brentq as ours
+
+    for f, a, b in _cases():
+        for lo, hi in ((a, b), (b, a)):
+            assert _outcome(ours, f, lo, hi, xtol=xtol) == _outcome(brentq, f, lo, hi, xtol=xtol)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(-50, 50, allow_nan=False), min_size=2, max_size=6),
+    st.floats(-2, 2),
+    st.floats(1e-14, 1e-3),
+)
+def test_brentq_equals_scipy_on_random_polynomials(
+    coef: list[float], shift: float, xtol: float
+) -> None:
+    from stressmodel.analysis.rootfind import brentq as ours
+
+    def f(x: float) -> float:
+        return sum(c * (x - shift) ** k for k, c in enumerate(coef))
+
+    assert _outcome(ours, f, -3.0, 3.0, xtol=xtol) == _outcome(brentq, f, -3.0, 3.0, xtol=xtol)
+
+
+def test_brentq_rejects_what_scipy_rejects() -> None:
+    from stressmodel.analysis.rootfind import BRENTQ_RTOL
+    from stressmodel.analysis.rootfind import brentq as ours
+
+    with pytest.raises(ValueError):
+        ours(lambda x: x * x + 1, -1.0, 1.0)
+    with pytest.raises(ValueError):
+        ours(lambda x: x, -1.0, 1.0, xtol=0.0)
+    with pytest.raises(ValueError):
+        ours(lambda x: x, -1.0, 1.0, rtol=1e-17)
+    with pytest.raises(ValueError, match="NaN"):
+        ours(lambda x: math.nan if x > -1 else -1.0, -1.0, 1.0)
+    with pytest.raises(RuntimeError):
+        ours(lambda x: math.tanh(x - 0.3), -1.0, 1.0, xtol=1e-300, rtol=BRENTQ_RTOL, maxiter=3)

@@ -65,18 +65,28 @@ def post_horizon_value(
     target_margin: np.ndarray | float,
     reinvest: np.ndarray | float,
     drivers: MidCycleDrivers,
+    *,
+    revenue_growth: np.ndarray | None = None,
+    terminal_growth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Value at the horizon of the cash flows after it (module docstring), per element.
 
     ``rev0`` annual normalised revenue at the horizon (CNY mn), ``margin0`` its EBIT
     margin, ``other0`` annual D&A less capex per unit of revenue, ``tax`` the tax rate,
-    ``reinvest`` net working capital per unit of revenue. Floored at zero (abandonment)."""
-    k, g = rate, drivers.terminal_growth
-    if k <= g:
+    ``reinvest`` net working capital per unit of revenue. Floored at zero (abandonment).
+    ``revenue_growth`` / ``terminal_growth``: per-element values instead of the drivers'
+    (the price-implied growth solves evaluate a whole grid of them at once)."""
+    k = rate
+    ge: np.ndarray | float = drivers.revenue_growth if revenue_growth is None else revenue_growth
+    g: np.ndarray | float = drivers.terminal_growth if terminal_growth is None else terminal_growth
+    if np.any(np.asarray(k) <= np.asarray(g)):
         raise ValueError("the discount rate must exceed the terminal growth")
-    r0 = np.asarray(rev0, dtype=float)
+    shape = np.broadcast_shapes(
+        *(np.shape(x) for x in (rev0, margin0, other0, tax, target_margin, reinvest, ge, g))
+    )
+    r0 = np.broadcast_to(np.asarray(rev0, dtype=float), shape)
     m0, o, t, m_star, w = (
-        np.broadcast_to(np.asarray(x, dtype=float), r0.shape)
+        np.broadcast_to(np.asarray(x, dtype=float), shape)
         for x in (margin0, other0, tax, target_margin, reinvest)
     )
     n, ny = drivers.reversion_years, drivers.growth_years
@@ -89,7 +99,7 @@ def post_horizon_value(
     pv = np.zeros_like(r0)
     prev = r0
     for y in range(1, horizon + 1):
-        rev = prev * (1 + (drivers.revenue_growth if y <= ny else g))
+        rev = prev * (1 + (ge if y <= ny else g))
         share = 1.0 if n == 0 else min(y / n, 1.0)
         pv = pv + fcf(rev, prev, m0 + (m_star - m0) * share) * (1 + k) ** (-y)
         prev = rev
@@ -201,10 +211,23 @@ def midcycle_dcf(
 
 
 def _solve(
-    value: Callable[[float], float], price: float, lo: float, hi: float, step: float, what: str
+    value: Callable[[float], float],
+    price: float,
+    lo: float,
+    hi: float,
+    step: float,
+    what: str,
+    values: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[float | None, str]:
-    """x in [lo, hi] at which an increasing ``value(x)`` first reaches ``price``."""
-    crossing = first_crossing(lambda s: -value(lo + s), -price, s_max=hi - lo, grid_step=step)
+    """x in [lo, hi] at which an increasing ``value(x)`` first reaches ``price``;
+    ``values``: ``value`` over an array in one call (the grid scan)."""
+    crossing = first_crossing(
+        lambda s: -value(lo + s),
+        -price,
+        s_max=hi - lo,
+        grid_step=step,
+        f_grid=None if values is None else (lambda s: -values(lo + s)),
+    )
     note = "" if crossing.monotone else " (value not monotone on the grid: first crossing)"
     if crossing.status == STATUS_BREACHED and crossing.shock is not None:
         return lo + crossing.shock, f"solved: mid-cycle value per share equals the price{note}"
@@ -301,6 +324,24 @@ def _implied_row(
         ev = r["pv_fcf"] + d_h * (r["tv_working_capital_release"] + post)
         return max(ev - r["net_debt0"], 0.0) / shares
 
+    def vps_grid(m: Any, ge: Any, g: Any) -> np.ndarray:
+        """:func:`vps` over arrays (one of m, ge, g an array), element for element the
+        same operations (called only where m, m0 and the share count are defined)."""
+        post = post_horizon_value(
+            r["mc_revenue0"],
+            m0 if m0 is not None else m,
+            r["mc_other0"],
+            r["mc_tax"],
+            rate,
+            m,
+            r["mc_reinvest"],
+            drivers,
+            revenue_growth=np.asarray(ge, dtype=float),
+            terminal_growth=np.asarray(g, dtype=float),
+        )
+        ev = r["pv_fcf"] + d_h * (r["tv_working_capital_release"] + post)
+        return np.asarray(np.maximum(ev - r["net_debt0"], 0.0) / shares, dtype=float)
+
     ge0, g0 = drivers.revenue_growth, drivers.terminal_growth
     row: dict[str, object] = {"ticker": r["ticker"], "midcycle_margin": m_star}
     v_mid = vps(m_star, ge0, g0)
@@ -318,7 +359,13 @@ def _implied_row(
         return row
     lo, hi, st = MARGIN_RANGE
     row["implied_midcycle_margin"], row["implied_midcycle_margin_status"] = _solve(
-        lambda m: vps(m, ge0, g0), price, lo, hi, st, "mid-cycle EBIT margin"
+        lambda m: vps(m, ge0, g0),
+        price,
+        lo,
+        hi,
+        st,
+        "mid-cycle EBIT margin",
+        lambda m: vps_grid(m, ge0, g0),
     )
     lo, hi, st = GROWTH_RANGE
     row["implied_revenue_growth_5y"], row["implied_revenue_growth_5y_status"] = _solve(
@@ -328,6 +375,7 @@ def _implied_row(
         hi,
         st,
         f"revenue growth over {drivers.growth_years} years",
+        lambda ge: vps_grid(m_star, ge, g0),
     )
     row["implied_perpetual_growth"], row["implied_perpetual_growth_status"] = _solve(
         lambda g: vps(m_star, ge0, g),
@@ -336,5 +384,6 @@ def _implied_row(
         rate - PERPETUAL_STEP,
         PERPETUAL_STEP,
         "perpetual growth",
+        lambda g: vps_grid(m_star, ge0, g),
     )
     return row

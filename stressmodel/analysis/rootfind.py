@@ -4,8 +4,12 @@ For a metric M(s) that falls as the shock s grows, and a threshold tau, the brea
 is s* = the first s in [0, s_max] where M(s) - tau changes sign from >= 0 to < 0.
 
 - :func:`first_crossing` solves one scalar problem: grid scan (also a monotonicity
-  check), bracket the FIRST sign change, refine with ``scipy.optimize.brentq``. It never
+  check), bracket the FIRST sign change, refine with :func:`brentq`. It never
   extrapolates beyond ``s_max``.
+- :func:`brentq` is ``scipy.optimize.brentq`` operation for operation in Python floats
+  (scipy's C loop, ``scipy/optimize/Zeros/brentq.c``), so it returns the same root to the
+  last bit (tests/test_rootfind.py) without importing scipy.optimize (~0.4-0.8 s, the
+  largest import of a run that otherwise needs none of it).
 - :func:`bisect_vectorised` solves many independent bracketed problems at once (one shock
   per firm), evaluating the model once per iteration on the whole vector of candidates.
 
@@ -72,6 +76,7 @@ def first_crossing(
     s_max: float = 1.0,
     grid_step: float = 0.05,
     xtol: float = 1e-10,
+    f_grid: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Crossing:
     """First shock s* in [0, s_max] at which the metric f falls below ``threshold``.
 
@@ -86,13 +91,23 @@ def first_crossing(
     Units: s as a fraction; f and threshold in the metric's own unit (ICR times, CNY mn,
     ...). Zero/NaN policy: a non-finite f on the grid gives a status
     ``"n/a: metric not finite at s = ..."`` with shock and headroom None.
+
+    ``f_grid``: f over an array of shocks in one call, element for element equal to
+    ``f`` (it evaluates the grid; ``f`` refines): for a metric that vectorises, one call
+    instead of one per grid point.
     """
     grid = shock_grid(s_max, grid_step)
-    values = np.empty_like(grid)
-    for k, s in enumerate(grid):
-        values[k] = float(f(float(s)))
-        if not math.isfinite(values[k]):
-            return Crossing(None, f"{STATUS_NOT_FINITE_PREFIX}{float(s):g}", None, False)
+    if f_grid is not None:
+        values = np.asarray(f_grid(grid), dtype=float).reshape(grid.shape)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            return Crossing(None, f"{STATUS_NOT_FINITE_PREFIX}{float(grid[bad[0]]):g}", None, False)
+    else:
+        values = np.empty_like(grid)
+        for k, s in enumerate(grid):
+            values[k] = float(f(float(s)))
+            if not math.isfinite(values[k]):
+                return Crossing(None, f"{STATUS_NOT_FINITE_PREFIX}{float(s):g}", None, False)
     g = values - threshold
     scale = max(1.0, float(np.max(np.abs(values))))
     monotone = bool(np.all(np.diff(values) <= 1e-12 * scale))
@@ -104,10 +119,91 @@ def first_crossing(
     i = int(below[0])
     lo, hi = float(grid[i - 1]), float(grid[i])
     at_lo = g[i - 1] == 0
-    from scipy.optimize import brentq  # imported here: scipy.optimize costs ~0.4 s
-
-    root = lo if at_lo else float(brentq(lambda s: float(f(s)) - threshold, lo, hi, xtol=xtol))
+    root = lo if at_lo else brentq(lambda s: float(f(s)) - threshold, lo, hi, xtol=xtol)
     return Crossing(root, STATUS_BREACHED, None, monotone)
+
+
+def _div(a: float, b: float) -> float:
+    """a / b as C divides doubles: a zero divisor gives an infinity or NaN, no exception."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+#: scipy.optimize.brentq's defaults: 4 machine epsilons of relative tolerance, 100 iterations
+BRENTQ_RTOL = 4 * np.finfo(float).eps
+BRENTQ_MAXITER = 100
+
+
+def brentq(
+    f: Callable[[float], float],
+    a: float,
+    b: float,
+    xtol: float = 2e-12,
+    rtol: float = BRENTQ_RTOL,
+    maxiter: int = BRENTQ_MAXITER,
+) -> float:
+    """Root of f on [a, b] by Brent's method (inverse quadratic extrapolation, secant,
+    bisection), exactly as ``scipy.optimize.brentq(f, a, b, xtol, rtol, maxiter)``.
+
+    The loop is scipy's C code line by line in Python floats (IEEE doubles, the same
+    operations in the same order, no fused multiply-add), so the iterates and the
+    returned root are bit for bit scipy's. Returns within ``xtol + rtol |root|`` of a sign
+    change. Raises ValueError when f(a) and f(b) have the same sign, when f returns NaN,
+    or for xtol <= 0 / rtol below 4 eps (as scipy), RuntimeError when ``maxiter``
+    iterations do not converge (scipy's ``disp=True``)."""
+    if xtol <= 0:
+        raise ValueError(f"xtol too small ({xtol:g} <= 0)")
+    if rtol < BRENTQ_RTOL:
+        raise ValueError(f"rtol too small ({rtol:g} < {BRENTQ_RTOL:g})")
+
+    def call(x: float) -> float:
+        y = float(f(x))
+        if math.isnan(y):
+            raise ValueError(f"The function value at x={x:f} is NaN; solver cannot continue.")
+        return y
+
+    xpre, xcur = float(a), float(b)
+    xblk = fblk = spre = scur = 0.0
+    fpre, fcur = call(xpre), call(xcur)
+    if fpre == 0:
+        return xpre
+    if fcur == 0:
+        return xcur
+    if math.copysign(1.0, fpre) == math.copysign(1.0, fcur):  # C's signbit
+        raise ValueError("f(a) and f(b) must have different signs")
+    for _ in range(maxiter):
+        if fpre != 0 and fcur != 0 and math.copysign(1.0, fpre) != math.copysign(1.0, fcur):
+            xblk, fblk = xpre, fpre
+            spre = scur = xcur - xpre
+        if abs(fblk) < abs(fcur):
+            xpre, xcur, xblk = xcur, xblk, xcur
+            fpre, fcur, fblk = fcur, fblk, fcur
+        delta = (xtol + rtol * abs(xcur)) / 2
+        sbis = (xblk - xcur) / 2
+        if fcur == 0 or abs(sbis) < delta:
+            return xcur
+        if abs(spre) > delta and abs(fcur) < abs(fpre):
+            if xpre == xblk:  # interpolate (secant)
+                stry = _div(-fcur * (xcur - xpre), fcur - fpre)
+            else:  # extrapolate (inverse quadratic)
+                dpre = _div(fpre - fcur, xpre - xcur)
+                dblk = _div(fblk - fcur, xblk - xcur)
+                stry = _div(-fcur * (fblk * dblk - fpre * dpre), dblk * dpre * (fblk - fpre))
+            bound = 3 * abs(sbis) - delta
+            if 2 * abs(stry) < (abs(spre) if abs(spre) < bound else bound):  # C's MIN
+                spre, scur = scur, stry  # good short step
+            else:
+                spre = scur = sbis  # bisect
+        else:
+            spre = scur = sbis  # bisect
+        xpre, fpre = xcur, fcur
+        xcur += scur if abs(scur) > delta else (delta if sbis > 0 else -delta)
+        fcur = call(xcur)
+    raise RuntimeError(f"brentq failed to converge after {maxiter} iterations, value is {xcur}")
 
 
 def bisect_vectorised(
