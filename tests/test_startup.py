@@ -122,7 +122,8 @@ def test_the_back_test_uses_the_cached_forecast_for_every_as_of(tmp_path: Path) 
     """As of the shipped default 2025Q4 the back-test reruns the scenarios as of 2025Q1..Q3;
     the 2025Q3 one fits the trade forecast on its own series. The first run fits (the
     run's as-of and the back-test's), the second reads both from the cache: neither
-    statsmodels nor pandas is imported, and the cache holds one entry per distinct series."""
+    statsmodels, pandas nor scipy is imported, and the cache holds one entry per distinct
+    series."""
     root = Path(__file__).resolve().parents[1]
     code = (
         "import sys, json; from pathlib import Path; from stressmodel.run.app import run_and_write;"
@@ -132,7 +133,7 @@ def test_the_back_test_uses_the_cached_forecast_for_every_as_of(tmp_path: Path) 
         " RunOptions(firms=('000795.SZ',)), workbooks=False, force=True);"
         "m = json.loads((out / '2025Q4' / 'manifest.json').read_text());"
         "print(m['history']['backtest_as_of']);"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'statsmodels', 'pandas'}))"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'statsmodels', 'pandas', 'scipy'}))"
     )
     env = {**__import__("os").environ, "STRESSMODEL_CACHE": str(tmp_path / "cache")}
     runs = [
@@ -143,8 +144,8 @@ def test_the_back_test_uses_the_cached_forecast_for_every_as_of(tmp_path: Path) 
     ]
     first, second = (r.stdout.strip().splitlines() for r in runs)
     assert first[-2] == second[-2] == "['2025Q1', '2025Q2', '2025Q3']"
-    assert first[-1] == "['pandas', 'statsmodels']"
-    assert second[-1] == "[]"
+    assert first[-1] == "['pandas', 'scipy', 'statsmodels']"  # the fits
+    assert second[-1] == "[]"  # nor scipy: rank, expit and brentq are numpy / pure Python
     entries = list((tmp_path / "cache").glob("trade_forecast-*.json"))
     assert len(entries) == 3  # the run's series (as of 2025Q4) and the back-test's 2025Q2, 2025Q3
 
@@ -170,3 +171,36 @@ def test_run_backtests_passes_the_forecaster_for_every_as_of() -> None:
     plain = run_backtests(inputs, ("000795.SZ",), parse_quarter("2025Q4"), 8)
     for q, frame in plain.projections.items():
         assert frame.equals(bt.projections[q])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 40), st.integers(1, 30)),
+        elements=st.one_of(
+            st.floats(-40, 40),
+            st.floats(-1e4, 1e4),
+            st.sampled_from(
+                [0.0, -0.0, 709.0, -709.0, 709.79, -709.79, 745.2, -745.2, 1e308, -1e308]
+            ),
+            st.sampled_from([np.inf, -np.inf, np.nan]),
+        ),
+    )
+)
+def test_expit_equals_scipy_to_the_bit(a: np.ndarray) -> None:
+    from scipy.special import expit as scipy_expit
+
+    from stressmodel.analysis.consolidation import expit
+
+    np.testing.assert_array_equal(expit(a), scipy_expit(a))
+    assert expit(a).shape == a.shape
+
+
+def test_expit_on_a_million_normal_arguments_equals_scipy() -> None:
+    from scipy.special import expit as scipy_expit
+
+    from stressmodel.analysis.consolidation import expit
+
+    x = np.random.default_rng(3).normal(0.0, 6.0, (1000, 1000))
+    assert np.array_equal(expit(x), scipy_expit(x))
