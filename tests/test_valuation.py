@@ -256,3 +256,27 @@ def test_dcf_arrays_equals_the_frame_dcf(setting) -> None:  # type: ignore[no-un
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
     ok = np.isfinite(ref)
     np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12, atol=1e-12)
+
+
+def test_scenario_arrays_hold_the_scenario_frames_numbers(setting) -> None:  # type: ignore[no-untyped-def]
+    from stressmodel.model.cases import scenario_arrays
+    from stressmodel.model.quarter import DRIVERS, SCENARIO_PARAMS
+
+    _firms, _values, inputs = setting
+    sc = [
+        *(
+            inputs.scenarios.reverse_scenario(s, H, name=f"r{i}")
+            for i, s in enumerate((0.0, 0.37, 1.0))
+        ),
+        *(
+            _scenario(f"s{i}", export_shock=s, duration_quarters=3)
+            for i, s in enumerate((0.2, 0.6))
+        ),
+    ]
+    frame = scenario_frame(sc, AS_OF, H, None)
+    S, D = scenario_arrays(sc, AS_OF, H, None)
+    np.testing.assert_array_equal(S, frame.select([f"s_{p}" for p in SCENARIO_PARAMS]).to_numpy().T)
+    for j, p in enumerate(DRIVERS):
+        np.testing.assert_array_equal(
+            D[j], frame.select([f"d_{p}_{k}" for k in range(1, H + 1)]).to_numpy().T
+        )

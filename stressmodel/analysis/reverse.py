@@ -32,9 +32,9 @@ from stressmodel.analysis.rootfind import bisect_vectorised
 from stressmodel.analysis.valuation import TERMINAL_INPUTS, dcf, dcf_arrays
 from stressmodel.inputs.scenarios import ScenarioSet
 from stressmodel.model import kernel
-from stressmodel.model.cases import per_firm_case_frame, scenario_frame
+from stressmodel.model.cases import per_firm_case_frame, scenario_arrays, scenario_frame
 from stressmodel.model.engine import project
-from stressmodel.model.quarter import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS, terminal
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS, terminal
 
 XTOL = 1e-10
 METRICS = ("value", "value_low_rate", "value_high_rate", "cash", "icr")
@@ -124,12 +124,8 @@ class _Metrics:
             self.scenarios.reverse_scenario(float(x), self.horizon, name=f"r{i}")
             for i, x in enumerate(shocks)
         ]
-        scen = scenario_frame(sc, self.as_of, self.horizon, None)
-        S = scen.select([f"s_{p}" for p in SCENARIO_PARAMS]).to_numpy().T
-        drivers = [f"d_{p}_{k}" for p in DRIVERS for k in range(1, self.horizon + 1)]
-        D = scen.select(drivers).to_numpy().T.reshape(len(DRIVERS), self.horizon, len(sc))
-        S = np.ascontiguousarray(S)
-        return S, kernel.run("numpy", self.F, S, np.ascontiguousarray(D))
+        S, D = scenario_arrays(sc, self.as_of, self.horizon, None)
+        return S, kernel.run("numpy", self.F, S, D)
 
     def __call__(self, shocks: np.ndarray) -> np.ndarray:
         """Metric minus threshold for each (firm row, metric) pair at its shock."""
