@@ -22,6 +22,7 @@ and rewritten.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -69,18 +70,28 @@ def _plain(v: Any) -> Any:
     return float(v).hex()
 
 
+@functools.cache
+def _environment() -> tuple[str, tuple[str, ...]]:
+    """The forecast module's source digest and the library versions: fixed for a process,
+    so looked up once (a run asks for a key per back-test as-of; each version lookup
+    scans the installed distributions)."""
+    source = Path(forecast_module.__file__).read_bytes()
+    versions = tuple(_version(d) for d in ("stressmodel", "statsmodels", "scipy", "numpy"))
+    return hashlib.sha256(source).hexdigest(), versions
+
+
 def forecast_key(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
     """SHA-256 of everything a forecast depends on: the function, its arguments (the exact
     series fitted, horizon, interval, bounds), the forecast module's source and the
     library versions."""
-    source = Path(forecast_module.__file__).read_bytes()
+    module, versions = _environment()
     payload = {
         "format": CACHE_FORMAT,
         "function": name,
         "args": [_plain(a) for a in args],
         "kwargs": {k: _plain(v) for k, v in sorted(kwargs.items())},
-        "module": hashlib.sha256(source).hexdigest(),
-        "versions": [_version(d) for d in ("stressmodel", "statsmodels", "scipy", "numpy")],
+        "module": module,
+        "versions": list(versions),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
