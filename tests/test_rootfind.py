@@ -279,3 +279,46 @@ def test_brentq_rejects_what_scipy_rejects() -> None:
         ours(lambda x: math.nan if x > -1 else -1.0, -1.0, 1.0)
     with pytest.raises(RuntimeError):
         ours(lambda x: math.tanh(x - 0.3), -1.0, 1.0, xtol=1e-300, rtol=BRENTQ_RTOL, maxiter=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 40),
+    st.sampled_from([1e-10, 1e-6, 0.3, 1e-15]),
+    st.integers(0, 2**32 - 1),
+    st.integers(5, 100),
+)
+def test_bisection_several_levels_per_call_is_one_level_at_a_time(
+    levels: int, n: int, xtol: float, seed: int, max_iter: int
+) -> None:
+    """Evaluating 2**levels - 1 candidate midpoints per call walks to exactly the same
+    brackets (the same result to the bit, NaN where a visited midpoint was not finite)
+    with about 1/levels of the calls; widths differ across elements (some zero, some not
+    finite)."""
+    rng = np.random.default_rng(seed)
+    root = rng.uniform(-1, 2, n)
+    lo = rng.uniform(-2, 0, n)
+    hi = lo + rng.choice([0.0, 0.5, 1.0, 3.0], n)
+    hi[rng.random(n) < 0.1] = np.inf
+    hole = rng.uniform(-2, 3, n)  # g is NaN near here
+
+    def g(s: np.ndarray, owner: np.ndarray | None = None) -> np.ndarray:
+        k = np.arange(n) if owner is None else owner
+        out = np.tanh(3 * (root[k] - s)) + 0.01 * np.sin(40 * s)
+        return np.where(np.abs(s - hole[k]) < 0.01, np.nan, out)
+
+    calls: list[int] = []
+
+    def counted(s: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        calls.append(s.size)
+        return g(s, owner)
+
+    one = bisect_vectorised(g, lo, hi, xtol=xtol, max_iter=max_iter)
+    many = bisect_vectorised(g, lo, hi, xtol=xtol, max_iter=max_iter, levels=levels, g_at=counted)
+    np.testing.assert_array_equal(one, many)
+    if levels > 1 and calls:
+        finite = np.isfinite(hi - lo)
+        width = float(np.max((hi - lo)[finite])) if finite.any() else 0.0
+        steps = min(max_iter, max(1, math.ceil(math.log2(width / xtol)))) if width > xtol else 0
+        assert len(calls) <= math.ceil(steps / levels) + 1

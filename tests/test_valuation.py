@@ -280,3 +280,29 @@ def test_scenario_arrays_hold_the_scenario_frames_numbers(setting) -> None:  # t
         np.testing.assert_array_equal(
             D[j], frame.select([f"d_{p}_{k}" for k in range(1, H + 1)]).to_numpy().T
         )
+
+
+def test_the_shock_template_equals_building_every_scenario(setting) -> None:  # type: ignore[no-untyped-def]
+    """The evaluator reuses the reverse scenario's arrays with only the export shock set
+    (checked at construction); building every scenario gives the same metrics to the bit,
+    also for repeated pairs (several candidate shocks per pair)."""
+    from stressmodel.analysis.reverse import METRICS, _Metrics
+
+    firms, values, inputs = setting
+    tick = firms["ticker"].to_list()
+    pairs = [(t, m) for t in tick for m in METRICS]
+    rows = pl.concat([firms.filter(pl.col("ticker") == t) for t, _m in pairs])
+    prices = {t: 4.0 + i for i, t in enumerate(tick)}
+    g = _Metrics(
+        rows, values, prices, [m for _t, m in pairs], inputs.scenarios, AS_OF, H, 0.09, 0.01, 0.02
+    )
+    assert g.template is not None
+    rng = np.random.default_rng(11)
+    owner = rng.integers(0, len(pairs), 3 * len(pairs))
+    shocks = rng.uniform(0, 1, owner.size)
+    fast = g(shocks, owner)
+    g.template = None
+    np.testing.assert_array_equal(fast, g(shocks, owner))
+    np.testing.assert_array_equal(
+        g(shocks[: len(pairs)]), g(shocks[: len(pairs)], np.arange(len(pairs)))
+    )

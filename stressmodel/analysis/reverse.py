@@ -12,8 +12,9 @@ which they cross their threshold:
 - minimum quarterly interest cover = 1.
 
 Each metric falls as s rises. The solver evaluates s = 0 and s = 1 for every firm, then
-bisects all (firm, metric) pairs with one vectorised projection per iteration. An
-evaluation works on numpy arrays (:class:`_Metrics`: the generated numpy kernel and
+bisects all (firm, metric) pairs, one vectorised projection covering :data:`LEVELS`
+iterations (every midpoint either branch can reach; the same midpoints and signs as one
+iteration at a time, so the same roots to the bit). An evaluation works on numpy arrays (:class:`_Metrics`: the generated numpy kernel and
 :func:`~stressmodel.analysis.valuation.dcf_arrays`), not on polars frames, whose fixed
 cost per call dominated on 35 pairs; bisection depends only on the signs of the metrics,
 so the solved shocks are those of the frame evaluation (tests/test_valuation.py compares
@@ -37,6 +38,9 @@ from stressmodel.model.engine import project
 from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS, terminal
 
 XTOL = 1e-10
+#: bisection levels evaluated per projection (2**LEVELS - 1 candidate shocks per pair):
+#: the same midpoints and signs as one level at a time, a quarter of the projections
+LEVELS = 4
 METRICS = ("value", "value_low_rate", "value_high_rate", "cash", "icr")
 
 
@@ -117,52 +121,90 @@ class _Metrics:
         self.min_cash = firms["f_min_cash"].cast(pl.Float64).to_numpy()
         self.row = {name: j for j, name in enumerate(kernel.item_names())}
 
-    def project(self, shocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The scenario parameters (parameters x pairs) and OUT (line items x quarters x
-        pairs) with pair i at shock ``shocks[i]``."""
+        self.template = self._shock_template()
+
+    def _scenarios(self, shocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """S and D of the reverse scenario at each shock, built scenario by scenario."""
         sc = [
             self.scenarios.reverse_scenario(float(x), self.horizon, name=f"r{i}")
             for i, x in enumerate(shocks)
         ]
-        S, D = scenario_arrays(sc, self.as_of, self.horizon, None)
-        return S, kernel.run("numpy", self.F, S, D)
+        return scenario_arrays(sc, self.as_of, self.horizon, None)
 
-    def __call__(self, shocks: np.ndarray) -> np.ndarray:
-        """Metric minus threshold for each (firm row, metric) pair at its shock."""
-        S, out = self.project(np.asarray(shocks, dtype=float))
+    def _shock_template(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The reverse scenario's S and D at s = 0 when the shock enters them only as the
+        ``export_shock`` parameter (the paths are shapes; the shock scales them inside the
+        model), checked at s = 0, 1 and an interior shock; None otherwise (then every
+        evaluation builds its scenarios)."""
+        probe = np.array([0.0, 1.0, 0.3719])
+        S, D = self._scenarios(probe)
+        k = SCENARIO_PARAMS.index("export_shock")
+        others = np.delete(S, k, axis=0)
+        same = bool(
+            np.array_equal(S[k], probe)
+            and np.array_equal(others, others[:, :1].repeat(3, axis=1))
+            and np.array_equal(D, D[:, :, :1].repeat(3, axis=2))
+        )
+        return (S[:, :1], D[:, :, :1]) if same else None
+
+    def project(
+        self, shocks: np.ndarray, owner: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The scenario parameters (parameters x cases) and OUT (line items x quarters x
+        cases) of case j = pair ``owner[j]`` (default: pair j) at shock ``shocks[j]``."""
+        idx = np.arange(len(self.tickers)) if owner is None else owner
+        if self.template is not None:
+            S0, D0 = self.template
+            S = np.repeat(S0, len(shocks), axis=1)
+            S[SCENARIO_PARAMS.index("export_shock")] = shocks
+            D = np.ascontiguousarray(np.broadcast_to(D0, (D0.shape[0], D0.shape[1], len(shocks))))
+        else:
+            S, D = self._scenarios(shocks)
+        F = self.F if owner is None else np.ascontiguousarray(self.F[:, idx])
+        return S, kernel.run("numpy", F, S, D)
+
+    def __call__(self, shocks: np.ndarray, owner: np.ndarray | None = None) -> np.ndarray:
+        """Metric minus threshold of case j = pair ``owner[j]`` (default: pair j) at shock
+        ``shocks[j]``."""
+        shocks = np.asarray(shocks, dtype=float)
+        idx = np.arange(len(self.tickers)) if owner is None else np.asarray(owner)
+        S, out = self.project(shocks, None if owner is None else idx)
         item = lambda name: out[self.row[name]]  # noqa: E731
         H = self.horizon
+        F = self.F[:, idx]
+        metric, price = self.metric[idx], self.price[idx]
         ops = _ArrayOps()
         terminal(
             ops,
-            {p: self.F[j] for j, p in enumerate(ALL_FIRM_PARAMS)},
+            {p: F[j] for j, p in enumerate(ALL_FIRM_PARAMS)},
             {p: S[j] for j, p in enumerate(SCENARIO_PARAMS)},
             {c: item(c)[H - 1] for c in TERMINAL_INPUTS},
         )
-        result = np.full(len(self.tickers), np.nan)
+        result = np.full(len(idx), np.nan)
         fcf = item("fcf")
         with np.errstate(all="ignore"):
             for m, k in self.rates.items():
-                sel = self.metric == m
+                sel = metric == m
                 if not sel.any():
                     continue
                 vps = dcf_arrays(
                     fcf,
                     ops.values["tv_fcf"],
                     ops.values["tv_working_capital_release"],
-                    self.net_debt0,
-                    self.shares,
+                    self.net_debt0[idx],
+                    self.shares[idx],
                     k,
                     self.growth,
                 )
-                result[sel] = (vps - self.price)[sel]
+                result[sel] = (vps - price)[sel]
             net_cash = (item("cash") - item("revolver")).min(axis=0)
-            result[self.metric == "cash"] = (net_cash - self.min_cash)[self.metric == "cash"]
+            sel = metric == "cash"
+            result[sel] = (net_cash - self.min_cash[idx])[sel]
             interest, ebit = item("interest_expense"), item("ebit")
             paid = interest > 1e-9
             icr = np.where(paid, ebit / np.where(paid, interest, 1.0), np.inf).min(axis=0)
             defined = paid.any(axis=0) & (interest.min(axis=0) > 1e-9)
-            sel = self.metric == "icr"
+            sel = metric == "icr"
             result[sel] = np.where(defined, icr - 1.0, np.nan)[sel]
         return result
 
@@ -193,7 +235,9 @@ def reverse_stress(
     solvable = np.isfinite(at0) & np.isfinite(at1) & (at0 >= 0) & (at1 < 0)
     lo, hi = np.zeros(len(pairs)), np.where(solvable, 1.0, 0.0)
     roots = (
-        bisect_vectorised(g, lo, hi, xtol=XTOL) if solvable.any() else np.full(len(pairs), np.nan)
+        bisect_vectorised(g, lo, hi, xtol=XTOL, levels=LEVELS, g_at=g)
+        if solvable.any()
+        else np.full(len(pairs), np.nan)
     )
     # the value at zero shock, for the report: the polars DCF of the valuation stage, so
     # that it is the same figure to the last digit wherever it is shown

@@ -212,6 +212,9 @@ def bisect_vectorised(
     hi: np.ndarray,
     xtol: float = 1e-10,
     max_iter: int = 100,
+    *,
+    levels: int = 1,
+    g_at: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Bracketed bisection for many independent roots at once.
 
@@ -223,30 +226,82 @@ def bisect_vectorised(
     ``max_iter``. Keeps lo where g(mid) >= 0, so the result converges to the first point
     where g turns negative inside a bracket.
 
+    ``levels`` > 1 with ``g_at(points, owner)`` (g of element ``owner[j]`` at
+    ``points[j]``): each model evaluation covers the next ``levels`` iterations at once,
+    every midpoint either branch could reach (2**levels - 1 per element), and the walk
+    down takes the branch g's sign picks. The midpoints, the signs read and so the result
+    are exactly those of one iteration at a time (the points are computed with the same
+    operations); only the number of model calls falls, by about ``levels`` times, for a
+    model whose cost per call hardly grows with the number of points.
+
     Returns the bracket midpoints (float array of the broadcast shape of lo and hi), each
     within xtol/2 of a sign change when the iteration limit was not reached.
     Zero/NaN policy: elements whose bracket has a non-finite end, or where g returns a
-    non-finite value at any midpoint, come back as NaN (the caller turns them into a null
-    with a status). lo > hi raises ValueError.
+    non-finite value at any midpoint on the way, come back as NaN (the caller turns them
+    into a null with a status). lo > hi raises ValueError.
     """
     lo_a, hi_a = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
     lo_a, hi_a = lo_a.copy(), hi_a.copy()
     if np.any(lo_a > hi_a):
         raise ValueError("every lo must be <= its hi")
+    if levels < 1:
+        raise ValueError("levels must be at least 1")
     bad = ~(np.isfinite(lo_a) & np.isfinite(hi_a))
     lo_a[bad] = 0.0
     hi_a[bad] = 0.0
-    for _ in range(max_iter):
+    done = 0
+    while done < max_iter:
         if not np.any(hi_a - lo_a > xtol):
             break
-        mid = 0.5 * (lo_a + hi_a)
-        gm = np.asarray(g(mid), dtype=float)
-        if gm.shape != mid.shape:
-            gm = np.broadcast_to(gm, mid.shape)
-        bad |= ~np.isfinite(gm)
-        keep_lo = gm >= 0
-        lo_a = np.where(keep_lo, mid, lo_a)
-        hi_a = np.where(keep_lo, hi_a, mid)
+        width = float(np.max(hi_a - lo_a))
+        depth = (
+            1
+            if g_at is None
+            else min(levels, max_iter - done, max(1, math.ceil(math.log2(width / xtol))))
+        )
+        if depth == 1:
+            mid = 0.5 * (lo_a + hi_a)
+            gm = np.asarray(g(mid), dtype=float)
+            if gm.shape != mid.shape:
+                gm = np.broadcast_to(gm, mid.shape)
+            bad |= ~np.isfinite(gm)
+            keep_lo = gm >= 0
+            lo_a = np.where(keep_lo, mid, lo_a)
+            hi_a = np.where(keep_lo, hi_a, mid)
+            done += 1
+            continue
+        # the tree of brackets the next ``depth`` iterations can reach, level by level:
+        # node c of a level has children 2c (g < 0 at its midpoint: [lo, mid]) and 2c + 1
+        # (g >= 0: [mid, hi]), exactly the updates of one iteration
+        shape = lo_a.shape
+        flat_lo, flat_hi = lo_a.reshape(-1), hi_a.reshape(-1)
+        tree: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        nodes_lo, nodes_hi = flat_lo[None, :], flat_hi[None, :]
+        for _level in range(depth):
+            mids = 0.5 * (nodes_lo + nodes_hi)
+            tree.append((nodes_lo, nodes_hi, mids))
+            nodes_lo = np.stack([nodes_lo, mids], axis=1).reshape(-1, flat_lo.size)
+            nodes_hi = np.stack([mids, nodes_hi], axis=1).reshape(-1, flat_lo.size)
+        points = np.concatenate([m for _l, _h, m in tree], axis=0)  # (2**depth - 1, n)
+        owner = np.broadcast_to(np.arange(flat_lo.size), points.shape)
+        values = np.asarray(g_at(points.reshape(-1), owner.reshape(-1)), dtype=float)
+        values = values.reshape(points.shape)
+        node = np.zeros(flat_lo.size, dtype=np.intp)
+        cols = np.arange(flat_lo.size)
+        first = 0
+        for level, (_l, _h, mids) in enumerate(tree):
+            mid = mids[node, cols]
+            gm = values[first + node, cols]
+            first += 2**level
+            bad |= ~np.isfinite(gm).reshape(shape)
+            keep_lo = gm >= 0
+            flat_lo = np.where(keep_lo, mid, flat_lo)
+            flat_hi = np.where(keep_lo, flat_hi, mid)
+            node = 2 * node + keep_lo
+            done += 1
+            if not np.any(flat_hi - flat_lo > xtol):
+                break
+        lo_a, hi_a = flat_lo.reshape(shape), flat_hi.reshape(shape)
     out: np.ndarray = np.asarray(0.5 * (lo_a + hi_a), dtype=float)
     out[bad] = np.nan
     return out
