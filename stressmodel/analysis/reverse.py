@@ -14,7 +14,8 @@ which they cross their threshold:
 Each metric falls as s rises. The solver evaluates s = 0 and s = 1 for every firm, then
 bisects all (firm, metric) pairs, one vectorised projection covering :data:`LEVELS`
 iterations (every midpoint either branch can reach; the same midpoints and signs as one
-iteration at a time, so the same roots to the bit). An evaluation works on numpy arrays (:class:`_Metrics`: the generated numpy kernel and
+iteration at a time, so the same roots to the bit). An evaluation works on numpy arrays
+(:class:`_Metrics`: the generated numpy kernel and
 :func:`~stressmodel.analysis.valuation.dcf_arrays`), not on polars frames, whose fixed
 cost per call dominated on 35 pairs; bisection depends only on the signs of the metrics,
 so the solved shocks are those of the frame evaluation (tests/test_valuation.py compares
