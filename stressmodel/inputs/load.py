@@ -17,7 +17,14 @@ from typing import Any
 from stressmodel.errors import InputError, Problem
 from stressmodel.inputs.events import EVENTS_COLUMNS, EVENTS_FILE, parse_events
 from stressmodel.inputs.periods import month_index, quarter_end_date
-from stressmodel.inputs.readers import RawTable, printable, read_csv, read_toml, read_xlsx
+from stressmodel.inputs.readers import (
+    MAX_UNIVERSE_FILE_BYTES,
+    RawTable,
+    printable,
+    read_csv,
+    read_toml,
+    read_xlsx,
+)
 from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios, resolve_events
 from stressmodel.inputs.sector import Sector, parse_sector
 from stressmodel.inputs.validation import (
@@ -28,7 +35,7 @@ from stressmodel.inputs.validation import (
     check_events,
     check_prices,
     check_register,
-    check_statements,
+    check_statements_many,
     check_text,
     check_trade,
     parse_number,
@@ -213,7 +220,12 @@ def load_inputs(root: Path) -> Inputs:
     reg_table: RawTable | None = None
     if reg_path:
         reg_table = attempt(
-            read_csv, reg_path, _rel(root, reg_path), tuple(REGISTER_COLUMNS), root=True
+            read_csv,
+            reg_path,
+            _rel(root, reg_path),
+            tuple(REGISTER_COLUMNS),
+            MAX_UNIVERSE_FILE_BYTES,
+            root=True,
         )
         file_hashes[_rel(root, reg_path)] = sha256_file(reg_path)
     #: why the list of firms is incomplete, if it is: checks against it are then skipped
@@ -305,6 +317,7 @@ def load_inputs(root: Path) -> Inputs:
                     )
                 )
         unmatched: list[str] = []
+        read: list[tuple[str, RawTable]] = []
         for stem, path in found.items():
             name = _rel(root, path)
             if stem not in known and register_gap is not None:
@@ -325,10 +338,13 @@ def load_inputs(root: Path) -> Inputs:
             if table is None:
                 continue  # not hashed either: it may not be a regular file
             file_hashes[name] = sha256_file(path)
-            probs, rows = check_statements(table)
-            problems.extend(probs)
+            read.append((stem, table))
+        # every statements file's rows checked in one pass over whole columns
+        probs, parsed = check_statements_many([table for _stem, table in read])
+        problems.extend(probs)
+        for (stem, table), rows in zip(read, parsed, strict=True):
             statements[stem] = tuple(rows)
-            statement_files[stem] = name
+            statement_files[stem] = table.file
         if unmatched:
             n = len(unmatched)
             problems.append(
@@ -385,7 +401,7 @@ def load_inputs(root: Path) -> Inputs:
     prices: list[dict[str, Any]] = []
     ppath = need(PRICES_FILE)
     if ppath:
-        ptable = attempt(read_csv, ppath, _rel(root, ppath), PRICE_COLUMNS)
+        ptable = attempt(read_csv, ppath, _rel(root, ppath), PRICE_COLUMNS, MAX_UNIVERSE_FILE_BYTES)
         file_hashes[_rel(root, ppath)] = sha256_file(ppath)
         if ptable is not None:
             probs, prices = check_prices(ptable, tickers)

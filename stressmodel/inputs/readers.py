@@ -25,6 +25,9 @@ from stressmodel.errors import InputError, Problem
 
 #: the largest input file read, bytes (a statements file is a few kB)
 MAX_FILE_BYTES = 20 * 1024 * 1024
+#: the largest register or price file read, bytes: these grow with the universe (10,000
+#: synthetic firms: firms.csv 7 MB, prices.csv 41 MB)
+MAX_UNIVERSE_FILE_BYTES = 256 * 1024 * 1024
 #: xlsx guards: total uncompressed size, per-part size and compression ratio
 MAX_XLSX_UNCOMPRESSED = 50 * 1024 * 1024
 MAX_XLSX_PART = 20 * 1024 * 1024
@@ -175,8 +178,8 @@ def display_name(path: Path, root: Path | None = None) -> str:
     return str(path)
 
 
-def _read_bytes(path: Path, name: str) -> bytes:
-    """The bytes of a regular file of at most MAX_FILE_BYTES. A folder, device, pipe or
+def _read_bytes(path: Path, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. A folder, device, pipe or
     socket is refused before it is opened (reading /dev/zero or a FIFO would never end)."""
     try:
         st = os.stat(path)
@@ -185,11 +188,9 @@ def _read_bytes(path: Path, name: str) -> bytes:
     if not stat.S_ISREG(st.st_mode):
         found = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, pipe or socket"
         raise InputError(Problem(name, None, None, "a regular file", found))
-    if st.st_size > MAX_FILE_BYTES:
+    if st.st_size > limit:
         raise InputError(
-            Problem(
-                name, None, None, f"a file of at most {MAX_FILE_BYTES} bytes", f"{st.st_size} bytes"
-            )
+            Problem(name, None, None, f"a file of at most {limit} bytes", f"{st.st_size} bytes")
         )
     try:
         with open(path, "rb") as fh:
@@ -236,14 +237,21 @@ def decode_text(data: bytes, name: str) -> str:
         ) from None
 
 
-def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
-    """Read a comma-separated file whose header must be exactly ``expected``."""
-    text = decode_text(_read_bytes(path, name), name)
+#: the first line of a text as ``str.splitlines`` ends it
+_FIRST_LINE_RE = re.compile("[^\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]*")
+
+
+def read_csv(
+    path: Path, name: str, expected: tuple[str, ...], max_bytes: int = MAX_FILE_BYTES
+) -> RawTable:
+    """Read a comma-separated file of at most ``max_bytes`` whose header must be exactly
+    ``expected``."""
+    text = decode_text(_read_bytes(path, name, max_bytes), name)
     if not text.strip():
         raise InputError(
             Problem(name, None, None, "a header row " + ",".join(expected), "an empty file")
         )
-    first = text.splitlines()[0]
+    first = _FIRST_LINE_RE.match(text).group()  # type: ignore[union-attr]  # = text.splitlines()[0]
     if "," not in first:
         for delim, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
             if delim in first:
@@ -261,6 +269,12 @@ def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
     problems = header_problems(name, tuple(header), expected)
     if problems:
         raise InputError(problems)
+    fast = _simple_rows(reader, len(header))
+    if fast is not None:
+        rows_fast, lines_fast = fast
+        return RawTable(name, tuple(header), tuple(rows_fast), tuple(lines_fast))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    next(reader)
     rows: list[tuple[str, ...]] = []
     lines: list[int] = []
     bad: list[Problem] = []
@@ -310,6 +324,27 @@ def read_csv(path: Path, name: str, expected: tuple[str, ...]) -> RawTable:
         )
         unread.append(start)
     return RawTable(name, tuple(header), tuple(rows), tuple(lines), tuple(bad), tuple(unread))
+
+
+def _simple_rows(reader: Any, n: int) -> tuple[list[tuple[str, ...]], range | list[int]] | None:
+    """The rows of a CSV body in one pass, when the body is simple: every record on one
+    line and of ``n`` fields (blank lines are dropped). Cells are stripped. None when the
+    body is not simple (a record over several lines, a row of the wrong length, a CSV
+    error): the caller then reads it row by row, naming each problem."""
+    first = reader.line_num + 1
+    try:
+        body = list(reader)
+    except csv.Error:
+        return None
+    if reader.line_num != first - 1 + len(body):
+        return None  # a quoted field spans lines: line numbers need the row-by-row reader
+    if set(map(len, body)) - {n, 0}:
+        return None
+    rows = [tuple(map(str.strip, r)) for r in body]
+    if all(map(any, rows)):
+        return rows, range(first, first + len(rows))
+    kept = [(line, r) for line, r in enumerate(rows, start=first) if r and any(r)]
+    return [r for _, r in kept], [line for line, _ in kept]
 
 
 def _broken_field(record: str) -> tuple[int | None, bool]:
