@@ -18,10 +18,13 @@ import io
 import os
 import re
 import shutil
-import time
+import subprocess
+import sys
+import threading
 import tracemalloc
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
@@ -89,7 +92,62 @@ def run(root: Path, out: Path, *extra: str) -> Result:
     )
 
 
-def assert_clean_failure(result: Result, *needles: str) -> None:
+#: a hang guard, not a speed limit: a check that does not return within this long is hung
+#: (speed is measured in the benchmark, never asserted in a test)
+HANG_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a ``stressmodel`` process gave: as much of click's Result as the checks read."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    exception: None = None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def validate_guarded(root: Path) -> Finished:
+    """``stressmodel validate`` in its own process, killed (and the test failed) if it has
+    not finished within HANG_SECONDS: a guard against a hang, whatever the machine's load."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "stressmodel", "validate", "--inputs", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=HANG_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"validate did not finish within {HANG_SECONDS} s: hung")
+    return Finished(done.returncode, done.stdout, done.stderr)
+
+
+def finishes(fn: Callable[[], object]) -> None:
+    """Run ``fn`` on a daemon thread; fail the test if it is still running after
+    HANG_SECONDS (a hang guard for an in-process read). Exceptions are re-raised."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(HANG_SECONDS)
+    if worker.is_alive():
+        pytest.fail(f"did not finish within {HANG_SECONDS} s: hung")
+    if errors:
+        raise errors[0]
+
+
+def assert_clean_failure(result: Result | Finished, *needles: str) -> None:
     """Exit code 2, an 'error:' message containing every needle, no traceback."""
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
     assert "Traceback" not in result.output
@@ -260,9 +318,7 @@ def test_statements_file_is_a_link_to_a_device_or_folder(
     link = inputs / "statements" / f"{TICKER}.csv"
     link.unlink()
     link.symlink_to(target)
-    t = time.perf_counter()
-    assert_clean_failure(validate(inputs), f"inputs/statements/{TICKER}.csv: {found}")
-    assert time.perf_counter() - t < 5
+    assert_clean_failure(validate_guarded(inputs), f"inputs/statements/{TICKER}.csv: {found}")
 
 
 def test_statements_file_is_a_fifo(inputs: Path) -> None:
@@ -607,7 +663,7 @@ def test_openpyxl_uses_defusedxml() -> None:
         "lower-case",
     ],
 )
-def test_xml_attack_is_rejected_within_a_second(
+def test_xml_attack_is_rejected_without_hanging(
     inputs: Path, good_xlsx: bytes, part: str, xml: bytes
 ) -> None:
     data = (
@@ -616,9 +672,7 @@ def test_xml_attack_is_rejected_within_a_second(
         else rezip(good_xlsx, add={part: xml})
     )
     name = use_xlsx(inputs, data)
-    t = time.perf_counter()
-    result = validate(inputs)
-    assert time.perf_counter() - t < 1.0
+    result = validate_guarded(inputs)
     assert_clean_failure(
         result,
         f"{name}: expected XML without DTD or entity declarations; found a DTD/entity declaration in {part} (an XML attack?)",
@@ -652,10 +706,8 @@ def test_defusedxml_stops_an_attack_that_gets_past_the_container_check(good_xlsx
     import defusedxml
 
     data = rezip(good_xlsx, replace={"xl/workbook.xml": BILLION_LAUGHS})
-    t = time.perf_counter()
     with pytest.raises(Exception) as exc:
-        openpyxl.load_workbook(io.BytesIO(data), read_only=True)
-    assert time.perf_counter() - t < 1.0
+        finishes(lambda: openpyxl.load_workbook(io.BytesIO(data), read_only=True))
     chain = [exc.value, exc.value.__cause__, exc.value.__context__]
     assert any(isinstance(e, defusedxml.DefusedXmlException) for e in chain), chain
 
@@ -867,22 +919,21 @@ def _bomb(parts: dict[str, tuple[bytes, int]], base: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _measure(fn: Callable[[], object]) -> tuple[float, int]:
+def _peak_memory(fn: Callable[[], object]) -> int:
+    """The peak of memory Python allocated while ``fn`` ran (bytes); a hang fails the test."""
     tracemalloc.start()
-    t = time.perf_counter()
     try:
-        fn()
+        finishes(fn)
     finally:
-        elapsed = time.perf_counter() - t
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    return elapsed, peak
+    return peak
 
 
 @pytest.mark.slow
 def test_zip_bomb_one_huge_part(inputs: Path, good_xlsx: bytes) -> None:
     """A sheet of 200 MB of spaces (about 200 kB compressed): rejected from the declared
-    sizes, within a second, without decompressing it."""
+    sizes, without decompressing it (a memory peak under 20 MB)."""
     data = _bomb({"xl/worksheets/sheet1.xml": (b" " * (1 << 20), 200)}, good_xlsx)
     assert len(data) < 1_000_000
     name = use_xlsx(inputs, data)
@@ -895,8 +946,8 @@ def test_zip_bomb_one_huge_part(inputs: Path, good_xlsx: bytes) -> None:
         except InputError as exc:
             caught.append(exc)
 
-    elapsed, peak = _measure(attempt)
-    assert elapsed < 1.0 and peak < 20 * 1024 * 1024, (elapsed, peak)
+    peak = _peak_memory(attempt)
+    assert peak < 20 * 1024 * 1024, peak
     (problem,) = caught[0].problems
     ratio = (200 << 20) / _compressed(data, "xl/worksheets/sheet1.xml")
     assert (
@@ -917,9 +968,7 @@ def test_zip_bomb_high_ratio(inputs: Path, good_xlsx: bytes) -> None:
     """A 5 MB part (under the per-part limit) compressed more than 200 times."""
     data = _bomb({"xl/media/blank.xml": (b"\x00" * (1 << 20), 5)}, good_xlsx)
     name = use_xlsx(inputs, data)
-    t = time.perf_counter()
-    result = validate(inputs)
-    assert time.perf_counter() - t < 1.0
+    result = validate_guarded(inputs)
     assert_clean_failure(
         result,
         f"{name}: expected parts of at most",
@@ -983,12 +1032,10 @@ def test_file_too_large(inputs: Path) -> None:
     path = inputs / "statements" / f"{TICKER}.csv"
     with path.open("r+b") as fh:
         fh.truncate(25 * 1024 * 1024)  # sparse: no 25 MB write
-    t = time.perf_counter()
     assert_clean_failure(
-        validate(inputs),
+        validate_guarded(inputs),
         f"inputs/statements/{TICKER}.csv: expected a file of at most 20971520 bytes; found 26214400 bytes",
     )
-    assert time.perf_counter() - t < 1.0
 
 
 def test_sheet_declaring_a_huge_range(inputs: Path) -> None:
@@ -999,11 +1046,10 @@ def test_sheet_declaring_a_huge_range(inputs: Path) -> None:
     buf = io.BytesIO()
     wb.save(buf)
     name = use_xlsx(inputs, buf.getvalue())
-    t = time.perf_counter()
     assert_clean_failure(
-        validate(inputs), f"{name}: expected a sheet at most 50 columns wide; found 16384 columns"
+        validate_guarded(inputs),
+        f"{name}: expected a sheet at most 50 columns wide; found 16384 columns",
     )
-    assert time.perf_counter() - t < 1.0
 
 
 def test_sheet_hiding_rows_behind_a_false_dimension(inputs: Path) -> None:
@@ -1021,12 +1067,10 @@ def test_sheet_hiding_rows_behind_a_false_dimension(inputs: Path) -> None:
     )
     assert n == 1
     name = use_xlsx(inputs, rezip(buf.getvalue(), replace={"xl/worksheets/sheet1.xml": sheet}))
-    t = time.perf_counter()
     assert_clean_failure(
-        validate(inputs), f"{name}: expected a sheet at most 20000 rows long; found more rows"
+        validate_guarded(inputs),
+        f"{name}: expected a sheet at most 20000 rows long; found more rows",
     )
-    assert time.perf_counter() - t < 5.0
-    assert time.perf_counter() - t < 1.0
 
 
 def test_sheet_with_a_row_far_down(inputs: Path) -> None:
@@ -1036,11 +1080,10 @@ def test_sheet_with_a_row_far_down(inputs: Path) -> None:
     buf = io.BytesIO()
     wb.save(buf)
     name = use_xlsx(inputs, buf.getvalue())
-    t = time.perf_counter()
     assert_clean_failure(
-        validate(inputs), f"{name}: expected a sheet at most 20000 rows long; found 1048576 rows"
+        validate_guarded(inputs),
+        f"{name}: expected a sheet at most 20000 rows long; found 1048576 rows",
     )
-    assert time.perf_counter() - t < 5.0
 
 
 def test_check_xlsx_container_accepts_the_template(tmp_path: Path) -> None:
