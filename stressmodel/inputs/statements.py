@@ -32,7 +32,8 @@ class Figure:
 
 
 def _basis(note: str) -> str:
-    return "derived" if note.strip().upper().startswith("DERIVED") else "reported"
+    # upper-casing never shortens a character, so the first 7 characters decide
+    return "derived" if note.lstrip()[:7].upper().startswith("DERIVED") else "reported"
 
 
 @dataclass
@@ -49,15 +50,15 @@ class FirmStatements:
         for r in self.rows:
             item = ITEMS[str(r["item"])]
             note = str(r.get("note", ""))
+            basis = _basis(note)
+            end, span = int(r["end"]), int(r["span"])  # type: ignore[arg-type]
             fig = Figure(
                 float(r["value"]),  # type: ignore[arg-type]
-                _basis(note),
-                f"{r['period']} {item.name}"
-                + (f" ({note[:80]})" if _basis(note) == "derived" else ""),
+                basis,
+                f"{r['period']} {item.name}" + (f" ({note[:80]})" if basis == "derived" else ""),
                 (str(r["source"]),),
-                int(r["end"]),  # type: ignore[arg-type]
+                end,
             )
-            end, span = int(r["end"]), int(r["span"])  # type: ignore[arg-type]
             if item.kind == "flow":
                 if r["kind"] == "TTM":
                     self._ttm[(item.name, end)] = fig
@@ -71,9 +72,10 @@ class FirmStatements:
 
     def _derive_flows(self) -> None:
         """Close the year-to-date / single-quarter relations by repeated substitution."""
-        names = {k[0] for k in self._flows}
-        for name in names:
-            years = {(end // 4) for (n, end, _s) in self._flows if n == name}
+        years_of: dict[str, set[int]] = {}
+        for n, end, _s in self._flows:
+            years_of.setdefault(n, set()).add(end // 4)
+        for name, years in years_of.items():
             for year in years:
                 changed = True
                 while changed:

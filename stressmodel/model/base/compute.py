@@ -145,5 +145,9 @@ def compute_bases(inputs: Inputs, q: int, price_date: dt.date | None = None) -> 
 
 
 def latest_actuals(inputs: Inputs) -> dict[str, int | None]:
-    """Each firm's latest quarter with actual revenue."""
-    return {t: build(t, rows).latest_actual_quarter() for t, rows in inputs.statements.items()}
+    """Each firm's latest quarter with actual revenue (from its revenue rows alone: no other
+    item can make a quarter's revenue known)."""
+    return {
+        t: build(t, [r for r in rows if r["item"] == "revenue"]).latest_actual_quarter()
+        for t, rows in inputs.statements.items()
+    }
