@@ -763,6 +763,7 @@ def run_benchmark(
     ``stressmodel run`` on the shipped inputs in a fresh process. ``fanout_firms``: the
     firms of the Monte Carlo run serially and on a Dask LocalCluster (0: none)."""
     from stressmodel.bench import speed
+    from stressmodel.bench.validate import bench_validate, firms_for
 
     say = progress or (lambda _m: None)
     t_start = time.perf_counter()
@@ -838,6 +839,8 @@ def run_benchmark(
         report["montecarlo_fanout"] = speed.bench_montecarlo_fanout(
             universe, spec, s.as_of, cluster_workers
         )
+    say("validate on a synthetic register")
+    report["validate"] = bench_validate(Path(inputs_dir), list(s.templates), firms_for(sizes))
     say("store bandwidth")
     report["store_bandwidth"] = speed.store_bandwidth()
     if shipped_run:
