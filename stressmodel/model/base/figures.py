@@ -8,6 +8,7 @@ peer medians, and collects the figures (in the order they are set, which is the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from stressmodel.inputs.periods import parse_period, quarter_label
 from stressmodel.inputs.sector import Sector
@@ -115,6 +116,23 @@ class PeerStat:
     def n(self) -> int:
         return len(self.tickers)
 
+    @cached_property
+    def listed(self) -> str:
+        """The reporting peers as a figure's provenance names them, joined once (every firm of
+        the group that lacks the ratio shares the one text: 10,000 firms made a join per firm
+        quadratic)."""
+        return ", ".join(self.tickers)
+
+    def median_how(self, name: str) -> str:
+        """How a figure estimated by this median is obtained; one text per ratio, shared by
+        every firm that uses it."""
+        cache: dict[str, str] = self.__dict__.setdefault("_how", {})
+        if name not in cache:
+            cache[name] = (
+                f"peer median {name} of {self.n} reporting peers in group {self.group} ({self.listed})"
+            )
+        return cache[name]
+
 
 class Builder:
     def __init__(
@@ -166,7 +184,7 @@ class Builder:
             band = f", band {lo.value:g}-{hi.value:g}"
         stat = self.peers.get(name)
         why = (
-            f"only {stat.n} reporting peer(s) ({', '.join(stat.tickers)}) < {MIN_REPORTING_PEERS}"
+            f"only {stat.n} reporting peer(s) ({stat.listed}) < {MIN_REPORTING_PEERS}"
             if stat is not None
             else "no reporting peer"
         )
@@ -184,7 +202,7 @@ class Builder:
             return Figure(
                 stat.median,
                 "estimated",
-                f"peer median {name} of {stat.n} reporting peers in group {stat.group} ({', '.join(stat.tickers)})",
+                stat.median_how(name),
                 (),
             )
         fb = self._fallback(name)
