@@ -187,3 +187,31 @@ def test_corrupted_prices_as_before(seed: int) -> None:
     got, want = check_prices(corrupted, tickers), row_checks.check_prices(corrupted, tickers)
     assert sorted(set(got[0])) == sorted(set(want[0]))
     assert got[1] == want[1]
+
+
+CSV_BODIES = [
+    "a,b,c\n1,2,3\n4,5,6\n",
+    "a,b,c\r\n1,2,3\r\n\r\n4, 5 ,6\r\n",
+    "a,b,c\n1,2,3\n\n   \n,,\n 7 ,8,9",
+    'a,b,c\n1,"two, with a comma",3\n4,"multi\nline",6\n7,8,9\n',
+    "a,b,c\n1,2\n3,4,5\n6,7,8,9\n",
+    'a,b,c\n1,"unclosed,3\n4,5,6\n',
+    'a,b,c\n1,"x"y,3\n4,5,6\n',
+    "a,b,c\n1,2,3\r4,5,6\n",
+    "a,b,c\n\u00a01\u2003,2,3\x0c\n",
+    "a,b,c\n",
+]
+
+
+@pytest.mark.parametrize("body", CSV_BODIES, ids=range(len(CSV_BODIES)))
+def test_csv_read_in_one_pass_as_row_by_row(tmp_path: Path, body: str, monkeypatch) -> None:
+    """read_csv's one-pass path (every record on one line) gives the table the row-by-row
+    reader gives: rows, stripped cells, line numbers, unreadable rows and their problems."""
+    from stressmodel.inputs import readers
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(body.encode("utf-8"))
+    fast = readers.read_csv(path, "t.csv", ("a", "b", "c"))
+    monkeypatch.setattr(readers, "_simple_rows", lambda _reader, _n: None)
+    slow = readers.read_csv(path, "t.csv", ("a", "b", "c"))
+    assert fast == slow
