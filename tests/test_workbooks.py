@@ -43,6 +43,7 @@ from support.libreoffice import (
 from stressmodel.errors import ReportError
 from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.model.quarter import ALL_FIRM_PARAMS, SCENARIO_PARAMS
+from stressmodel.model.quarter import CONSTANTS as MODEL_CONSTANTS
 from stressmodel.pipeline.stages import RunOptions, RunResult, run_model
 from stressmodel.report import workbook_specs, write_workbooks
 from stressmodel.report.formulas import Formula, formula_text, number_text
@@ -806,3 +807,60 @@ def test_cross_firm_charts_hold_at_most_the_top_firms(
     assert all(f"1 of {len(result.tickers)} firms" in c.title for c in cash)
     top = sector._ranked_firms(result, "baseline")[0][0]
     assert cash[0].series[0].name == top
+
+
+def test_scenario_formulas_read_the_model_constants_by_name(written: dict[str, Path]) -> None:
+    """91 days, 1.4 calendar days per business day and the 1E-09 tonne floor are named
+    inputs on Assumptions (with data validation), not numbers typed into the formulas."""
+    literal = re.compile(r"(?<![A-Za-z_0-9$.])(91|1\.4|1E-09)(?![0-9A-Za-z_.(])")
+    for t in FIRMS:
+        path = written[f"{t}.xlsx"]
+        wb = openpyxl.load_workbook(path)
+        for n, value in MODEL_CONSTANTS.items():
+            sheet, coord = defined_cell(wb, f"m_{n}")
+            assert sheet == "Assumptions" and wb[sheet][coord].value == value
+            assert any(coord in str(v.sqref) for v in wb[sheet].data_validations.dataValidation), n
+        used = {n: 0 for n in MODEL_CONSTANTS}
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for c in row:
+                    if isinstance(c.value, str) and c.value.startswith("="):
+                        assert not literal.search(c.value), (t, ws.title, c.coordinate, c.value)
+                        for n in used:
+                            used[n] += f"m_{n}" in c.value
+        wb.close()
+        assert all(v > 0 for v in used.values()), used
+
+
+def test_the_constants_reach_every_back_end() -> None:
+    """step reads its constants from ``c``: the float reference moves when they move (so no
+    back end keeps a literal of its own), and by default they are the shipped values."""
+    from stressmodel.model import quarter
+    from stressmodel.model.reference import FloatOps
+
+    f = {n: 1.0 for n in quarter.ALL_FIRM_PARAMS} | {
+        "dso_days": 60.0,
+        "dpo_days": 30.0,
+        "min_inventory_days": 10.0,
+        "max_dso_days": 200.0,
+        "business_days_per_quarter": 62.0,
+    }
+    s = {n: 0.0 for n in SCENARIO_PARAMS} | {"licence_delay_days": 20.0, "export_shock": 0.5}
+    d = {"intensity": 1.0, "raw_material_change": 0.0}
+    prev = quarter.opening_state(f, s, FloatOps)
+
+    def run(c: dict[str, float] | None) -> dict[str, float]:
+        ops = FloatOps()
+        quarter.step(ops, f, s, prev, d, *(() if c is None else (c,)))
+        return ops.values
+
+    base = run(None)
+    assert base == run(dict(MODEL_CONSTANTS))
+    # receivable days of exports: 60 + 1 x 20 business days x 1.4 = 88 calendar days
+    assert base["dso_export"] == pytest.approx(88.0, rel=1e-15)
+    for n, v in (("calendar_days_per_business_day", 1.5), ("days_per_quarter", 90.0)):
+        moved = run(dict(MODEL_CONSTANTS) | {n: v})
+        assert moved["receivables"] != base["receivables"], n
+    assert run(dict(MODEL_CONSTANTS) | {"calendar_days_per_business_day": 1.5})[
+        "dso_export"
+    ] == pytest.approx(90.0)

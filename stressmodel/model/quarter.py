@@ -18,11 +18,32 @@ economics of every equation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-DAYS_PER_QUARTER = 91.0
-CALENDAR_PER_BUSINESS_DAY = 7.0 / 5.0
-EPS_TONNES = 1e-9
+#: constants of the equations, passed to :func:`step` and :func:`terminal` as ``c`` (the engine,
+#: the kernels and the float reference read these values; the workbook makes each a named
+#: input on Assumptions, ``m_<name>``, that its formulas reference). Values are Python floats, so
+#: the engine's expressions (and its numbers) are those of literal constants.
+CONSTANTS: dict[str, float] = {
+    # calendar days in a quarter (365 / 4 = 91.25 rounded to whole days): the day base of
+    # receivable, payable and stock days
+    "days_per_quarter": 91.0,
+    # calendar days per business day: 7 per 5-day working week. It converts the licence delay
+    # (business days, as the licence rules count it) into receivable days (calendar). It is
+    # not 91 / business_days_per_quarter (91 / 62 = 1.47): the 62 business days of a quarter
+    # (sector.toml) are the 65 weekdays of 91 days (91 x 5 / 7) less about 3 public holidays,
+    # and a delay of a few weeks seldom spans a holiday, so weekends alone are converted
+    # (62 x 1.4 = 86.8 calendar days; the 4.2 short of 91 are the holidays' 3 x 1.4)
+    "calendar_days_per_business_day": 7.0 / 5.0,
+    # floor of the tonnes in the average-cost denominator (no division by zero when stock
+    # and production are both nil); far below any real volume
+    "eps_tonnes": 1e-9,
+}
+CONSTANT_PARAMS: tuple[str, ...] = tuple(CONSTANTS)
+DAYS_PER_QUARTER = CONSTANTS["days_per_quarter"]
+CALENDAR_PER_BUSINESS_DAY = CONSTANTS["calendar_days_per_business_day"]
+EPS_TONNES = CONSTANTS["eps_tonnes"]
 
 #: per-firm structural parameters (one value per firm), as the engine needs them
 FIRM_PARAMS: tuple[str, ...] = (
@@ -107,23 +128,30 @@ class Ops(Protocol):
     def min(self, *values: Any) -> Any: ...
 
 
-def lag_weights(ops: Ops, days: Any) -> tuple[Any, Any]:
+def lag_weights(ops: Ops, days: Any, c: Mapping[str, Any] = CONSTANTS) -> tuple[Any, Any]:
     """Share of this quarter's and last quarter's flow still outstanding for ``days`` of
     outstanding days (<= 182): a = min(D, 91)/91, b = min(max(D - 91, 0), 91)/91.
 
     With these weights collections depend only on past revenue with non-negative weights,
     so a revenue fall never raises cash collected (docs/model.md, working capital).
     """
-    a = ops.min(days, DAYS_PER_QUARTER) / DAYS_PER_QUARTER
-    b = ops.min(ops.max(days - DAYS_PER_QUARTER, 0.0), DAYS_PER_QUARTER) / DAYS_PER_QUARTER
+    dq = c["days_per_quarter"]
+    a = ops.min(days, dq) / dq
+    b = ops.min(ops.max(days - dq, 0.0), dq) / dq
     return a, b
 
 
 def step(
-    ops: Ops, f: dict[str, Any], s: dict[str, Any], prev: dict[str, Any], d: dict[str, Any]
+    ops: Ops,
+    f: dict[str, Any],
+    s: dict[str, Any],
+    prev: dict[str, Any],
+    d: dict[str, Any],
+    c: Mapping[str, Any] = CONSTANTS,
 ) -> dict[str, Any]:
     """One projected quarter. ``f`` firm parameters, ``s`` scenario parameters, ``prev``
-    the state at the end of the previous quarter, ``d`` this quarter's drivers.
+    the state at the end of the previous quarter, ``d`` this quarter's drivers, ``c`` the
+    constants of the equations (:data:`CONSTANTS`, or their names in the workbook).
 
     Returns every line item (the state at the end of the quarter included).
     """
@@ -175,7 +203,7 @@ def step(
         + (1 - forced) * (dem_x + dem_d - workoff),
     )
     # free stock never falls below the minimum days of sales
-    min_stock = L("minimum_stock", f["min_inventory_days"] / DAYS_PER_QUARTER * sales)
+    min_stock = L("minimum_stock", f["min_inventory_days"] / c["days_per_quarter"] * sales)
     production = L(
         "production_volume",
         ops.max(planned, sales + held + min_stock - prev["inventory_tonnes"], 0.0),
@@ -193,7 +221,7 @@ def step(
     avg_cost = L(
         "average_unit_cost",
         (prev["inventory"] + prod_cost)
-        / ops.max(prev["inventory_tonnes"] + production, EPS_TONNES),
+        / ops.max(prev["inventory_tonnes"] + production, c["eps_tonnes"]),
     )
     cogs_goods = L("cost_of_goods_sold", avg_cost * sales)
     inventory = L("inventory", prev["inventory"] + prod_cost - cogs_goods)
@@ -235,18 +263,18 @@ def step(
     dso_x = L(
         "dso_export",
         ops.min(
-            f["dso_days"] + f["licence_dso_share"] * delay * CALENDAR_PER_BUSINESS_DAY,
+            f["dso_days"] + f["licence_dso_share"] * delay * c["calendar_days_per_business_day"],
             f["max_dso_days"],
         ),
     )
-    ax, bx = lag_weights(ops, dso_x)
-    ad, bd = lag_weights(ops, f["dso_days"])
+    ax, bx = lag_weights(ops, dso_x, c)
+    ad, bd = lag_weights(ops, f["dso_days"], c)
     ar = L(
         "receivables",
         rev_x * ax + prev["export_revenue"] * bx + rev_d * ad + prev["domestic_revenue"] * bd,
     )
     purchases = L("purchases", uvc * production)
-    ap_a, ap_b = lag_weights(ops, f["dpo_days"])
+    ap_a, ap_b = lag_weights(ops, f["dpo_days"], c)
     ap = L("payables", purchases * ap_a + prev["purchases"] * ap_b)
     tax_payable = L("tax_payable", tax)
 
@@ -376,7 +404,11 @@ ALL_FIRM_PARAMS: tuple[str, ...] = FIRM_PARAMS + OPENING_PARAMS
 
 
 def terminal(
-    ops: Ops, f: dict[str, Any], s: dict[str, Any], last: dict[str, Any]
+    ops: Ops,
+    f: dict[str, Any],
+    s: dict[str, Any],
+    last: dict[str, Any],
+    c: Mapping[str, Any] = CONSTANTS,
 ) -> dict[str, Any]:
     """Normalised post-recovery quarter for the terminal value (methods.md section 8).
 
@@ -407,11 +439,11 @@ def terminal(
     )
     delay = last["licence_delay"]
     dso_x = ops.min(
-        f["dso_days"] + f["licence_dso_share"] * delay * CALENDAR_PER_BUSINESS_DAY,
+        f["dso_days"] + f["licence_dso_share"] * delay * c["calendar_days_per_business_day"],
         f["max_dso_days"],
     )
-    ar_normal = (rev_x * dso_x + rev_d * f["dso_days"]) / DAYS_PER_QUARTER
-    ap_normal = last["unit_variable_cost"] * sales * f["dpo_days"] / DAYS_PER_QUARTER
+    ar_normal = (rev_x * dso_x + rev_d * f["dso_days"]) / c["days_per_quarter"]
+    ap_normal = last["unit_variable_cost"] * sales * f["dpo_days"] / c["days_per_quarter"]
     L(
         "tv_working_capital_release",
         excess * last["unit_variable_cost"]

@@ -414,6 +414,36 @@ FIRM_PARAMS: dict[str, tuple[str, str, str, str]] = {
 }
 
 #: base figures: unit and number kind
+#: constants of the model's equations (stressmodel.model.quarter.CONSTANTS), named inputs
+#: ``m_<name>`` on Assumptions: (label, unit, style kind, reasoning)
+MODEL_CONSTANTS: dict[str, tuple[str, str, str, str]] = {
+    "days_per_quarter": (
+        "Calendar days per quarter",
+        "days",
+        "days",
+        "365 / 4 = 91.25, taken as 91 whole days: the day base of receivable, payable and stock days "
+        "(a = min(D, 91) / 91 of this quarter's flow outstanding)",
+    ),
+    "calendar_days_per_business_day": (
+        "Calendar days per business day",
+        "days per business day",
+        "ratio2",
+        "7 calendar days per 5-day working week: converts the licence delay (counted in business "
+        "days) into receivable days (calendar). Not 91 / business days per quarter (91 / 62 = 1.47): "
+        "the 62 business days are the 65 weekdays of a quarter (91 x 5 / 7) less about 3 public "
+        "holidays, and a delay of a few weeks seldom spans a holiday, so only weekends are converted "
+        "(62 x 1.4 = 86.8 calendar days; the 4.2 short of 91 are the holidays' 3 x 1.4)",
+    ),
+    "eps_tonnes": (
+        "Floor of the average-cost denominator",
+        "tonnes",
+        "sci",
+        "average unit cost = (opening stock + production cost) / max(opening tonnes + production, "
+        "this floor): avoids a division by zero when stock and production are both nil; far below "
+        "any real volume, so it never binds on a producing firm",
+    ),
+}
+
 FIGURE_UNITS: dict[str, tuple[str, str]] = {
     "revenue_ttm": MN,
     "cogs_ttm": MN,

@@ -43,6 +43,7 @@ NUMBER_FORMATS: dict[str, str] = {
     "ratio": "0.0000",
     "factor": "0.000000",
     "number": "#,##0.00##",
+    "sci": "0.0E+00",
     "shares": "#,##0.0",
     "date": "yyyy-mm-dd",
     # interest cover; above COVER_CAP the writer's conditional format shows "> 50x" (the cell

@@ -8,6 +8,9 @@ from stressmodel.inputs.scenarios import opening_values
 from stressmodel.model.quarter import (
     ALL_FIRM_PARAMS,
 )
+from stressmodel.model.quarter import (
+    CONSTANTS as MODEL_CONSTANTS,
+)
 from stressmodel.report import catalog
 from stressmodel.report.sheets.common import (
     FirmContext,
@@ -294,6 +297,27 @@ def assumptions_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
             row += 1
     row += 1
 
+    # constants of the model's equations: the scenario sheets' formulas reference these names
+    sh.text(
+        row,
+        0,
+        "Model constants of the projection equations (stressmodel.model.quarter.CONSTANTS)",
+        "section",
+    )
+    row += 1
+    header(["Constant", "Value", "Unit", "Basis", "Defined name", "Reasoning"])
+    for key, value in MODEL_CONSTANTS.items():
+        label, unit, kind, why = catalog.MODEL_CONSTANTS[key]
+        sh.text(row, 0, label)
+        sh.number(row, 1, value, f"{kind}/input")
+        wb.define(f"m_{key}", sh.name, row, 1)
+        sh.text(row, 2, unit)
+        sh.text(row, 3, "model convention")
+        sh.text(row, 4, f"m_{key}", "key")
+        sh.text(row, 5, why, "wrap")
+        row += 1
+    row += 1
+
     # constants of the workbook's own formulas (checks, runway, interest cover)
     sh.text(
         row, 0, "Workbook constants (checks and summary metrics of the scenario sheets)", "section"
@@ -392,6 +416,9 @@ BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
     ("_opening_intensity", 0.0, 1.0, False),
     ("_opening_backlog", 0.0, 400.0, False),
     ("prnd_change_", -1.0, 10.0, False),
+    ("m_days_per_quarter", 89.0, 93.0, False),
+    ("m_calendar_days_per_business_day", 1.0, 2.0, False),
+    ("m_eps_tonnes", 1e-12, 1e-3, False),
 )
 
 

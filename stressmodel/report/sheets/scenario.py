@@ -15,6 +15,7 @@ from typing import Any
 
 from stressmodel.model.quarter import (
     ALL_FIRM_PARAMS,
+    CONSTANT_PARAMS,
     SCENARIO_PARAMS,
     STATE,
     opening_state,
@@ -139,6 +140,8 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
     # opening column: formulas of model.opening_state on the named firm parameters
     f = {p: name(f"f_{p}") for p in ALL_FIRM_PARAMS}
     s = {p: name(f"{prefix}_{p}") for p in SCENARIO_PARAMS}
+    # constants of the equations: named inputs on Assumptions (m_days_per_quarter, ...)
+    consts = {p: name(f"m_{p}") for p in CONSTANT_PARAMS}
     # a dated path's intensity in the as-of quarter (quarter number 0), live on its inputs
     s_open = (
         dict(s)
@@ -165,7 +168,7 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
             ),
         }
         ops = ExcelOps(sh, rows, col, cv.at(k), style)
-        prev = step(ops, f, s, prev, d)
+        prev = step(ops, f, s, prev, d, consts)
         # valuation per quarter: discount factor (1 + k)^(-step/4) and PV of FCF
         df = Formula(f"((1+{k_disc.text})^((-{qn.text})/4))")
         sh.formula(rows["discount_factor"], col, formula_text(df), cv.discount[k - 1], "factor")
@@ -188,7 +191,7 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
     # terminal quarter on the last column (model.terminal), values in the Value column
     last = {n: Formula(cell_ref(rows[n], last_col, absolute=True)) for n in steps}
     ops = ExcelOps(sh, rows, COL_OPEN, cv.terminal, style)
-    terminal(ops, f, s, last)
+    terminal(ops, f, s, last, consts)
 
     v = cv.valuation
     g = name("v_terminal_growth")
