@@ -3,6 +3,7 @@ the sensitivity grid, and the end-of-run summary for the two named firms."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +31,24 @@ def result() -> RunResult:
 def test_projection_contract(result: RunResult) -> None:
     proj = projection_table(result)
     assert tuple(proj.columns[: len(PROJECTION_CONTRACT)]) == PROJECTION_CONTRACT
-    assert proj.height == len(NAMED) * len(NAMED_SCENARIOS) * result.horizon
+    # one row per ticker x scenario x quarter: the named scenarios and every grid scenario
+    n_grid = len(result.grid)
+    assert n_grid == 21 * 7 + 21 * 5  # export shock x output cut, export shock x permanent share
+    assert proj.height == len(NAMED) * (len(NAMED_SCENARIOS) + n_grid) * result.horizon
     assert proj.select("ticker", "scenario", "quarter").is_unique().all()
-    assert set(proj["scenario"].unique()) == set(NAMED_SCENARIOS)
+    named = proj.filter(pl.col("scenario_kind") == "named")
+    assert set(named["scenario"].unique()) == set(NAMED_SCENARIOS)
+    assert named.equals(projection_table(dataclasses.replace(result, grid_projection=None)))
+    assert set(proj["scenario"].unique()) == set(NAMED_SCENARIOS) | {s.name for s in result.grid}
+    kinds = dict(proj.select("scenario", "scenario_kind").unique().iter_rows())
+    assert {kinds[s.name] for s in result.grid} == {"grid", "grid_permanent"}
+    # a grid row holds the engine's numbers of that case (its summary's minimum cash)
+    g = proj.filter((pl.col("ticker") == NAMED[0]) & (pl.col("scenario") == "grid_e0.75_p0.50"))
+    row = result.summary.filter(
+        (pl.col("ticker") == NAMED[0]) & (pl.col("scenario") == "grid_e0.75_p0.50")
+    )
+    assert g.height == result.horizon and row.height == 1
+    assert (g["cash"] - g["revolver"]).min() == pytest.approx(row["min_cash"][0], rel=1e-12)
     assert proj["quarter"].str.contains(r"^\d{4}Q[1-4]$").all()
     assert result.as_of_label == "2025Q2"  # Tianhe's latest actuals bound the default as-of
     assert proj["quarter"].min() == "2025Q3"
@@ -80,7 +96,7 @@ def test_summary_contract_and_fractions(result: RunResult) -> None:
     s = result.summary
     assert set(SUMMARY_COLUMNS) <= set(s.columns)
     assert any(c.startswith("contrib_") for c in s.columns)
-    assert s.height == len(NAMED) * (len(NAMED_SCENARIOS) + 147)
+    assert s.height == len(NAMED) * (len(NAMED_SCENARIOS) + 147 + 105)
     for col in (
         "ohlson_probability",
         "default_probability",
@@ -174,3 +190,25 @@ def test_numeric_core_imports_no_io_or_cli_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_earlier_run_reader_keeps_the_named_scenarios(result: RunResult, tmp_path: Path) -> None:
+    """Tracking reads an earlier run's projections.parquet: with grid rows (scenario_kind)
+    it gets the named scenarios only; an older parquet (named rows, no scenario_kind) is
+    read as it is. Both give the same frame."""
+    from stressmodel.run.outputs import read_earlier_run
+
+    new = tmp_path / "new" / result.as_of_label
+    old = tmp_path / "old" / result.as_of_label
+    for folder in (new, old):
+        folder.mkdir(parents=True)
+    table = projection_table(result)
+    assert table.filter(pl.col("scenario_kind") != "named").height > 0
+    table.write_parquet(new / "projections.parquet")
+    table.filter(pl.col("scenario_kind") == "named").drop("scenario_kind").write_parquet(
+        old / "projections.parquet"
+    )
+    got_new, got_old = read_earlier_run(new).projections, read_earlier_run(old).projections
+    assert got_new is not None and got_old is not None
+    assert set(got_new["scenario"].unique()) == set(NAMED_SCENARIOS)
+    assert got_new.equals(got_old)

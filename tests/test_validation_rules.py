@@ -1451,8 +1451,15 @@ def test_scenarios_unknown_table(inputs: Path) -> None:
             'base = "seed"',
             'base = "seed"\nsize = 3',
             "grid.size",
-            "only base, export_shock, output_cut",
+            "only base, export_shock, output_cut, permanent_share",
             "unknown key 'size'",
+        ),
+        (
+            "{ from = 0.0, to = 1.0, step = 0.25 }",
+            "{ from = 0.0, to = 1.25, step = 0.25 }",
+            "grid.permanent_share",
+            "from <= to within [0, 1], step > 0",
+            "{'from': 0.0, 'to': 1.25, 'step': 0.25}",
         ),
     ],
 )

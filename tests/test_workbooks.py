@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import math
 import re
 import shutil
@@ -864,3 +865,79 @@ def test_the_constants_reach_every_back_end() -> None:
     assert run(dict(MODEL_CONSTANTS) | {"calendar_days_per_business_day": 1.5})[
         "dso_export"
     ] == pytest.approx(90.0)
+
+
+def test_sensitivity_has_the_permanent_share_grid(
+    result: RunResult, written: dict[str, Path]
+) -> None:
+    """A second grid: export shock rows x share never recovered columns, value / price,
+    cash headroom and interest cover of each grid case, with the marks and fixed colours."""
+    t = EDIT_FIRM
+    price = result.summary.filter(pl.col("ticker") == t)["share_price"][0]
+    wb = openpyxl.load_workbook(written[f"{t}.xlsx"])
+    ws = wb["Sensitivity"]
+    titles = {c.value: c.row for c in ws["A"] if isinstance(c.value, str)}
+    vp = next(
+        r for v, r in titles.items() if v.startswith("Value per share") and "permanent share" in v
+    )
+    head = vp + 1
+    assert ws.cell(head, 1).value == "Export shock \\ share never recovered"
+    shares = [ws.cell(head, j).value for j in range(2, 7)]
+    assert shares == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+    shocks = [ws.cell(head + i, 1).value for i in range(1, 22)]
+    assert shocks == pytest.approx([i / 20 for i in range(21)])
+    s = result.summary.filter(pl.col("ticker") == t).filter(
+        pl.col("scenario") == "grid_e0.80_p0.75"
+    )
+    assert s["scenario_kind"][0] == "grid_permanent"
+    cell = ws.cell(head + 17, 5)  # 80% row, 75% column
+    assert cell.value == pytest.approx(s["value_per_share"][0] / price, rel=1e-12)
+    assert cell.number_format == '0.00"x"'
+    # a share never recovered lowers value at a given shock (a permanent loss of exports)
+    row = [ws.cell(head + 17, j).value for j in range(2, 7)]
+    assert all(a >= b for a, b in itertools.pairwise(row)) and row[0] > row[-1]
+    assert "observed trough" in str(ws.cell(head + 16, 9).value)  # 75% row, the Marks column
+    hr = next(
+        r for v, r in titles.items() if v.startswith("Cash headroom") and "permanent share" in v
+    )
+    min_cash = result.bases.firms[t].params["min_cash"]
+    assert ws.cell(hr + 1 + 17, 5).value == pytest.approx(s["min_cash"][0] - min_cash, rel=1e-12)
+    ranges = {str(cf.sqref) for cf in ws.conditional_formatting}
+    assert f"B{head + 1}:F{head + 21}" in ranges
+    wb.close()
+
+
+def test_run_date_is_reproducible_and_in_the_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header prints the run's date: SOURCE_DATE_EPOCH when set (two runs with the same
+    value give the same bytes), else the UTC date the run started; a bad value exits 2."""
+    from stressmodel.errors import UsageError
+    from stressmodel.run.app import run_and_write, run_date
+
+    started = dt.datetime(2026, 3, 31, 23, 30, tzinfo=dt.UTC)
+    assert run_date(started, {}) == dt.date(2026, 3, 31)
+    assert run_date(started.astimezone(dt.timezone(dt.timedelta(hours=8))), {}) == dt.date(
+        2026, 3, 31
+    )
+    assert run_date(started, {"SOURCE_DATE_EPOCH": "1767312000"}) == dt.date(2026, 1, 2)
+    for bad in ("yesterday", "-5", "1.5e9", "1" * 13):
+        with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
+            run_date(started, {"SOURCE_DATE_EPOCH": bad})
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767312000")
+    files = {}
+    for k in ("a", "b"):
+        report = run_and_write(ROOT / "inputs", tmp_path / k, RunOptions(firms=(EDIT_FIRM,)))
+        files[k] = report.folder
+    for n in (f"{EDIT_FIRM}.xlsx", "sector_summary.xlsx"):
+        assert (files["a"] / n).read_bytes() == (files["b"] / n).read_bytes(), n
+        wb = openpyxl.load_workbook(files["a"] / n)
+        head, foot = wb["Summary"].oddHeader, wb["Summary"].oddFooter
+        assert head.right.text == "Run date 2026-01-02 (UTC)"
+        assert "as of" in head.center.text and "not investment advice" in foot.left.text
+        wb.close()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767398400")  # a day later
+    later = run_and_write(ROOT / "inputs", tmp_path / "c", RunOptions(firms=(EDIT_FIRM,)))
+    wb = openpyxl.load_workbook(later.folder / f"{EDIT_FIRM}.xlsx")
+    assert wb["Summary"].oddHeader.right.text == "Run date 2026-01-03 (UTC)"
+    wb.close()

@@ -121,6 +121,8 @@ class GridSpec:
     base: str
     export_shocks: tuple[float, ...]
     output_cuts: tuple[float, ...]
+    #: second grid: export shock x share of the shock never recovered (empty: none)
+    permanent_shares: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,19 @@ class ScenarioSet:
                         description=f"grid: export shock {e:.2f}, output cut {c:.2f}, other parameters as in {base.name}",
                     )
                 )
+        for e in self.grid.export_shocks:
+            for ps in self.grid.permanent_shares:
+                out.append(
+                    replace(
+                        base,
+                        name=permanent_grid_name(e, ps),
+                        start="next",
+                        export_shock=e,
+                        permanent_share=ps,
+                        kind=PERMANENT_GRID_KIND,
+                        description=f"grid: export shock {e:.2f}, permanent share {ps:.2f}, other parameters as in {base.name}",
+                    )
+                )
         return out
 
     def reverse_scenario(self, shock: float, horizon: int, name: str = "reverse") -> Scenario:
@@ -166,6 +181,16 @@ class ScenarioSet:
 
 def grid_name(export_shock: float, output_cut: float) -> str:
     return f"grid_e{export_shock:.2f}_c{output_cut:.2f}"
+
+
+#: scenario kind of the export shock x permanent share grid (the first grid's kind is "grid")
+PERMANENT_GRID_KIND = "grid_permanent"
+#: scenario kinds of the sensitivity grids
+GRID_KINDS = ("grid", PERMANENT_GRID_KIND)
+
+
+def permanent_grid_name(export_shock: float, permanent_share: float) -> str:
+    return f"grid_e{export_shock:.2f}_p{permanent_share:.2f}"
 
 
 def _frange(spec: Any, field: str, file: str, problems: list[Problem]) -> tuple[float, ...]:
@@ -370,13 +395,13 @@ def parse_scenarios(
         p.append(Problem(file, None, "grid", "a [grid] table", "nothing"))
     else:
         for k in grid_doc:
-            if k not in ("base", "export_shock", "output_cut"):
+            if k not in ("base", "export_shock", "output_cut", "permanent_share"):
                 p.append(
                     Problem(
                         file,
                         None,
                         f"grid.{printable(k)}",
-                        "only base, export_shock, output_cut",
+                        "only base, export_shock, output_cut, permanent_share",
                         f"unknown key {shown(k)}",
                     )
                 )
@@ -387,6 +412,10 @@ def parse_scenarios(
             str(base),
             _frange(grid_doc.get("export_shock"), "export_shock", file, p),
             _frange(grid_doc.get("output_cut"), "output_cut", file, p),
+            # optional: the export shock x permanent share grid (absent: not run)
+            _frange(grid_doc["permanent_share"], "permanent_share", file, p)
+            if "permanent_share" in grid_doc
+            else (),
         )
     rs = doc.get("reverse_stress")
     reverse_base = "baseline"

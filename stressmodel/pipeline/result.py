@@ -45,6 +45,11 @@ class RunResult:
     summary: pl.DataFrame  # one row per ticker x scenario (named and grid)
     extras: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: grid scenarios, every quarter (the columns of ``projection``); None: not kept
+    grid_projection: pl.DataFrame | None = None
+    #: the run date printed in the workbooks' headers (UTC; SOURCE_DATE_EPOCH when set, see
+    #: stressmodel.run.app.run_date); None outside a run (the header then prints &D)
+    run_date: dt.date | None = None
 
     @property
     def as_of_label(self) -> str:

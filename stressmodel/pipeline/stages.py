@@ -25,7 +25,7 @@ from stressmodel.analysis.valuation import cross_checks, dcf
 from stressmodel.errors import UsageError
 from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
-from stressmodel.inputs.scenarios import NAMED_SCENARIOS, Scenario
+from stressmodel.inputs.scenarios import GRID_KINDS, NAMED_SCENARIOS, PERMANENT_GRID_KIND, Scenario
 from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
 from stressmodel.model.cases import case_frame, per_firm_case_frame, scenario_frame
 from stressmodel.model.engine import KEYS, project
@@ -632,6 +632,10 @@ def stage_tables(
     projection = rk.quarter_metrics.filter(keep & pl.col("scenario").is_in(named_names)).sort(
         [*KEYS, "quarter_index"]
     )
+    # the grid scenarios' quarters (written to projections.parquet after the named ones)
+    grid_projection = rk.quarter_metrics.filter(
+        keep & pl.col("scenario").is_in([sc.name for sc in grid])
+    ).sort([*KEYS, "quarter_index"])
     scen_params = pl.DataFrame(
         [
             {
@@ -744,7 +748,8 @@ def stage_tables(
         trade=scen.trade,
         cases=scen.cases,
         projection=projection,
-        grid_summary=summary.filter(pl.col("scenario_kind") == "grid"),
+        grid_summary=summary.filter(pl.col("scenario_kind").is_in(GRID_KINDS)),
+        grid_projection=grid_projection,
         valuation=val.values.filter(keep),
         summary=summary,
         extras={
@@ -831,10 +836,12 @@ def _order_summary(summary: pl.DataFrame, named: list[str]) -> pl.DataFrame:
         summary.with_columns(
             pl.col("scenario")
             .replace_strict(rank, default=len(rank), return_dtype=pl.Int32)
-            .alias("_r")
+            .alias("_r"),
+            # the export shock x permanent share grid after the first grid (ties on shock and cut)
+            (pl.col("scenario_kind") == PERMANENT_GRID_KIND).alias("_k"),
         )
-        .sort(["ticker", "_r", "export_shock", "output_cut"])
-        .drop("_r")
+        .sort(["ticker", "_r", "_k", "export_shock", "output_cut", "scenario"], maintain_order=True)
+        .drop("_r", "_k")
     )
     first = [c for c in SUMMARY_FIRST if c in s.columns]
     return s.select(*first, pl.exclude(first))

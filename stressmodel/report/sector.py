@@ -499,11 +499,11 @@ def _shock_text(v: Any, status: Any = None) -> str:
 
 
 def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
-    from stressmodel.report.sheets.summary import DISCLAIMER
+    from stressmodel.report.sheets.summary import DISCLAIMER, run_date_text
 
     sh = SheetSpec("Summary")
     sh.fit_one_page = True
-    sh.header = f"&LSector summary&CStress test as of {result.as_of_label}&RPrinted &D"
+    sh.header = f"&LSector summary&CStress test as of {result.as_of_label}&R{run_date_text(result.run_date)}"
     sh.footer = f"&L{DISCLAIMER.capitalize()}&RPage &P of &N"
     names = [s.name for s in result.scenarios]
     sh.text(0, 0, f"Sector summary as of {result.as_of_label}: who breaks first", "title")

@@ -291,6 +291,32 @@ def _write_history(result: RunResult, _inputs: Inputs, folder: Path) -> list[str
     return names
 
 
+#: the reproducible-builds convention: a fixed time (whole seconds since 1970-01-01 UTC)
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+
+
+def run_date(started: dt.datetime, environ: Any = None) -> dt.date:
+    """The run date the workbooks print in their headers: the UTC date of ``SOURCE_DATE_EPOCH``
+    when set (so two runs with the same value give the same bytes on any day), else the UTC
+    date the run started. A value that is not whole seconds is a usage error (exit 2)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(SOURCE_DATE_EPOCH)
+    if raw is None or raw == "":
+        return started.astimezone(dt.UTC).date()
+    text = str(raw).strip()
+    if not re.fullmatch(r"[0-9]{1,12}", text):
+        raise UsageError(
+            f"environment variable {SOURCE_DATE_EPOCH}: expected whole seconds since "
+            f"1970-01-01 UTC (e.g. 1764633600); found {text[:40]!r}"
+        )
+    try:
+        return dt.datetime.fromtimestamp(int(text), dt.UTC).date()
+    except (OverflowError, OSError, ValueError):
+        raise UsageError(
+            f"environment variable {SOURCE_DATE_EPOCH}: {text} seconds is not a date"
+        ) from None
+
+
 def run_and_write(
     inputs_dir: Path,
     outputs_dir: Path,
@@ -318,6 +344,7 @@ def run_and_write(
     which also runs the Monte Carlo's firm chunks.
     The files are the same bytes whichever writes them."""
     started = dt.datetime.now(dt.UTC)
+    printed_date = run_date(started)  # once per run, before anything is computed
     t_start = time.perf_counter()
     say = progress or (lambda _m: None)
     stages: dict[str, float] = {}
@@ -363,7 +390,11 @@ def run_and_write(
         forecaster=forecaster,
         executor=executor,
     )
-    result = replace(result, later_data={t: q for t, q in later.items() if t in result.tickers})
+    result = replace(
+        result,
+        later_data={t: q for t, q in later.items() if t in result.tickers},
+        run_date=printed_date,
+    )
     stages.update(result.timings)
     say("comparing with earlier runs")
     t = time.perf_counter()

@@ -679,6 +679,10 @@ def read_earlier_run(folder: Path) -> EarlierRun:
             projections = pl.read_parquet(folder / "projections.parquet")
         except (OSError, pl.exceptions.PolarsError) as e:
             log.warning("could not read %s: %s", folder / "projections.parquet", e)
+    if projections is not None and "scenario_kind" in projections.columns:
+        # tracking compares the named scenarios; the grid rows (parquets since the grid was
+        # written, with scenario_kind) are left out; older parquets hold only named rows
+        projections = projections.filter(pl.col("scenario_kind") == "named").drop("scenario_kind")
     return EarlierRun(
         as_of=parse_quarter(folder.name),
         label=folder.name,

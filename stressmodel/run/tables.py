@@ -47,11 +47,23 @@ DROP_FROM_PROJECTION = ("market_cap", "shares", "equity_volatility", "past_year_
 
 
 def projection_table(result: RunResult) -> pl.DataFrame:
-    df = result.projection
+    """One row per firm x scenario x projected quarter: the named scenarios (firm by firm,
+    as ``result.projection``), then the grid scenarios; ``scenario_kind`` tells them apart
+    (readers of named scenarios filter on it: earlier parquets have no grid rows and no
+    such column)."""
+    kinds = {sc.name: sc.kind for sc in (*result.scenarios, *result.grid)}
+    frames = [result.projection]
+    if result.grid_projection is not None and not result.grid_projection.is_empty():
+        frames.append(result.grid_projection)
+    df = pl.concat(frames, how="vertical").with_columns(
+        pl.col("scenario")
+        .replace_strict(kinds, default="named", return_dtype=pl.String)
+        .alias("scenario_kind")
+    )
     drop = [c for c in df.columns if c.startswith("base_") or c in DROP_FROM_PROJECTION]
     df = df.drop(drop)
-    rest = [c for c in df.columns if c not in PROJECTION_CONTRACT]
-    return df.select(*PROJECTION_CONTRACT, *rest)
+    rest = [c for c in df.columns if c not in (*PROJECTION_CONTRACT, "scenario_kind")]
+    return df.select(*PROJECTION_CONTRACT, "scenario_kind", *rest)
 
 
 def scenarios_table(result: RunResult) -> pl.DataFrame:

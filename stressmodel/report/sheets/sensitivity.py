@@ -1,4 +1,5 @@
-"""The Sensitivity sheet: the grid scenarios (export shock rows x output cut columns).
+"""The Sensitivity sheet: the grid scenarios (export shock rows x output cut columns, then
+export shock rows x permanent share columns: the share of the shock never recovered).
 
 Blocks: value / price, cash headroom (minimum cash less revolver minus the firm's minimum
 cash: negative means a revolving draw), minimum interest cover. Colours on fixed
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from stressmodel.inputs.scenarios import PERMANENT_GRID_KIND
 from stressmodel.report.sheets.common import FirmContext, _is_num
 from stressmodel.report.spec import CondFormat, SheetSpec
 
@@ -32,18 +34,27 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
     r = ctx.result
     sh = SheetSpec("Sensitivity")
     grid = r.grid_summary.filter(pl.col("ticker") == ctx.ticker)
+    kind = pl.col("scenario_kind")
+    first = [s for s in r.grid if s.kind == "grid"]
+    second = [s for s in r.grid if s.kind == PERMANENT_GRID_KIND]
     cells = {
         (round(x["export_shock"], 10), round(x["output_cut"], 10)): x
-        for x in grid.iter_rows(named=True)
+        for x in grid.filter(kind == "grid").iter_rows(named=True)
     }
-    shocks = sorted({round(s.export_shock, 10) for s in r.grid})
-    cuts = sorted({round(s.output_cut, 10) for s in r.grid})
+    perm = {s.name: round(s.permanent_share, 10) for s in second}
+    cells_p = {
+        (round(x["export_shock"], 10), perm[x["scenario"]]): x
+        for x in grid.filter(kind == PERMANENT_GRID_KIND).iter_rows(named=True)
+        if x["scenario"] in perm
+    }
+    shocks = sorted({round(s.export_shock, 10) for s in first})
+    cuts = sorted({round(s.output_cut, 10) for s in first})
     base = r.grid[0].description.split("as in ")[-1] if r.grid else ""
     sh.text(
         0,
         0,
-        f"{ctx.ticker} - sensitivity: export shock (rows) x output cut (columns), other "
-        f"parameters as in {base}",
+        f"{ctx.ticker} - sensitivity: export shock (rows) x output cut, then x permanent share "
+        f"(columns), other parameters as in {base}",
         "title",
     )
     sh.text(1, 0, f"Grid scenarios run by the engine (purple: {ENGINE_NOTE}).", "note")
@@ -52,10 +63,12 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
         sh.text(
             2,
             0,
-            f"Other parameters at every cell (from {base}): storage cost {base_sc.storage_cost_rate:.1%}/yr, "
+            f"Other parameters at every cell (from {base}): shock from the first projected quarter, "
+            f"storage cost {base_sc.storage_cost_rate:.1%}/yr, "
             f"licence delay {base_sc.licence_delay_days:g} business days, domestic shock "
             f"{base_sc.domestic_shock:.0%}, {base_sc.duration_quarters} quarters at full strength, "
-            f"{base_sc.recovery_quarters} to recover, permanent share {base_sc.permanent_share:.0%}: "
+            f"{base_sc.recovery_quarters} to recover, permanent share {base_sc.permanent_share:.0%} "
+            f"(second grid: output cut {base_sc.output_cut:.0%}): "
             "so the 0% / 0% cell is not the baseline scenario.",
             "note",
         )
@@ -63,7 +76,7 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
     price_ok = _is_num(price) and float(price) > 0
     min_cash = float(ctx.fb.params.get("min_cash", 0.0))
     trade_level = max((float(v) for k, v in r.trade.loss.items() if k > r.as_of), default=None)
-    row = 4
+    ncols = max(len(cuts), len(sorted(set(perm.values()))))
     blocks = (
         ("Value per share / share price (times; 1 = the price)", "value_to_price", "multiple2"),
         (
@@ -74,55 +87,69 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
         ),
         ("Minimum interest cover (times)", "min_interest_cover", "cover"),
     )
-    for title, col, kind in blocks:
-        sh.text(row, 0, title, "section")
-        for j in range(1, len(cuts) + 2):
-            sh.text(row, j, "", "section")
-        row += 1
-        sh.text(row, 0, "Export shock \\ output cut", "header")
-        for j, c in enumerate(cuts, start=1):
-            sh.number(row, j, c, "pct/head")
-        sh.text(row, len(cuts) + 1, "Marks", "header")
-        head = row
-        for i, e in enumerate(shocks, start=1):
-            sh.number(head + i, 0, e, "pct/head")
-            for j, c in enumerate(cuts, start=1):
-                x = cells.get((e, c))
-                if x is None:
-                    sh.text(head + i, j, "n/a", "status_right")
-                    continue
-                if col == "value_to_price":
-                    vps = x.get("value_per_share")
-                    v = float(vps) / float(price) if price_ok and _is_num(vps) else None
-                elif col == "headroom":
-                    mc = x.get("min_cash")
-                    v = float(mc) - min_cash if _is_num(mc) else None
-                else:
-                    v = x.get(col)
-                if v is None and col == "min_interest_cover":
-                    sh.text(head + i, j, "n/a: no interest", "status_right")
-                else:
-                    sh.number(head + i, j, v, f"{kind}/frozen")
-            marks = []
-            step = shocks[1] - shocks[0] if len(shocks) > 1 else 1.0
-            if abs(e - OBSERVED_TROUGH) <= step / 2 + 1e-12:
-                marks.append("observed trough about 77% (May 2025 vs March)")
-            if trade_level is not None and abs(e - trade_level) <= step / 2 + 1e-12:
-                marks.append(f"trade-implied peak loss {trade_level:.0%}")
-            if marks:
-                sh.text(head + i, len(cuts) + 1, "<- " + "; ".join(marks), "label_bold")
-        for style, crit, v in _rules(col, price, min_cash):
-            sh.cond_formats.append(
-                CondFormat(
-                    head + 1,
-                    1,
-                    head + len(shocks),
-                    len(cuts),
-                    {"type": "cell", "criteria": crit, "value": v, "format": style},
-                )
+    grids = [("output cut", cuts, cells, "Export shock \\ output cut")]
+    if cells_p:
+        grids.append(
+            (
+                "permanent share",
+                sorted(set(perm.values())),
+                cells_p,
+                "Export shock \\ share never recovered",
             )
-        row = head + len(shocks) + 2
+        )
+    row = 4
+    for axis, cols, grid_cells, corner in grids:
+        for title, col, fmt in blocks:
+            sh.text(row, 0, f"{title}: export shock x {axis}", "section")
+            for j in range(1, ncols + 2):
+                sh.text(row, j, "", "section")
+            row += 1
+            sh.text(row, 0, corner, "header")
+            for j, c in enumerate(cols, start=1):
+                sh.number(row, j, c, "pct/head")
+            sh.text(row, ncols + 1, "Marks", "header")
+            head = row
+            for i, e in enumerate(shocks, start=1):
+                sh.number(head + i, 0, e, "pct/head")
+                for j, c in enumerate(cols, start=1):
+                    x = grid_cells.get((e, c))
+                    if x is None:
+                        sh.text(head + i, j, "n/a", "status_right")
+                        continue
+                    if col == "value_to_price":
+                        vps = x.get("value_per_share")
+                        v = float(vps) / float(price) if price_ok and _is_num(vps) else None
+                    elif col == "headroom":
+                        mc = x.get("min_cash")
+                        v = float(mc) - min_cash if _is_num(mc) else None
+                    else:
+                        v = x.get(col)
+                    if v is None and col == "min_interest_cover":
+                        sh.text(head + i, j, "n/a: no interest", "status_right")
+                    elif v is None:
+                        sh.text(head + i, j, "n/a", "status_right")
+                    else:
+                        sh.number(head + i, j, v, f"{fmt}/frozen")
+                marks = []
+                step = shocks[1] - shocks[0] if len(shocks) > 1 else 1.0
+                if abs(e - OBSERVED_TROUGH) <= step / 2 + 1e-12:
+                    marks.append("observed trough about 77% (May 2025 vs March)")
+                if trade_level is not None and abs(e - trade_level) <= step / 2 + 1e-12:
+                    marks.append(f"trade-implied peak loss {trade_level:.0%}")
+                if marks:
+                    sh.text(head + i, ncols + 1, "<- " + "; ".join(marks), "label_bold")
+            for style, crit, v in _rules(col, price, min_cash):
+                sh.cond_formats.append(
+                    CondFormat(
+                        head + 1,
+                        1,
+                        head + len(shocks),
+                        len(cols),
+                        {"type": "cell", "criteria": crit, "value": v, "format": style},
+                    )
+                )
+            row = head + len(shocks) + 2
     sh.freeze = (6, 1)
-    sh.widths = {0: 28, len(cuts) + 1: 40}
-    sh.width(1, len(cuts), 11)
+    sh.widths = {0: 28, ncols + 1: 40}
+    sh.width(1, ncols, 11)
     return sh

@@ -51,12 +51,18 @@ TABLE = (
 SUMMARY_COLUMNS = tuple((k, h, s) for k, h, s in TABLE)  # kept for readers of the old name
 
 
+def run_date_text(run_date: dt.date | None) -> str:
+    """The right-hand header: the run's date (UTC, taken once per run; SOURCE_DATE_EPOCH
+    when set, so equal runs give equal bytes), or the print date (&D) outside a run."""
+    return f"Run date {run_date.isoformat()} (UTC)" if run_date is not None else "Printed &D"
+
+
 def header_footer(ctx: FirmContext) -> tuple[str, str]:
-    """Print header and footer: firm, as-of, print date; the disclaimer and page number.
-    (The run date is not written into the file, so the same inputs give the same bytes;
-    &D prints the date of printing.)"""
+    """Print header and footer: firm, as-of, run date; the disclaimer and page number."""
     who = f"{ctx.ticker} {ctx.company}".strip().replace("&", "&&")
-    head = f"&L{who}&CStress test as of {ctx.result.as_of_label}&RPrinted &D"
+    head = (
+        f"&L{who}&CStress test as of {ctx.result.as_of_label}&R{run_date_text(ctx.result.run_date)}"
+    )
     foot = f"&L{DISCLAIMER.capitalize()}&RPage &P of &N"
     return head, foot
 
