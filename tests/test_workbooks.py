@@ -665,13 +665,39 @@ def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, P
     assert ranks == sorted(ranks) and len(ranks) == len(FIRMS) * len(scen)
     # the first sheet: one row per firm, sorted by who breaks first (interest cover < 1)
     first = wb["Summary"]
-    tickers = [first.cell(r, 2).value for r in range(6, 6 + len(FIRMS))]
+    head = next(r for r in range(1, 12) if first.cell(r, 1).value == "#")
+    tickers = [first.cell(r, 2).value for r in range(head + 1, head + 1 + len(FIRMS))]
     rev = {x["ticker"]: x for x in result.extras["reverse_stress"].iter_rows(named=True)}
     icr = [rev[t]["shock_icr_below_1"] for t in tickers]
     assert sorted(tickers) == sorted(FIRMS) and icr == sorted(icr)
-    assert [first.cell(r, 1).value for r in range(6, 6 + len(FIRMS))] == list(
+    assert [first.cell(r, 1).value for r in range(head + 1, head + 1 + len(FIRMS))] == list(
         range(1, len(FIRMS) + 1)
     )
+    # one landscape page, one row per firm, readable: abbreviated headers with units, no
+    # long text in the table (the notes above it hold the sentences, once)
+    assert (
+        first.page_setup.orientation == "landscape" and first.sheet_properties.pageSetUpPr.fitToPage
+    )
+    assert first.page_setup.fitToWidth in (None, 1) and first.page_setup.fitToHeight in (
+        None,
+        1,
+    )  # absent = 1
+    heads = [first.cell(head, c).value for c in range(1, first.max_column + 1)]
+    n_cols = len([h for h in heads if h])
+    width_of = {
+        c: d.width for d in first.column_dimensions.values() for c in range(d.min, d.max + 1)
+    }
+    widths = [width_of[c] for c in range(1, n_cols + 1)]  # every column's width is set
+    assert sum(widths) <= 200, sum(widths)  # about 75% scale on landscape A4 (was 292: about 48%)
+    assert all(len(h) <= 40 for h in heads if h)
+    assert all(h.endswith("(x)") for h in heads if h and h.startswith("V/P "))
+    assert len([h for h in heads if h and h.startswith("V/P ")]) == len(scen)
+    table = [
+        first.cell(r, c).value
+        for r in range(head + 1, head + 1 + len(FIRMS))
+        for c in range(1, n_cols + 1)
+    ]
+    assert all(len(v) <= 45 for v in table if isinstance(v, str))
     # no repeated notes: every sentence-length text appears once
     long = [
         c.value

@@ -488,17 +488,41 @@ def verdict_text(rv: dict[str, Any]) -> str:
     icr_t = _shock_text(icr, rv.get("shock_icr_below_1_status"))
     cash_t = _shock_text(cash, rv.get("shock_cash_breaks_status"))
     cash_part = "cash holds to 100%" if cash_t == "not reached" else f"cash breaks at {cash_t}"
-    icr_part = "ICR holds to 100%" if icr_t == "not reached" else f"ICR < 1 at {icr_t}"
+    if icr_t == "not reached":
+        icr_part = "ICR holds to 100%"
+    elif icr_t == "no material debt":
+        icr_part = "no material debt"
+    elif _is_num(icr) and float(icr) == 0:
+        icr_part = "ICR < 1 with no shock"
+    else:
+        icr_part = f"ICR < 1 at {icr_t}"
     return f"{icr_part}; {cash_part}"
 
 
 def _shock_text(v: Any, status: Any = None) -> str:
     if _is_num(v):
         return f"{v:.0%}"
-    return "not reached" if str(status or "").startswith("not breached") else "n/a"
+    st = str(status or "")
+    if st.startswith("not breached"):
+        return "not reached"
+    return "no material debt" if "no material debt" in st else "n/a"
+
+
+#: short scenario names for the sector Summary's narrow columns (the code elsewhere)
+SHORT_NAMES: dict[str, str] = {
+    "baseline": "No shock",
+    "seed": "Seed",
+    "deal_normalises": "Deal",
+    "structural": "Struct.",
+    "trade_implied": "Trade path",
+    "retightening": "Retight.",
+    "general_licences": "Gen. licences",
+}
 
 
 def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
+    """The sector Summary: one row per firm, sorted by who breaks first, on one landscape page
+    (abbreviated headers with units; the long notes are stated once, above the table)."""
     from stressmodel.report.sheets.summary import DISCLAIMER, run_date_text
 
     sh = SheetSpec("Summary")
@@ -508,32 +532,34 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
     names = [s.name for s in result.scenarios]
     sh.text(0, 0, f"Sector summary as of {result.as_of_label}: who breaks first", "title")
     notes = (
-        "One row per firm, sorted by the permanent export shock at which interest cover falls below 1, "
+        "One row per firm, sorted by the permanent export shock at which interest cover (ICR) falls below 1, "
         "then the shock at which cash needs a revolving draw (reverse stress test).",
-        "Value / price under each named scenario; engine values (the firm workbooks hold the live "
-        f"formulas). Money CNY mn, prices CNY/share. {DISCLAIMER.capitalize()}.",
+        "V/P: value per share / share price under each named scenario (engine values; the firm workbooks "
+        "hold the live formulas). Red < 0.8x, amber < 1x, green >= 1x; ICR red < 1x, amber < 2x.",
+        "Price-implied shock 'none': the price is above the value even with no shock. Money CNY mn, "
+        f"prices CNY/share. Scenario codes and full names: sheet Scenarios. {DISCLAIMER.capitalize()}.",
     )
     for i, line in enumerate(notes, start=1):
         sh.text(i, 0, line, "note")
-    top = 4
+    top = len(notes) + 2
     heads = [
-        "Rank",
+        "#",
         "Ticker",
         "Company",
         "Verdict (breaks at export shock)",
-        *[f"Value / price, {n}" for n in names],
-        "Export shock the price implies",
-        "Growth the price implies",
-        "First revolver draw, trade-implied (quarter)",
-        "Minimum interest cover, worst scenario (times)",
+        *[f"V/P {SHORT_NAMES.get(n, n)} (x)" for n in names],
+        "Price-implied export shock (%)",
+        "Price-implied growth (%/yr)",
+        "Revolver draw, trade path (quarter)",
+        "Min ICR, worst scenario (x)",
         "Worst Z'' zone",
-        "Consolidation index, baseline [band]",
+        "Consolidation index [band]",
         "Data quality",
         "Price date",
     ]
     for j, h in enumerate(heads):
         sh.text(top, j, h, "header")
-    sh.heights[top] = 62
+    sh.heights[top] = 78
     summary = {
         (r["ticker"], r["scenario"]): r
         for r in result.summary.filter(pl.col("scenario_kind") == "named").iter_rows(named=True)
@@ -542,14 +568,11 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
     row = top + 1
     for rank, (t, rv) in enumerate(order, start=1):
         fb = result.bases.firms[t]
+        sh.heights[row] = 45  # up to three lines: company, verdict and data quality wrap
         sh.number(row, 0, rank, "count")
         sh.text(row, 1, t, "label_bold")
-        sh.text(row, 2, str(inputs.firm(t).get("company_name") or ""))
-        sh.text(
-            row,
-            3,
-            verdict_text(rv),
-        )
+        sh.text(row, 2, str(inputs.firm(t).get("company_name") or ""), "wrap_row")
+        sh.text(row, 3, verdict_text(rv), "wrap_row")
         price = fb.get("share_price")
         for j, n in enumerate(names, start=4):
             vps = summary.get((t, n), {}).get("value_per_share")
@@ -561,16 +584,15 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
             sh.number(row, j, implied, "pct/engine")
         else:
             status = str(rv.get("status") or "n/a")
-            sh.text(
-                row,
-                j,
-                "none (price > value)" if status.startswith("no shock in") else status[:40],
-                "status",
-            )
-        sh.number(row, j + 1, rv.get("implied_growth"), "pct2/engine")
+            sh.text(row, j, "none" if status.startswith("no shock in") else "n/a", "status_right")
+        growth = rv.get("implied_growth")
+        if _is_num(growth):
+            sh.number(row, j + 1, growth, "pct2/engine")
+        else:
+            sh.text(row, j + 1, "n/a", "status_right")
         trade = summary.get((t, "trade_implied"), {})
         if not trade:
-            sh.text(row, j + 2, "n/a: no trade_implied scenario", "status")
+            sh.text(row, j + 2, "n/a", "status_right")
         elif trade.get("cash_runway_quarters") is None:
             sh.text(row, j + 2, "none", "status_right")
         else:
@@ -582,7 +604,7 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
         if covers:
             sh.number(row, j + 3, min(covers)[0], "cover/engine")
         else:
-            sh.text(row, j + 3, "n/a: no interest expense", "status_right")
+            sh.text(row, j + 3, "no debt", "status_right")
         zones = [summary[(t, n)].get("altman_zone") for n in names if (t, n) in summary]
         zones = [z for z in zones if z in ZONE_ORDER]
         sh.text(row, j + 4, min(zones, key=ZONE_ORDER.__getitem__) if zones else "n/a", "status")
@@ -599,12 +621,13 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
             "status",
         )
         est = sorted(n for n, f in fb.figures.items() if f.basis == "estimated")
-        flags = [f"{len(est)} estimated figures (Provenance)" if est else "no estimated figures"]
+        flags = [f"{len(est)} estimated" if est else "none estimated"]
         if b.get("price_stale"):
             flags.append("stale price")
         if _is_num(b.get("stale_quarters")) and b["stale_quarters"]:
-            flags.append(f"{int(b['stale_quarters'])} stale quarters")
-        sh.text(row, j + 6, "; ".join(flags), "status")
+            n_stale = int(b["stale_quarters"])
+            flags.append(f"{n_stale} stale qtr" + ("s" if n_stale > 1 else ""))
+        sh.text(row, j + 6, "; ".join(flags), "wrap_row")
         pd_fig = fb.figures.get("share_price_date")
         sh.text(row, j + 7, pd_fig.how if pd_fig is not None else "n/a", "status")
         row += 1
@@ -637,36 +660,39 @@ def firm_summary_sheet(result: RunResult, inputs: Inputs) -> SheetSpec:
     sh.text(
         row,
         0,
-        "Who breaks first: permanent export shock from the next quarter (reverse stress)",
+        "Who breaks first: permanent export shock from the next quarter (reverse stress; "
+        "'holds': not reached up to a 100% shock)",
         "section",
     )
     for j in range(1, 6):
         sh.text(row, j, "", "section")
     row += 1
     for j, h in enumerate(
-        ("Rank", "Ticker", "Company", "Interest cover < 1 at shock", "Cash breaks at shock")
+        ("#", "Ticker", "Company", "ICR < 1 at shock (%)", "Cash breaks at shock (%)")
     ):
         sh.text(row, j, h, "header")
+    sh.heights[row] = 60
     row += 1
-    sh.heights[row - 1] = 30
     for rank, (t, rv) in enumerate(order, start=1):
+        sh.heights[row] = 45
         sh.number(row, 0, rank, "count")
         sh.text(row, 1, t, "label_bold")
-        sh.text(row, 2, str(inputs.firm(t).get("company_name") or ""))
+        sh.text(row, 2, str(inputs.firm(t).get("company_name") or ""), "wrap_row")
         for j, key in ((3, "shock_icr_below_1"), (4, "shock_cash_breaks")):
             v = rv.get(key)
             if _is_num(v):
                 sh.number(row, j, v, "pct/engine")
             else:
-                sh.text(row, j, _shock_text(v, rv.get(f"{key}_status")), "status_right")
+                text = _shock_text(v, rv.get(f"{key}_status"))
+                sh.text(row, j, "holds" if text == "not reached" else text, "status_right")
         row += 1
     sh.freeze = (top + 1, 2)
-    sh.widths = {0: 5, 1: 11, 2: 26, 3: 34}
-    sh.width(4, 3 + len(names), 11)
-    sh.widths[4] = 14
-    sh.width(4 + len(names), 4 + len(names) + 4, 12)
-    sh.widths[4 + len(names)] = 18
-    sh.widths[4 + len(names) + 5] = 17
-    sh.widths[4 + len(names) + 6] = 28
-    sh.widths[4 + len(names) + 7] = 11
+    n = len(names)
+    sh.widths = {0: 3, 1: 10, 2: 17, 3: 19}
+    sh.width(4, 3 + n, 8)
+    sh.width(4 + n, 4 + n + 3, 8.5)
+    sh.widths[4 + n + 4] = 7.5  # Z'' zone
+    sh.widths[4 + n + 5] = 14  # index [band]
+    sh.widths[4 + n + 6] = 13  # data quality
+    sh.widths[4 + n + 7] = 10.5  # price date
     return sh

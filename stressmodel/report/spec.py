@@ -71,6 +71,8 @@ ROLES: dict[str, dict[str, Any]] = {
 TEXT_STYLES: dict[str, dict[str, Any]] = {
     "text": {},
     "wrap": {"text_wrap": True, "valign": "top"},
+    # wrapped text in a table row of numbers: on the numbers' baseline (bottom)
+    "wrap_row": {"text_wrap": True, "valign": "bottom"},
     "title": {"bold": True, "font_size": 14},
     "subtitle": {"italic": True, "font_color": "#595959"},
     "header": {

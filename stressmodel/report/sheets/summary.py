@@ -288,7 +288,7 @@ def summary_sheet(
     ):
         sh.charts.append(_small_chart(ctx, item, title, (row, (0, 2, 5, 8)[i])))
     ctx.summary_rows = (top, r0, r1)
-    sh.widths = {0: 34, 1: 12, 2: 11, 3: 13, 4: 12, 5: 13, 6: 12, 7: 11, 8: 20, 9: 14}
+    sh.widths = {0: 38, 1: 12, 2: 11, 3: 13, 4: 12, 5: 13, 6: 12, 7: 11, 8: 20, 9: 14}
     sh.freeze = None
     return sh
 
