@@ -638,12 +638,16 @@ def test_sheets_names_formats_and_charts(result: RunResult, written: dict[str, P
         assert wb["Sensitivity"].conditional_formatting
         grid = wb["Sensitivity"]
         assert (
-            grid["A7"].value == 0
-            and grid["B6"].value == 0
-            and grid["H6"].value == pytest.approx(0.3)
+            grid["A8"].value == 0
+            and grid["B7"].value == 0
+            and grid["H7"].value == pytest.approx(0.3)
         )
-        assert grid["A27"].value == pytest.approx(1.0)  # the export shock runs to 100%
-        assert "observed trough" in str(grid["I22"].value)  # the 75% row, next to the -77% trough
+        assert grid["A28"].value == pytest.approx(1.0)  # the export shock runs to 100%
+        assert "observed trough" in str(grid["I23"].value)  # the 75% row, next to the -77% trough
+        # the trade-implied level is marked, on the grid or beside its first row when below it
+        assert "trade-implied" in str(grid["I8"].value) or any(
+            "trade-implied peak" in str(grid[f"I{r}"].value) for r in range(8, 29)
+        )
         assert "uncalibrated index" in [c.value for c in wb["Consolidation"]["A"]]
         prov = [c.value for c in wb["Provenance"]["A"]]
         assert "inputs/firms.csv" in prov and "Package version" in prov
@@ -930,6 +934,25 @@ def test_sensitivity_has_the_permanent_share_grid(
     assert ws.cell(hr + 1 + 17, 5).value == pytest.approx(s["min_cash"][0] - min_cash, rel=1e-12)
     ranges = {str(cf.sqref) for cf in ws.conditional_formatting}
     assert f"B{head + 1}:F{head + 21}" in ranges
+    wb.close()
+
+
+def test_sensitivity_of_a_firm_without_debt_says_so_once(shipped: dict[str, Path]) -> None:
+    """The shipped run (2025Q4): Zhenghai has no material debt, so each grid's interest-cover
+    block is one line, not a grid of "n/a"; Tianhe's are grids in the cover format."""
+    line = "n/a in every cell: no material debt (no interest expense in any case of the grid)"
+    wb = openpyxl.load_workbook(shipped["300224.SZ.xlsx"])
+    ws = wb["Sensitivity"]
+    assert [c.value for c in ws["A"]].count(line) == 2
+    assert not any(
+        str(c.value).startswith("n/a: no interest") for row in ws.iter_rows() for c in row
+    )
+    wb.close()
+    wb = openpyxl.load_workbook(shipped["603072.SH.xlsx"])
+    other = wb["Sensitivity"]
+    cover = [c.row for c in other["A"] if str(c.value).startswith("Minimum interest cover")]
+    assert len(cover) == 2 and line not in [c.value for c in other["A"]]
+    assert all(other.cell(r + 2, 2).number_format == '0.0"x";-0.0"x"' for r in cover)
     wb.close()
 
 

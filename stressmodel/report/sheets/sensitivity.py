@@ -72,6 +72,15 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
             "so the 0% / 0% cell is not the baseline scenario.",
             "note",
         )
+        if not base_sc.output_cut_forced:
+            sh.text(
+                3,
+                0,
+                f"Output cut: in {base} production follows orders (output_cut_forced = 0), so the cut is "
+                "the demand loss and the output-cut columns of the first grid coincide; a forced cut "
+                "(output_cut_forced = 1 in scenarios.toml) makes them differ.",
+                "note",
+            )
     price = ctx.figure("share_price")
     price_ok = _is_num(price) and float(price) > 0
     min_cash = float(ctx.fb.params.get("min_cash", 0.0))
@@ -97,9 +106,26 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
                 "Export shock \\ share never recovered",
             )
         )
-    row = 4
+    row = 5
     for axis, cols, grid_cells, corner in grids:
         for title, col, fmt in blocks:
+            if (
+                col == "min_interest_cover"
+                and grid_cells
+                and all(x.get(col) is None for x in grid_cells.values())
+            ):
+                # no interest expense in any case of the grid: one line, not a grid of n/a
+                sh.text(row, 0, f"{title}: export shock x {axis}", "section")
+                for j in range(1, ncols + 2):
+                    sh.text(row, j, "", "section")
+                sh.text(
+                    row + 1,
+                    0,
+                    "n/a in every cell: no material debt (no interest expense in any case of the grid)",
+                    "status",
+                )
+                row += 3
+                continue
             sh.text(row, 0, f"{title}: export shock x {axis}", "section")
             for j in range(1, ncols + 2):
                 sh.text(row, j, "", "section")
@@ -136,6 +162,10 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
                     marks.append("observed trough about 77% (May 2025 vs March)")
                 if trade_level is not None and abs(e - trade_level) <= step / 2 + 1e-12:
                     marks.append(f"trade-implied peak loss {trade_level:.0%}")
+                elif trade_level is not None and i == 1 and trade_level < e - step / 2:
+                    marks.append(
+                        f"trade-implied loss {trade_level:.0%} (exports above the reference): below this row"
+                    )
                 if marks:
                     sh.text(head + i, ncols + 1, "<- " + "; ".join(marks), "label_bold")
             for style, crit, v in _rules(col, price, min_cash):
@@ -149,7 +179,7 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
                     )
                 )
             row = head + len(shocks) + 2
-    sh.freeze = (6, 1)
+    sh.freeze = (7, 1)
     sh.widths = {0: 28, ncols + 1: 40}
     sh.width(1, ncols, 11)
     return sh
