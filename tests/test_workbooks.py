@@ -486,8 +486,13 @@ def test_summary_prints_on_one_page_and_prices_are_not_percentages(
                 ]
         risk = wb["Risk"]
         for r in range(1, risk.max_row + 1):
-            if risk.cell(r, 3).value in ("share_price", "value_no_shock"):
+            key = risk.cell(r, 8).value  # the reverse-stress block's engine column names
+            if key in ("share_price", "value_no_shock", "value_no_shock_midcycle"):
                 price_cells.append(risk.cell(r, 2))
+            if isinstance(key, str) and key.endswith("_years"):  # years, not a percentage
+                assert "%" not in risk.cell(r, 2).number_format, (t, key)
+            if isinstance(key, str):  # every reverse-stress figure under a readable label
+                assert risk.cell(r, 1).value != key.replace("_", " "), (t, key)
         assert len(price_cells) >= len(rows) + 4
         bad = [(c.coordinate, c.number_format) for c in price_cells if "%" in c.number_format]
         assert bad == [], (t, bad)
@@ -990,3 +995,12 @@ def test_run_date_is_reproducible_and_in_the_headers(
     wb = openpyxl.load_workbook(later.folder / f"{EDIT_FIRM}.xlsx")
     assert wb["Summary"].oddHeader.right.text == "Run date 2026-01-03 (UTC)"
     wb.close()
+
+
+def test_long_lists_on_the_summary_are_shortened() -> None:
+    from stressmodel.report.sheets.summary import _short_list
+
+    names = ["asp", "equity total", "equity volatility", "interest rate", "past year return"]
+    assert _short_list([]) == "none" and _short_list(names[:2]) == "asp, equity total"
+    text = _short_list(names)
+    assert text == "asp, equity total + 3 more (Provenance)" and len(text) <= 44

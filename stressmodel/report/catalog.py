@@ -531,8 +531,8 @@ SCENARIO_NAMES: dict[str, str] = {
     "deal_normalises": "Deal: shock fades by 2025Q4",
     "structural": "Structural: 40% of the shock stays",
     "trade_implied": "Trade-implied: follows export data",
-    "retightening": "Retightening: suspended rules return 2026Q4",
-    "general_licences": "General licences: shock gone by 2026Q1",
+    "retightening": "Retightening: rules back in 2026Q4",
+    "general_licences": "General licences: gone by 2026Q1",
 }
 
 

@@ -53,7 +53,28 @@ REVERSE_ROWS = (
     ("shock_cash_breaks_status", "Status (cash)", "text"),
     ("shock_icr_below_1", "Export shock at which interest cover falls below 1", "pct"),
     ("shock_icr_below_1_status", "Status (interest cover)", "text"),
+    ("value_no_shock_midcycle", "Mid-cycle value per share with no shock (CNY/share)", "per_share"),
+    ("implied_midcycle_margin", "Mid-cycle EBIT margin the price implies", "pct"),
+    ("implied_midcycle_margin_status", "Status (implied margin)", "text"),
+    ("implied_revenue_growth_5y", "5-year revenue growth the price implies (per year)", "pct"),
+    ("implied_revenue_growth_5y_status", "Status (implied 5-year growth)", "text"),
+    ("implied_perpetual_growth", "Perpetual growth the price implies (mid-cycle DCF)", "pct2"),
+    ("implied_perpetual_growth_status", "Status (implied perpetual growth)", "text"),
+    ("midcycle_margin", "Mid-cycle EBIT margin (through the cycle)", "pct"),
+    ("midcycle_margin_basis", "Mid-cycle margin: basis", "text"),
+    ("midcycle_margin_how", "Mid-cycle margin: how obtained", "text"),
+    ("midcycle_revenue_growth", "Mid-cycle revenue growth (per year)", "pct"),
+    ("midcycle_growth_years", "Mid-cycle growth period (years)", "ratio2"),
+    ("midcycle_reversion_years", "Reversion to the mid-cycle margin (years)", "ratio2"),
+    ("discount_rate", "Discount rate k (per year)", "pct2"),
+    ("risk_free_rate", "Risk-free rate (per year)", "pct2"),
+    ("equity_risk_premium", "Equity risk premium (per year)", "pct2"),
+    ("size_and_cycle_premium", "Size and cycle premium (per year)", "pct2"),
+    ("terminal_growth", "Terminal growth g (per year)", "pct2"),
 )
+#: column of the engine's column names in the reverse-stress block (right of the status
+#: texts, which spill over the empty columns between)
+KEY_COL = 7
 
 
 def _data_status(v: Any) -> str:
@@ -84,6 +105,7 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
         "note",
     )
     top = 3
+    sh.heights[top] = 48  # headers wrap over three lines
     sh.text(top, 0, "Scenario", "header")
     for j, (_c, head, _k) in enumerate(RISK_COLUMNS, start=1):
         sh.text(top, j, head, "header")
@@ -156,7 +178,7 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
             if col not in x:
                 continue
             sh.text(row, 0, label)
-            sh.text(row, 2, col, "key")
+            sh.text(row, KEY_COL, col, "key")
             v = x[col]
             if kind == "text" or not _is_num(v):
                 sh.text(row, 1, "n/a" if v is None else str(v), "status")
@@ -167,7 +189,7 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
             if col not in {c for c, _, _ in REVERSE_ROWS} and col != "ticker":
                 v = x[col]
                 sh.text(row, 0, col.replace("_", " "))
-                sh.text(row, 2, col, "key")
+                sh.text(row, KEY_COL, col, "key")
                 if _is_num(v):
                     shown = (
                         "per_share"

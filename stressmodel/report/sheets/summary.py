@@ -264,7 +264,7 @@ def summary_sheet(
     latest, why_latest = _optional(base, "latest_actuals", "base figures")
     stale, why_stale = _optional(base, "stale_quarters", "base figures")
     quality = (
-        ("Estimated inputs", ", ".join(n.replace("_", " ") for n in est) or "none"),
+        ("Estimated inputs", _short_list([n.replace("_", " ") for n in est])),
         ("Latest actuals", str(latest) if latest is not None else why_latest),
         ("Stale quarters", str(stale) if stale is not None else why_stale),
         (
@@ -288,9 +288,27 @@ def summary_sheet(
     ):
         sh.charts.append(_small_chart(ctx, item, title, (row, (0, 2, 5, 8)[i])))
     ctx.summary_rows = (top, r0, r1)
-    sh.widths = {0: 38, 1: 12, 2: 11, 3: 13, 4: 12, 5: 13, 6: 12, 7: 11, 8: 20, 9: 14}
+    sh.widths = {0: 34, 1: 12, 2: 11, 3: 13, 4: 12, 5: 13, 6: 12, 7: 11, 8: 20, 9: 14}
     sh.freeze = None
     return sh
+
+
+def _short_list(names: list[str], room: int = 44) -> str:
+    """Names that fit the Data quality block's width (the page's right edge); the rest as a
+    count, all of them on Provenance."""
+    if not names:
+        return "none"
+    text = ", ".join(names)
+    if len(text) <= room:
+        return text
+    shown: list[str] = []
+    for n in names:
+        more = len(names) - len(shown) - 1
+        tail = f" + {more} more (Provenance)" if more else ""
+        if len(", ".join([*shown, n])) + len(tail) > room:
+            break
+        shown.append(n)
+    return f"{', '.join(shown)} + {len(names) - len(shown)} more (Provenance)"
 
 
 def verdict_lines(ctx: FirmContext, rev: dict[str, Any]) -> list[str]:
@@ -316,7 +334,13 @@ def verdict_lines(ctx: FirmContext, rev: dict[str, Any]) -> list[str]:
         if "no material debt" in str(rev.get("shock_icr_below_1_status") or "")
         else f"Interest cover falls below 1 {icr_t}"
     )
-    second = f"{icr_part}; cash needs a revolving draw {cash_t} ({ENGINE_NOTE})"
+    if str(rev.get("shock_cash_breaks_status") or "").startswith("not breached") and not _is_num(
+        cash
+    ):
+        cash_part = "cash holds without a revolving draw up to a 100% shock"
+    else:
+        cash_part = f"cash needs a revolving draw {cash_t}"
+    second = f"{icr_part}; {cash_part} ({ENGINE_NOTE})"
     return [first, second]
 
 
