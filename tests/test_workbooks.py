@@ -978,6 +978,16 @@ def test_run_date_is_reproducible_and_in_the_headers(
     for bad in ("yesterday", "-5", "1.5e9", "1" * 13):
         with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
             run_date(started, {"SOURCE_DATE_EPOCH": bad})
+    from click.testing import CliRunner
+
+    from stressmodel.cli import main
+
+    args = ["run", "--inputs", str(ROOT / "inputs"), "--outputs", str(tmp_path / "bad"), "--quiet"]
+    res = CliRunner().invoke(main, args, env={"SOURCE_DATE_EPOCH": "yesterday"})
+    assert (
+        res.exit_code == 2 and "SOURCE_DATE_EPOCH" in res.output and "Traceback" not in res.output
+    )
+    assert not (tmp_path / "bad").exists()
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767312000")
     files = {}
     for k in ("a", "b"):
