@@ -313,7 +313,9 @@ FIRM_PARAMS: dict[str, tuple[str, str, str, str]] = {
         "Business days per quarter",
         "days",
         "days",
-        "sector.toml business_days_per_quarter",
+        "sector.toml business_days_per_quarter (65 weekdays of a 91-day quarter less about 3 public "
+        "holidays); a licence delay / this = share of a quarter's exports held; the same delay in "
+        "receivable days is x m_calendar_days_per_business_day (1.4, weekends only)",
     ),
     "licence_dso_share": (
         "Share of licence delay added to receivable days",

@@ -121,7 +121,10 @@ def checks_sheet(
     groups: dict[str, list[str]] = {}
     for n in bounded:
         groups.setdefault(
-            next((s for s in ctx.scenarios if n.startswith(f"{s}_")), "firm, valuation and trade"),
+            next(
+                (s for s in ctx.scenarios if n.startswith(f"{s}_")),
+                "firm, valuation, trade and model constants",
+            ),
             [],
         ).append(n)
     for group, names in groups.items():
