@@ -1014,3 +1014,12 @@ def test_long_lists_on_the_summary_are_shortened() -> None:
     assert _short_list([]) == "none" and _short_list(names[:2]) == "asp, equity total"
     text = _short_list(names)
     assert text == "asp, equity total + 3 more (Provenance)" and len(text) <= 44
+
+
+def test_revolver_chart_says_when_nothing_is_drawn(result: RunResult, inputs: Inputs) -> None:
+    specs = {s.filename: s for s in workbook_specs(result, inputs)}
+    for t in FIRMS:
+        drawn = bool((result.projection.filter(pl.col("ticker") == t)["revolver"] > 0).any())
+        title = specs[f"{t}.xlsx"].sheet("Charts").charts[1].title
+        assert title.startswith(f"{t}: revolving draws outstanding")
+        assert title.endswith("none in any scenario of the engine run") == (not drawn), (t, title)

@@ -60,15 +60,23 @@ def charts_sheet(ctx: FirmContext, summary_rows: tuple[int, int, int]) -> SheetS
         )
     )
     anchor += CHART_ROWS
+    # the engine's draws (the chart's cached values); with none, the title says so and the
+    # axis keeps a decimal (0, 0.5, 1 would read 0, 1, 1 in whole numbers)
+    drawn = any(
+        ctx.sheet_specs[s].cells[(ctx.item_rows[s]["revolver"], c)].value > 0
+        for s in ctx.scenarios
+        for c in range(COL_Q1, COL_Q1 + ctx.result.horizon)
+    )
     sh.charts.append(
         ChartSpec(
             "line",
-            f"{ctx.ticker}: revolving draws outstanding by scenario (CNY mn)",
+            f"{ctx.ticker}: revolving draws outstanding by scenario (CNY mn)"
+            + ("" if drawn else ": none in any scenario of the engine run"),
             _by_scenario(ctx, "revolver", COL_OPEN),
             (anchor, 0),
             x_title="Quarter",
             y_title="CNY mn",
-            y_format="#,##0",
+            y_format="#,##0" if drawn else "#,##0.0",
         )
     )
     anchor += CHART_ROWS
