@@ -148,7 +148,7 @@ def summary_sheet(
     ]
     for key, label, kind in (
         ("implied_midcycle_margin", "Mid-cycle EBIT margin the price implies", "pct"),
-        ("implied_revenue_growth_5y", "5-year revenue growth the price implies", "pct"),
+        ("implied_revenue_growth_5y", "5-year revenue growth the price implies (per year)", "pct"),
     ):
         v, why = _optional(rev, key, "valuation")
         strip.append((label, v, kind, why))
