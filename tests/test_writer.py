@@ -22,7 +22,7 @@ from stressmodel.pipeline.result import RunResult
 from stressmodel.pipeline.stages import RunOptions, run_model
 from stressmodel.report import writer
 from stressmodel.report.sheets.common import COL_OPEN, COL_Q1
-from stressmodel.report.sheets.firm import firm_context
+from stressmodel.report.sheets.firm import firm_context, firm_workbook
 from stressmodel.report.sheets.scenario import scenario_formulas, scenario_sheet
 from stressmodel.report.spec import SheetSpec, WorkbookSpec
 
@@ -48,6 +48,7 @@ def _write_both(
     for fast in (True, False):
         monkeypatch.setattr(writer, "FAST_CELLS", fast)
         monkeypatch.setattr(writer, "_PREPARED", {})
+        monkeypatch.setattr(writer, "_ESCAPED", {})
         folder = tmp_path / ("fast" if fast else "stock")
         folder.mkdir()
         write(folder)  # type: ignore[operator]
@@ -136,3 +137,35 @@ def test_scenario_formulas_are_the_same_for_every_firm_and_the_memo_leaks_nothin
     assert all(k in common for k in block)
     differ = [k for k in common if first[k].value != second[k].value]  # type: ignore[attr-defined]
     assert len(differ) > len(common) // 2
+
+
+def test_a_firm_workbook_from_the_run_cut_to_its_firm_equals_one_from_the_whole_run() -> None:
+    """The firm sheets read the per-firm frames only for their own ticker, so the run cut
+    to one firm (report.firm_views) gives the same workbook spec as the whole run, with
+    the optional per-firm extras (Monte Carlo, tracking) present."""
+    import dataclasses
+
+    import polars as pl
+
+    result, inputs = shipped_run()
+    mc = pl.DataFrame(
+        {"ticker": list(FIRMS), "statistic": ["p5"] * 3, "value_per_share": [1.5, 2.0, None]}
+    )
+    tracking = pl.DataFrame(
+        {"ticker": list(FIRMS), "quarter": ["2025Q3"] * 3, "revenue_error": [0.1, -0.2, 0.0]}
+    )
+    result = dataclasses.replace(
+        result, extras={**result.extras, "montecarlo": mc, "tracking": tracking}
+    )
+    values = report._values(result, inputs)
+    views = dict(report.firm_views(result, list(FIRMS)))
+    assert list(views) == list(FIRMS)
+    for ticker in FIRMS:
+        view = views[ticker]
+        assert set(view.summary["ticker"]) == {ticker}
+        assert set(view.extras["montecarlo"]["ticker"]) == {ticker}
+        whole = firm_workbook(firm_context(result, inputs, ticker, values))
+        cut = firm_workbook(firm_context(view, inputs, ticker, values))
+        assert cut == whole, ticker
+    chunk = report.firms_run(result, FIRMS[1:])
+    assert set(chunk.projection["ticker"]) == set(FIRMS[1:]) and chunk.tickers == result.tickers

@@ -88,6 +88,20 @@ _PREPARED: dict[str, str] = {}
 _PREPARED_MAX = 500_000
 
 
+#: formula text -> its XML text (XlsxWriter's ``_escape_data``), shared like _PREPARED
+_ESCAPED: dict[str, str] = {}
+
+
+def _escape_formula(formula: str) -> str:
+    text = formula
+    if xml_escapes.search(text):
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if len(_ESCAPED) >= _PREPARED_MAX:
+        _ESCAPED.clear()
+    _ESCAPED[formula] = text
+    return text
+
+
 class FastWorksheet(Worksheet):  # type: ignore[misc]
     """XlsxWriter's worksheet with :meth:`store_cells` (a sheet's cells in one call) and a
     shorter ``_write_cell`` for formatted number, shared-string, formula (float result)
@@ -189,6 +203,11 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         table, row_info, spans = self.table, self.row_info, self.row_spans
         write = self.fh.write
         columns = _COLUMNS
+        escaped = _ESCAPED
+        # a <row> without row_info has only r and spans (no height, format or outline)
+        plain_rows = (
+            self.default_row_height == self.original_row_height and self.excel_version != 2010
+        )
         for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
             cells = table.get(row_num)
             info = row_info.get(row_num)
@@ -196,8 +215,12 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
                 if info is not None:
                     self._write_empty_row(row_num, spans.get(row_num // 16), info)
                 continue
-            self._write_row(row_num, spans.get(row_num // 16), info)
             r = str(row_num + 1)
+            span = spans.get(row_num // 16)
+            if info is None and plain_rows:
+                write(f'<row r="{r}" spans="{span}">' if span else f'<row r="{r}">')
+            else:
+                self._write_row(row_num, span, info)
             parts = []
             for col_num in sorted(cells):
                 cell = cells[col_num]
@@ -212,13 +235,9 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
                         parts.append(f'<c r="{ref}{r}" s="{xf}" t="s"><v>{cell.string}</v></c>')
                         continue
                     if cls is CellFormulaTuple and cell.value.__class__ is float:
-                        formula = cell.formula
-                        if xml_escapes.search(formula):
-                            formula = (
-                                formula.replace("&", "&amp;")
-                                .replace("<", "&lt;")
-                                .replace(">", "&gt;")
-                            )
+                        formula = escaped.get(cell.formula)
+                        if formula is None:
+                            formula = _escape_formula(cell.formula)
                         parts.append(
                             f'<c r="{ref}{r}" s="{xf}"><f>{formula}</f><v>{cell.value}</v></c>'
                         )
@@ -270,9 +289,15 @@ def _write(spec: WorkbookSpec, path: Path) -> None:
             ws._prepare_formula = _fast_prepare(ws._prepare_formula)
     for name, (sheet, row, col) in sorted(spec.names.items()):
         wb.define_name(name, "=" + _abs_ref(sheet, row, col))
-    for s in spec.sheets:
-        _write_sheet(wb, sheets[s.name], s, fmt)
-    wb.close()
+    try:
+        for s in spec.sheets:
+            _write_sheet(wb, sheets[s.name], s, fmt)
+        wb.close()
+    finally:
+        # XlsxWriter's objects refer to each other, so only the cyclic collector frees
+        # them; emptying the cell tables (most of the objects) leaves it little to trace
+        for ws in sheets.values():
+            ws.table.clear()
 
 
 def _abs_ref(sheet: str, row: int, col: int) -> str:
