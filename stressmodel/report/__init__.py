@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -246,22 +247,36 @@ def write_workbooks(
             n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(inputs,)
         ) as pool:
             # more chunks than workers, so a slow chunk does not hold the others up; each
-            # task receives only its firms' rows of the run's per-firm frames
-            futures = [
-                pool.submit(_write_in_worker, firms_run(result, c), c, str(folder))
-                for c in _chunks(tickers, 4 * n)
-            ]
-            names, values = _gather(futures)
+            # task receives only its firms' rows of the run's per-firm frames, and at most
+            # 2 n tasks wait at a time (each holds its copy of those rows until it is done)
+            pending: deque[Any] = deque()
+            done: list[Any] = []
+            for c in _chunks(tickers, 4 * n):
+                pending.append(pool.submit(_write_in_worker, firms_run(result, c), c, str(folder)))
+                if len(pending) >= 2 * n:
+                    done.append(_result(pending.popleft()))
+            done += [_result(f) for f in pending]
+            names, values = _merge(done)
     sector = sector_workbook(result, inputs, values)
     write_workbook(sector, folder)
     return [*names, sector.filename]
 
 
-def _gather(futures: Sequence[Any]) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+def _result(future: Any) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    names, values = future.result()
+    return names, values
+
+
+def _merge(
+    parts: Sequence[tuple[list[str], dict[tuple[str, str], CaseValues]]],
+) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
     names: list[str] = []
     values: dict[tuple[str, str], CaseValues] = {}
-    for f in futures:
-        n, v = f.result()
+    for n, v in parts:
         names += n
         values.update(v)
     return names, values
+
+
+def _gather(futures: Sequence[Any]) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    return _merge([_result(f) for f in futures])

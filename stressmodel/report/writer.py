@@ -311,16 +311,16 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         ws.set_column(col, col, width)
     for row, height in sorted(s.heights.items()):
         ws.set_row(row, height)
-    if s.cells:
-        rows = max(r for r, _c in s.cells) + 1
-        cols = max(c for _r, c in s.cells) + 1
+    cells = sorted(s.cells.items())
+    if cells:
+        rows = cells[-1][0][0] + 1
+        cols = max(c for (_r, c), _cell in cells) + 1
         if rows > EXCEL_MAX_ROWS or cols > EXCEL_MAX_COLUMNS:
             raise ExcelLimitError(
                 f"sheet {s.name!r} would need {rows:,} rows and {cols:,} columns; Excel holds "
                 f"{EXCEL_MAX_ROWS:,} x {EXCEL_MAX_COLUMNS:,}. Run fewer firms (--firms), fewer grid "
                 f"points, or --no-workbooks (the CSV and parquet tables have no such limit)"
             )
-    cells = sorted(s.cells.items())
     if isinstance(ws, FastWorksheet):
         ws.store_cells(cells, fmt)
         cells_left: list[tuple[tuple[int, int], Cell]] = []

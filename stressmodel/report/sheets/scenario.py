@@ -98,6 +98,12 @@ def _allocate_rows(
     return rows, sections, block, r
 
 
+@functools.cache
+def _item_style(n: str) -> str:
+    """Cell style of a line item (its kind in the catalog)."""
+    return catalog.item_info(n).kind
+
+
 @dataclass(frozen=True)
 class ScenarioFormulas:
     """The formula text of a scenario sheet's projection block: ``(line item, row,
@@ -209,8 +215,7 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
         sh.text(rows[n], COL_UNIT, info.unit)
         sh.text(rows[n], COL_KEY, n, "key")
 
-    def style(n: str) -> str:
-        return catalog.item_info(n).kind
+    style = _item_style
 
     # the formula text (memoised: the same for every firm), with this firm's values
     formulas = scenario_formulas(prefix, sc.path == "trade", r.horizon, tuple(ctx.quarters))
