@@ -223,10 +223,15 @@ def write_workbooks(
     """Write ``<TICKER>.xlsx`` for every firm of the run and ``sector_summary.xlsx`` into
     ``folder``; returns the file names written (firms in run order, then the sector).
 
-    ``workers`` > 1: firm workbooks are written by that many spawned processes (each
-    receives the run once); ``executor``: any concurrent.futures executor instead (each
-    task receives the run and a chunk of firms; e.g. a Dask cluster, whose workers must
-    see ``folder``). Either way the bytes are those of the serial run."""
+    ``workers`` > 1: firm workbooks are written by a pool of that many processes, started
+    once (each imports the package and receives the inputs once, then chunks of firms with
+    the run cut to them, :func:`firms_run`). The start method is ``spawn``, not ``fork``:
+    the sheets use polars, whose thread pool does not survive a fork (a forked child can
+    deadlock on its first parallel operation). ``executor``: any concurrent.futures
+    executor instead (each task receives the run cut to a chunk of firms; e.g. a Dask
+    cluster, whose workers must see ``folder``). The sector summary is written here, from
+    the cash of every firm's engine values the tasks return. Either way the bytes are
+    those of the serial run."""
     folder = Path(folder)
     tickers = list(result.tickers)
     for ticker in tickers:
