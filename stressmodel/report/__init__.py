@@ -7,9 +7,16 @@ See :mod:`stressmodel.report.sheets` for the firm workbook and
 
 :func:`write_workbooks` builds and writes one workbook at a time (a spec is dropped once
 written, so memory does not grow with the number of firms), with Python's cyclic garbage
-collector kept out of the loop (objects that exist before it are frozen, a collection
-runs between workbooks). Firm workbooks can be written by ``workers`` processes, or by
-any :class:`concurrent.futures.Executor` (a Dask cluster's included): the writer is
+collector kept out of the loop (objects that exist before it are frozen, a collection of
+the young generations runs between workbooks). The engine values are computed per block
+of :data:`BLOCK` firms, and each firm's sheets read the run cut to that firm
+(:func:`firm_views`: one partition of the per-firm frames per block instead of a filter
+of every firm's rows per firm and sheet, which grew as N^2). The sector summary reads
+only the cash of every firm's engine values (:data:`SECTOR_ITEMS`).
+
+Firm workbooks can be written by ``workers`` processes (a pool started once, each task
+receiving the run cut to its firms, :func:`firms_run`), or by any
+:class:`concurrent.futures.Executor` (a Dask cluster's included): the writer is
 deterministic, so the files are byte-identical to the serial run's.
 """
 
@@ -17,12 +24,16 @@ from __future__ import annotations
 
 import gc
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from stressmodel.inputs.load import Inputs
 from stressmodel.names import safe_component
@@ -30,7 +41,7 @@ from stressmodel.pipeline.result import RunResult
 from stressmodel.report.sector import SECTOR_FILE, sector_workbook
 from stressmodel.report.sheets.firm import firm_context, firm_workbook
 from stressmodel.report.spec import WorkbookSpec
-from stressmodel.report.values import case_values
+from stressmodel.report.values import CaseValues, case_values
 from stressmodel.report.writer import write_workbook
 
 __all__ = ["SECTOR_FILE", "default_workers", "workbook_specs", "write_workbooks"]
@@ -45,8 +56,62 @@ def default_workers() -> int:
     return 1 if cores <= 2 else min(cores - 1, 8)
 
 
-def _values(result: RunResult, inputs: Inputs) -> Any:
-    return case_values(result, inputs.sector.float("discount_rate"))
+#: RunResult frames and extras that a firm workbook reads only for its own ticker
+FIRM_FRAMES = ("projection", "grid_summary", "summary", "cases", "valuation")
+FIRM_EXTRAS = ("consolidation", "reverse_stress", "actual_metrics", "montecarlo", "tracking")
+#: firms whose engine values and frame partitions are held at once (memory stays flat in N)
+BLOCK = 32
+#: line items of the engine values that the sector summary reads (its cash charts)
+SECTOR_ITEMS = ("cash",)
+
+
+def _values(result: RunResult, inputs: Inputs, tickers: Sequence[str] | None = None) -> Any:
+    return case_values(
+        result, inputs.sector.float("discount_rate"), None if tickers is None else list(tickers)
+    )
+
+
+def _cut(frame: Any, tickers: Sequence[str]) -> Any:
+    if not isinstance(frame, pl.DataFrame) or "ticker" not in frame.columns:
+        return frame
+    return frame.filter(pl.col("ticker").is_in(list(tickers)))
+
+
+def firms_run(result: RunResult, tickers: Sequence[str]) -> RunResult:
+    """The run cut to ``tickers`` for their firm workbooks: :data:`FIRM_FRAMES` and
+    :data:`FIRM_EXTRAS` keep only those tickers' rows (in their order); the rest (the
+    run's ticker list, scenarios, bases, sector-wide extras) is the run's. What a worker
+    process or a cluster task receives, instead of every firm's frames."""
+    extras = {k: _cut(v, tickers) if k in FIRM_EXTRAS else v for k, v in result.extras.items()}
+    cut = {name: _cut(getattr(result, name), tickers) for name in FIRM_FRAMES}
+    # the grid scenarios' quarters go to projections.parquet only: no workbook reads them
+    return replace(result, extras=extras, grid_projection=None, **cut)
+
+
+def firm_views(result: RunResult, tickers: Sequence[str]) -> Iterator[tuple[str, RunResult]]:
+    """Each ticker with the run cut to that ticker alone (:func:`firms_run`), the frames
+    partitioned once per :data:`BLOCK` of tickers: filtering every firm's rows once per
+    firm and sheet would cost N^2 at N firms."""
+    for start in range(0, len(tickers), BLOCK):
+        block = list(tickers[start : start + BLOCK])
+        parts: dict[tuple[str, bool], dict[str, Any]] = {}
+        for key, frame in (
+            *(((n, False), getattr(result, n)) for n in FIRM_FRAMES),
+            *(((n, True), result.extras[n]) for n in FIRM_EXTRAS if n in result.extras),
+        ):
+            if isinstance(frame, pl.DataFrame) and "ticker" in frame.columns:
+                split = _cut(frame, block).partition_by("ticker", as_dict=True, maintain_order=True)
+                empty = frame.clear()
+                parts[key] = {t: split.get((t,), empty) for t in block}
+        for t in block:
+            extras = dict(result.extras)
+            fields = {}
+            for (n, extra), by_ticker in parts.items():
+                if extra:
+                    extras[n] = by_ticker[t]
+                else:
+                    fields[n] = by_ticker[t]
+            yield t, replace(result, extras=extras, **fields)
 
 
 def workbook_specs(result: RunResult, inputs: Inputs) -> list[WorkbookSpec]:
@@ -60,13 +125,27 @@ def workbook_specs(result: RunResult, inputs: Inputs) -> list[WorkbookSpec]:
     return specs
 
 
+def _sector_values(values: Any) -> dict[tuple[str, str], CaseValues]:
+    """The part of the engine values the sector summary reads (:data:`SECTOR_ITEMS`)."""
+    return {
+        key: replace(
+            cv,
+            steps={n: cv.steps[n] for n in SECTOR_ITEMS},
+            opening={n: cv.opening[n] for n in SECTOR_ITEMS},
+            terminal={},
+        )
+        for key, cv in values.items()
+    }
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Keep the cyclic garbage collector out of a loop that allocates millions of small
-    objects: what exists now is frozen (never scanned again), automatic collection is off,
-    and :func:`_collect` runs between workbooks over what the last one left."""
+    objects: what exists now is frozen (never scanned again; not collected first, which
+    would trace everything the run built, about 0.2 s on the shipped run), automatic
+    collection is off, and :func:`_collect` runs between workbooks over what the last one
+    left. Afterwards the frozen objects are back in the oldest generation."""
     was_enabled = gc.isenabled()
-    gc.collect()
     gc.freeze()
     gc.disable()
     try:
@@ -78,39 +157,48 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _collect() -> None:
-    gc.collect()  # scans only objects created since the freeze
+    # the young generations hold what the last workbook left (XlsxWriter's objects refer
+    # to each other); what survives moves to the old generation, which is not scanned
+    # again, so the cost does not grow with the firms already written
+    gc.collect(1)
 
 
 def write_firm_workbooks(
-    result: RunResult, inputs: Inputs, tickers: Sequence[str], folder: Path, values: Any = None
-) -> list[str]:
-    """Build and write the workbooks of ``tickers``, one at a time; returns file names."""
-    if values is None:
-        values = _values(result, inputs)
-    names = []
+    result: RunResult, inputs: Inputs, tickers: Sequence[str], folder: Path
+) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    """Build and write the workbooks of ``tickers``, one at a time (engine values computed
+    per :data:`BLOCK` of firms); returns the file names and the sector summary's part of
+    the engine values of those firms."""
+    names: list[str] = []
+    sector: dict[tuple[str, str], CaseValues] = {}
     with _collector_paused():
-        for ticker in tickers:
-            safe_component(ticker, "ticker")
-            spec = firm_workbook(firm_context(result, inputs, ticker, values))
-            write_workbook(spec, Path(folder))
-            names.append(spec.filename)
-            del spec
-            _collect()
-    return names
+        for start in range(0, len(tickers), BLOCK):
+            block = list(tickers[start : start + BLOCK])
+            values = _values(result, inputs, block)
+            sector.update(_sector_values(values))
+            for ticker, view in firm_views(result, block):
+                safe_component(ticker, "ticker")
+                spec = firm_workbook(firm_context(view, inputs, ticker, values))
+                write_workbook(spec, Path(folder))
+                names.append(spec.filename)
+                del spec, view
+                _collect()
+            del values
+    return names, sector
 
 
-# a worker process receives the run once (its initializer) and then lists of tickers
+# a worker process receives the inputs once (its initializer) and then runs cut to chunks
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(result: RunResult, inputs: Inputs) -> None:
-    _WORKER.update(result=result, inputs=inputs, values=_values(result, inputs))
+def _init_worker(inputs: Inputs) -> None:
+    _WORKER.update(inputs=inputs)
 
 
-def _write_in_worker(tickers: Sequence[str], folder: str) -> list[str]:
-    return write_firm_workbooks(
-        _WORKER["result"], _WORKER["inputs"], tickers, Path(folder), _WORKER["values"]
-    )
+def _write_in_worker(
+    result: RunResult, tickers: Sequence[str], folder: str
+) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    return write_firm_workbooks(result, _WORKER["inputs"], tickers, Path(folder))
 
 
 def _chunks(items: Sequence[str], n: int) -> list[list[str]]:
@@ -136,35 +224,65 @@ def write_workbooks(
     """Write ``<TICKER>.xlsx`` for every firm of the run and ``sector_summary.xlsx`` into
     ``folder``; returns the file names written (firms in run order, then the sector).
 
-    ``workers`` > 1: firm workbooks are written by that many spawned processes (each
-    receives the run once); ``executor``: any concurrent.futures executor instead (each
-    task receives the run and a chunk of firms; e.g. a Dask cluster, whose workers must
-    see ``folder``). Either way the bytes are those of the serial run."""
+    ``workers`` > 1: firm workbooks are written by a pool of that many processes, started
+    once (each imports the package and receives the inputs once, then chunks of firms with
+    the run cut to them, :func:`firms_run`). The start method is ``spawn``, not ``fork``:
+    the sheets use polars, whose thread pool does not survive a fork (a forked child can
+    deadlock on its first parallel operation). ``executor``: any concurrent.futures
+    executor instead (each task receives the run cut to a chunk of firms; e.g. a Dask
+    cluster, whose workers must see ``folder``). The sector summary is written here, from
+    the cash of every firm's engine values the tasks return. Either way the bytes are
+    those of the serial run."""
     folder = Path(folder)
     tickers = list(result.tickers)
     for ticker in tickers:
         safe_component(ticker, "ticker")
-    values = _values(result, inputs)
     parallel = executor is not None or (workers > 1 and len(tickers) >= 2 * MIN_FIRMS_PER_WORKER)
     if not parallel:
-        names = write_firm_workbooks(result, inputs, tickers, folder, values)
+        names, values = write_firm_workbooks(result, inputs, tickers, folder)
     elif executor is not None:
         chunks = _chunks(tickers, max(1, len(tickers) // MIN_FIRMS_PER_WORKER))
-        futures = [executor.submit(write_firm_workbooks, result, inputs, c, folder) for c in chunks]
-        names = [name for f in futures for name in f.result()]
+        futures = [
+            executor.submit(write_firm_workbooks, firms_run(result, c), inputs, c, folder)
+            for c in chunks
+        ]
+        names, values = _gather(futures)
     else:
         n = min(workers, len(tickers) // MIN_FIRMS_PER_WORKER)
         with ProcessPoolExecutor(
-            n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(result, inputs)
+            n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(inputs,)
         ) as pool:
-            # more chunks than workers, so a slow chunk does not hold the others up
-            futures = [
-                pool.submit(_write_in_worker, c, str(folder)) for c in _chunks(tickers, 4 * n)
-            ]
-            sector = sector_workbook(result, inputs, values)  # meanwhile, in this process
-            write_workbook(sector, folder)
-            names = [name for f in futures for name in f.result()]
-        return [*names, sector.filename]
+            # more chunks than workers, so a slow chunk does not hold the others up; each
+            # task receives only its firms' rows of the run's per-firm frames, and at most
+            # 2 n tasks wait at a time (each holds its copy of those rows until it is done)
+            pending: deque[Any] = deque()
+            done: list[Any] = []
+            for c in _chunks(tickers, 4 * n):
+                pending.append(pool.submit(_write_in_worker, firms_run(result, c), c, str(folder)))
+                if len(pending) >= 2 * n:
+                    done.append(_result(pending.popleft()))
+            done += [_result(f) for f in pending]
+            names, values = _merge(done)
     sector = sector_workbook(result, inputs, values)
     write_workbook(sector, folder)
     return [*names, sector.filename]
+
+
+def _result(future: Any) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    names, values = future.result()
+    return names, values
+
+
+def _merge(
+    parts: Sequence[tuple[list[str], dict[tuple[str, str], CaseValues]]],
+) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    names: list[str] = []
+    values: dict[tuple[str, str], CaseValues] = {}
+    for n, v in parts:
+        names += n
+        values.update(v)
+    return names, values
+
+
+def _gather(futures: Sequence[Any]) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    return _merge([_result(f) for f in futures])

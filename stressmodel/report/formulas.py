@@ -15,7 +15,7 @@ Formula text is made only of cell references, defined names (checked by
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from stressmodel.errors import ReportError
@@ -158,13 +158,63 @@ def formula_text(value: Any) -> str:
     return "=" + strip_outer(Formula.of(value).text)
 
 
-class ExcelOps:
+class TemplateOps:
+    """The :class:`stressmodel.model.quarter.Ops` interface recording, for one column, the
+    formula text of every line item in model order, without a sheet or values.
+
+    The text depends only on the rows, the column and the names the parameters are given
+    (defined names, cell references), never on a firm's values: it is built once and
+    written for every firm with that firm's cached values (:func:`fill_column`).
+    ``cells`` holds ``(line item, row, "=...")``.
+    """
+
+    def __init__(self, rows: Mapping[str, int], col: int, sheet_name: str = ""):
+        self.rows, self.col, self.sheet_name = rows, col, sheet_name
+        self.cells: list[tuple[str, int, str]] = []
+
+    def let(self, name: str, value: Any) -> Formula:
+        if name not in self.rows:
+            raise ReportError(
+                f"workbook layout: no row for line item {name!r} on sheet {self.sheet_name!r}"
+            )
+        row = self.rows[name]
+        self.cells.append((name, row, formula_text(value)))
+        return Formula(cell_ref(row, self.col))
+
+    @staticmethod
+    def max(*values: Any) -> Formula:
+        return call("MAX", *values)
+
+    @staticmethod
+    def min(*values: Any) -> Formula:
+        return call("MIN", *values)
+
+
+def fill_column(
+    sheet: SheetSpec,
+    col: int,
+    cells: Sequence[tuple[str, int, str]],
+    cached: Mapping[str, float],
+    style: Callable[[str], str],
+) -> None:
+    """Write recorded formulas (:attr:`TemplateOps.cells`) into column ``col`` of
+    ``sheet``, each with the engine's value of its line item as the cached result (a
+    missing value is an error, as in :class:`ExcelOps`)."""
+    for name, row, text in cells:
+        if name not in cached:
+            raise ReportError(
+                f"workbook layout: the engine gave no value of {name!r} for sheet {sheet.name!r}"
+            )
+        sheet.formula(row, col, text, cached[name], style(name))
+
+
+class ExcelOps(TemplateOps):
     """The :class:`stressmodel.model.quarter.Ops` interface writing formulas into one column.
 
     ``rows`` maps line-item names to sheet rows; ``cached`` gives the engine's value of
     each line item for this column (a missing value is an error: cached values come from
     the engine's results, never from evaluating the formulas here); ``style`` the cell
-    style of a line item.
+    style of a line item. The same text as :class:`TemplateOps` records.
     """
 
     def __init__(
@@ -175,31 +225,15 @@ class ExcelOps:
         cached: Mapping[str, float],
         style: Callable[[str], str],
     ):
-        self.sheet, self.rows, self.col, self.cached, self.style = sheet, rows, col, cached, style
+        super().__init__(rows, col, sheet.name)
+        self.sheet, self.cached, self.style = sheet, cached, style
         self.written: list[str] = []
 
     def let(self, name: str, value: Any) -> Formula:
-        if name not in self.rows:
-            raise ReportError(
-                f"workbook layout: no row for line item {name!r} on sheet {self.sheet.name!r}"
-            )
-        if name not in self.cached:
-            raise ReportError(
-                f"workbook layout: the engine gave no value of {name!r} for sheet "
-                f"{self.sheet.name!r}"
-            )
-        row = self.rows[name]
-        self.sheet.formula(row, self.col, formula_text(value), self.cached[name], self.style(name))
+        ref = super().let(name, value)
+        fill_column(self.sheet, self.col, self.cells[-1:], self.cached, self.style)
         self.written.append(name)
-        return Formula(cell_ref(row, self.col))
-
-    @staticmethod
-    def max(*values: Any) -> Formula:
-        return call("MAX", *values)
-
-    @staticmethod
-    def min(*values: Any) -> Formula:
-        return call("MIN", *values)
+        return ref
 
 
 class RecordingOps:

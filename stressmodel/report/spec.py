@@ -332,14 +332,20 @@ class WorkbookSpec:
         default_factory=dict
     )  # name -> (sheet, row, col)
     properties: dict[str, Any] = field(default_factory=dict)
+    # lower-case names defined so far (Excel's names are case-insensitive); a set rather
+    # than a scan of every name per definition, which was quadratic in the names
+    _defined: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def define(self, name: str, sheet: str, row: int, col: int) -> str:
         check_name(name)
-        if name.lower() in {n.lower() for n in self.names}:
+        if len(self._defined) != len(self.names):  # names given another way than define
+            self._defined = {n.lower() for n in self.names}
+        if name.lower() in self._defined:
             raise ReportError(
                 f"workbook layout: defined name {name!r} used twice in {self.filename}"
             )
         self.names[name] = (sheet, row, col)
+        self._defined.add(name.lower())
         return name
 
     def sheet(self, name: str) -> SheetSpec:

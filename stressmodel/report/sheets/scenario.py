@@ -11,6 +11,8 @@ projected column refers to an opening column (the as-of quarter) of formulas of
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
 from stressmodel.model.quarter import (
@@ -24,11 +26,12 @@ from stressmodel.model.quarter import (
 )
 from stressmodel.report import catalog
 from stressmodel.report.formulas import (
-    ExcelOps,
     Formula,
+    TemplateOps,
     call,
     cell_ref,
     col_letter,
+    fill_column,
     formula_text,
     intensity_formula,
     name,
@@ -96,6 +99,87 @@ def _allocate_rows(
     return rows, sections, block, r
 
 
+@functools.cache
+def _item_style(n: str) -> str:
+    """Cell style of a line item (its kind in the catalog)."""
+    return catalog.item_info(n).kind
+
+
+@dataclass(frozen=True)
+class ScenarioFormulas:
+    """The formula text of a scenario sheet's projection block: ``(line item, row,
+    "=...")`` of the opening column, of each projected quarter and of the terminal quarter
+    (Value column), and the discount-factor and PV-of-FCF formulas of each quarter."""
+
+    opening: tuple[tuple[str, int, str], ...]
+    quarters: tuple[tuple[tuple[str, int, str], ...], ...]
+    discount: tuple[str, ...]
+    pv: tuple[str, ...]
+    terminal: tuple[tuple[str, int, str], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def scenario_formulas(
+    prefix: str, trade_path: bool, horizon: int, quarters: tuple[str, ...]
+) -> ScenarioFormulas:
+    """The projection block's formulas of a scenario sheet, built once per run and shared
+    by every firm: they are :func:`stressmodel.model.quarter.step` (and ``opening_state``,
+    ``terminal``) over defined names and cell references only, so they are determined by
+    the arguments (the scenario's name prefix, whether it follows the trade-implied path,
+    the horizon and quarter labels naming the dated inputs) and the layout (rows from the
+    model's line items and the catalog); firm values enter only as cached results."""
+    steps, tv_names = line_item_names()
+    rows, _sections, _block, _end = _allocate_rows(steps, tv_names)
+    last_col = COL_Q1 + horizon - 1
+    f = {p: name(f"f_{p}") for p in ALL_FIRM_PARAMS}
+    s = {p: name(f"{prefix}_{p}") for p in SCENARIO_PARAMS}
+    # constants of the equations: named inputs on Assumptions (m_days_per_quarter, ...)
+    consts = {p: name(f"m_{p}") for p in CONSTANT_PARAMS}
+    # a dated path's intensity in the as-of quarter (quarter number 0), live on its inputs
+    s_open = (
+        dict(s)
+        if trade_path
+        else {**s, "opening_intensity": intensity_formula(Formula("0"), prefix)}
+    )
+    opening = tuple(
+        (n, rows[n], formula_text(expr))
+        for n, expr in opening_state(f, s_open, TemplateOps).items()
+    )
+    prev: dict[str, Any] = {n: Formula(cell_ref(rows[n], COL_OPEN)) for n in STATE}
+
+    # projected quarters: model.step with the Excel back end
+    k_disc = name("v_discount_rate")
+    columns, discount, pv = [], [], []
+    for k in range(1, horizon + 1):
+        col = COL_Q1 + k - 1
+        qn = Formula(f"{col_letter(col)}${QUARTER_ROW + 1}")
+        if trade_path:
+            inten: Formula = name(f"trade_loss_{quarters[k - 1]}")
+        else:
+            inten = intensity_formula(qn, prefix)
+        d = {
+            "intensity": inten,
+            "raw_material_change": raw_material_formula(
+                qn, prefix, name(f"prnd_change_{quarters[k - 1]}")
+            ),
+        }
+        ops = TemplateOps(rows, col, prefix)
+        prev = step(ops, f, s, prev, d, consts)
+        columns.append(tuple(ops.cells))
+        discount.append(formula_text(Formula(f"((1+{k_disc.text})^((-{qn.text})/4))")))
+        fcf, factor = (
+            Formula(cell_ref(rows["fcf"], col)),
+            Formula(cell_ref(rows["discount_factor"], col)),
+        )
+        pv.append(formula_text(fcf * factor))
+
+    # terminal quarter on the last column (model.terminal), values in the Value column
+    last = {n: Formula(cell_ref(rows[n], last_col, absolute=True)) for n in steps}
+    ops = TemplateOps(rows, COL_OPEN, prefix)
+    terminal(ops, f, s, last, consts)
+    return ScenarioFormulas(opening, tuple(columns), tuple(discount), tuple(pv), tuple(ops.cells))
+
+
 def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
     r = ctx.result
     sc = next(s for s in r.scenarios if s.name == scenario)
@@ -134,49 +218,22 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
         sh.text(rows[n], COL_UNIT, info.unit)
         sh.text(rows[n], COL_KEY, n, "key")
 
-    def style(n: str) -> str:
-        return catalog.item_info(n).kind
+    style = _item_style
 
-    # opening column: formulas of model.opening_state on the named firm parameters
-    f = {p: name(f"f_{p}") for p in ALL_FIRM_PARAMS}
-    s = {p: name(f"{prefix}_{p}") for p in SCENARIO_PARAMS}
-    # constants of the equations: named inputs on Assumptions (m_days_per_quarter, ...)
-    consts = {p: name(f"m_{p}") for p in CONSTANT_PARAMS}
-    # a dated path's intensity in the as-of quarter (quarter number 0), live on its inputs
-    s_open = (
-        dict(s)
-        if sc.path == "trade"
-        else {**s, "opening_intensity": intensity_formula(Formula("0"), prefix)}
-    )
-    for n, expr in opening_state(f, s_open, ExcelOps).items():
-        sh.formula(rows[n], COL_OPEN, formula_text(expr), cv.opening[n], style(n))
-    prev: dict[str, Any] = {n: Formula(cell_ref(rows[n], COL_OPEN)) for n in STATE}
-
-    # projected quarters: model.step with the Excel back end
-    k_disc = name("v_discount_rate")
+    # the formula text (memoised: the same for every firm), with this firm's values
+    formulas = scenario_formulas(prefix, sc.path == "trade", r.horizon, tuple(ctx.quarters))
+    fill_column(sh, COL_OPEN, formulas.opening, cv.opening, style)
     for k in range(1, r.horizon + 1):
         col = COL_Q1 + k - 1
-        qn = Formula(f"{col_letter(col)}${QUARTER_ROW + 1}")
-        if sc.path == "trade":
-            inten: Formula = name(f"trade_loss_{ctx.quarters[k - 1]}")
-        else:
-            inten = intensity_formula(qn, prefix)
-        d = {
-            "intensity": inten,
-            "raw_material_change": raw_material_formula(
-                qn, prefix, name(f"prnd_change_{ctx.quarters[k - 1]}")
-            ),
-        }
-        ops = ExcelOps(sh, rows, col, cv.at(k), style)
-        prev = step(ops, f, s, prev, d, consts)
+        fill_column(sh, col, formulas.quarters[k - 1], cv.at(k), style)
         # valuation per quarter: discount factor (1 + k)^(-step/4) and PV of FCF
-        df = Formula(f"((1+{k_disc.text})^((-{qn.text})/4))")
-        sh.formula(rows["discount_factor"], col, formula_text(df), cv.discount[k - 1], "factor")
-        pv = Formula(cell_ref(rows["fcf"], col)) * Formula(cell_ref(rows["discount_factor"], col))
+        sh.formula(
+            rows["discount_factor"], col, formulas.discount[k - 1], cv.discount[k - 1], "factor"
+        )
         sh.formula(
             rows["pv_fcf"],
             col,
-            formula_text(pv),
+            formulas.pv[k - 1],
             cv.steps["fcf"][k - 1] * cv.discount[k - 1],
             "money",
         )
@@ -189,9 +246,8 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
         sh.text(rows[n], COL_KEY, key, "key")
 
     # terminal quarter on the last column (model.terminal), values in the Value column
-    last = {n: Formula(cell_ref(rows[n], last_col, absolute=True)) for n in steps}
-    ops = ExcelOps(sh, rows, COL_OPEN, cv.terminal, style)
-    terminal(ops, f, s, last, consts)
+    fill_column(sh, COL_OPEN, formulas.terminal, cv.terminal, style)
+    k_disc = name("v_discount_rate")
 
     v = cv.valuation
     g = name("v_terminal_growth")

@@ -1,0 +1,171 @@
+"""The fast paths of the workbook stage give what the plain paths give.
+
+- :class:`stressmodel.report.writer.FastWorksheet` (bulk cell store, short ``<c>`` writer)
+  writes the bytes XlsxWriter's stock worksheet writes, on every shipped workbook and on
+  a sheet of edge cases (long strings, booleans, formulas with ``<``/``>``, columns past
+  the precomputed letters, row heights without cells, a hyperlink inside a row of cells);
+- the scenario sheets' formula text, memoised per run, is the same for every firm, and a
+  sheet built from the memo equals one built from an empty memo (nothing of one firm
+  leaks into another's).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import stressmodel.report as report
+from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.pipeline.result import RunResult
+from stressmodel.pipeline.stages import RunOptions, run_model
+from stressmodel.report import writer
+from stressmodel.report.sheets.common import COL_OPEN, COL_Q1
+from stressmodel.report.sheets.firm import firm_context, firm_workbook
+from stressmodel.report.sheets.scenario import scenario_formulas, scenario_sheet
+from stressmodel.report.spec import SheetSpec, WorkbookSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMS = ("603072.SH", "300224.SZ", "000970.SZ")
+
+
+@cache
+def shipped_run() -> tuple[RunResult, Inputs]:
+    inputs = load_inputs(ROOT / "inputs")
+    return run_model(inputs, RunOptions(firms=FIRMS)), inputs
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _write_both(
+    write: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Files written with the fast worksheet and with XlsxWriter's stock one."""
+    out = []
+    for fast in (True, False):
+        monkeypatch.setattr(writer, "FAST_CELLS", fast)
+        monkeypatch.setattr(writer, "_PREPARED", {})
+        monkeypatch.setattr(writer, "_ESCAPED", {})
+        folder = tmp_path / ("fast" if fast else "stock")
+        folder.mkdir()
+        write(folder)  # type: ignore[operator]
+        out.append(_files(folder))
+    return out[0], out[1]
+
+
+def test_fast_worksheet_writes_the_stock_bytes_on_the_shipped_workbooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, inputs = shipped_run()
+    fast, stock = _write_both(
+        lambda folder: report.write_workbooks(result, inputs, folder), tmp_path, monkeypatch
+    )
+    assert fast.keys() == stock.keys() == {f"{t}.xlsx" for t in FIRMS} | {"sector_summary.xlsx"}
+    assert [n for n in fast if fast[n] != stock[n]] == []
+
+
+def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sheet = SheetSpec("Edge")
+    sheet.text(0, 0, "plain")
+    sheet.text(0, 1, "x" * 20_000, "wrap")  # past XlsxWriter's quick length check
+    sheet.text(0, 2, "ctrl \x07 and _x0041_ & <tag>")
+    sheet.number(1, 0, 1.5, "money")
+    sheet.number(1, 1, -1e-300, "ratio")
+    sheet.number(1, 2, 123456789.123456789, "number")
+    sheet.value(2, 0, True, "text")
+    sheet.value(2, 1, False, "text")
+    sheet.formula(3, 0, "=IF(A2<0,MAX(A2,B2),MIN(A2,-B2))", 1.5, "money")
+    sheet.formula(3, 1, "=(A2>=B2)*1", 1.0, "count")
+    sheet.formula(3, 2, "=SUMPRODUCT((ABS(A2:C2)>1)*1)", 1.0, "count")
+    sheet.formula(3, 3, "=TEXTJOIN(A1)", 0.0, "money")  # not a plain function: stock path
+    sheet.number(4, 300, 7.0, "count")  # column KO, past the precomputed letters
+    sheet.text(5, 20, "far right")
+    sheet.link(5, 3, "internal:'Edge'!A1", "back to the top")  # a link inside a row of cells
+    sheet.text(5, 4, "after the link")
+    sheet.heights = {7: 30.0, 5: 18.0}  # a row with a height only, and one with cells
+    for r in range(8, 60):  # several blocks of 16 rows for the spans
+        sheet.number(r, r % 7, float(r), "money")
+    other = SheetSpec("Other")
+    other.text(0, 0, "plain")  # a shared string already in the table
+    other.formula(1, 0, "='Edge'!A2*2", 3.0, "money")
+    spec = WorkbookSpec("edge.xlsx", [sheet, other, SheetSpec("Empty")])
+    spec.define("edge_value", "Edge", 1, 0)
+    fast, stock = _write_both(
+        lambda folder: writer.write_workbook(spec, folder), tmp_path, monkeypatch
+    )
+    assert fast["edge.xlsx"] == stock["edge.xlsx"]
+
+
+def test_scenario_formulas_are_the_same_for_every_firm_and_the_memo_leaks_nothing() -> None:
+    result, inputs = shipped_run()
+    values = report._values(result, inputs)
+    scenario = result.scenarios[0].name
+
+    def cells(ticker: str) -> dict[tuple[int, int], object]:
+        ctx = firm_context(result, inputs, ticker, values)
+        return dict(scenario_sheet(ctx, scenario).cells)
+
+    scenario_formulas.cache_clear()
+    first = cells(FIRMS[0])
+    second = cells(FIRMS[1])  # from the memo filled by the first firm
+    assert scenario_formulas.cache_info().hits >= 1
+    scenario_formulas.cache_clear()
+    assert cells(FIRMS[1]) == second  # from an empty memo: the same sheet
+    # the memoised block (opening, projected quarters, terminal) has the same text for
+    # both firms; the cached results are each firm's own engine values
+    memo = scenario_formulas.cache_info().currsize
+    assert memo == 1
+    sc = result.scenarios[0]
+    memoised = scenario_formulas(
+        scenario, sc.path == "trade", result.horizon, tuple(result.quarters)
+    )
+    block = [(row, COL_OPEN) for _item, row, _text in memoised.opening] + [
+        (row, COL_Q1 + k)
+        for k, column in enumerate(memoised.quarters)
+        for _item, row, _text in column
+    ]
+    assert block
+    fa = {k: c.formula for k, c in first.items() if c.kind == "formula"}  # type: ignore[attr-defined]
+    fb = {k: c.formula for k, c in second.items() if c.kind == "formula"}  # type: ignore[attr-defined]
+    common = fa.keys() & fb.keys()
+    assert len(common) > 500 and all(fa[k] == fb[k] for k in common)
+    assert all(k in common for k in block)
+    differ = [k for k in common if first[k].value != second[k].value]  # type: ignore[attr-defined]
+    assert len(differ) > len(common) // 2
+
+
+def test_a_firm_workbook_from_the_run_cut_to_its_firm_equals_one_from_the_whole_run() -> None:
+    """The firm sheets read the per-firm frames only for their own ticker, so the run cut
+    to one firm (report.firm_views) gives the same workbook spec as the whole run, with
+    the optional per-firm extras (Monte Carlo, tracking) present."""
+    import dataclasses
+
+    import polars as pl
+
+    result, inputs = shipped_run()
+    mc = pl.DataFrame(
+        {"ticker": list(FIRMS), "statistic": ["p5"] * 3, "value_per_share": [1.5, 2.0, None]}
+    )
+    tracking = pl.DataFrame(
+        {"ticker": list(FIRMS), "quarter": ["2025Q3"] * 3, "revenue_error": [0.1, -0.2, 0.0]}
+    )
+    result = dataclasses.replace(
+        result, extras={**result.extras, "montecarlo": mc, "tracking": tracking}
+    )
+    values = report._values(result, inputs)
+    views = dict(report.firm_views(result, list(FIRMS)))
+    assert list(views) == list(FIRMS)
+    for ticker in FIRMS:
+        view = views[ticker]
+        assert set(view.summary["ticker"]) == {ticker}
+        assert set(view.extras["montecarlo"]["ticker"]) == {ticker}
+        whole = firm_workbook(firm_context(result, inputs, ticker, values))
+        cut = firm_workbook(firm_context(view, inputs, ticker, values))
+        assert cut == whole, ticker
+    chunk = report.firms_run(result, FIRMS[1:])
+    assert set(chunk.projection["ticker"]) == set(FIRMS[1:]) and chunk.tickers == result.tickers
