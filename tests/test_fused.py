@@ -197,3 +197,21 @@ def test_a_fresh_process_loads_the_kernel_from_the_object_cache(tmp_path: Path) 
         [sys.executable, "-c", code, str(blocker)], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "compiled" and not out.stderr
+
+
+def test_an_item_subset_stores_only_those_items_in_their_order() -> None:
+    """The Monte Carlo asks for 5 of 70 line items: the block holds only those (memory),
+    in the order asked, with the values of the full run."""
+    n, horizon = 29, 4
+    firm, scen, drivers = _columns(n, horizon, seed=5)
+    full = fused.run(firm, scen, drivers, horizon)
+    names = list(fused.item_names())
+    subset = ["cash", "revenue", "revolver_draw"]
+    part = fused.run(firm, scen, drivers, horizon, items=subset)
+    assert part.shape == (3, horizon, full.shape[2])
+    for i, name in enumerate(subset):
+        assert np.array_equal(
+            part[i, :, :n].view(np.int64), full[names.index(name), :, :n].view(np.int64)
+        )
+    with pytest.raises(ValueError, match="unknown or repeated"):
+        fused.run(firm, scen, drivers, horizon, items=["cash", "cash"])

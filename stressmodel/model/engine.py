@@ -257,15 +257,14 @@ def _project_fused(cases: pl.DataFrame, horizon: int, items: list[str]) -> list[
     firm = [_float_column(cases, f"f_{p}") for p in ALL_FIRM_PARAMS]
     scen = [_float_column(cases, f"s_{p}") for p in SCENARIO_PARAMS]
     drivers = [_float_column(cases, f"d_{p}_{k}") for p in DRIVERS for k in range(1, horizon + 1)]
-    out = fused.run(firm, scen, drivers, horizon)
+    out = fused.run(firm, scen, drivers, horizon, items=items)
     ldo = out.shape[2]
-    row = {name: j for j, name in enumerate(fused.item_names())}
     columns = []
-    for name in items:
+    for j, name in enumerate(items):
         # a view of the output block (polars keeps the block alive and copies nothing),
         # cut into one chunk per quarter as the polars engine builds them (the slices
         # skip the padding of each quarter's row)
-        whole = pl.Series(name, out[row[name]].reshape(-1))
+        whole = pl.Series(name, out[j].reshape(-1))
         columns.append(pl.concat([whole.slice(k * ldo, n) for k in range(horizon)], rechunk=False))
     return columns
 

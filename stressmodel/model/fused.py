@@ -200,7 +200,9 @@ def ir() -> tuple[str, tuple[str, ...]]:
     ``void kernel(ptr F, ptr S, ptr D, ptr OUT, i64 ldo, i64 H, i64 lo, i64 hi)``: ``F``,
     ``S`` tables of column pointers (firm, scenario parameters), ``D`` a table of
     ``len(DRIVERS) * H`` column pointers (driver j of quarter k at ``j * H + k``),
-    ``OUT`` the 64-byte aligned output block; cases ``lo <= c < hi`` (multiples of 8)."""
+    ``OUT`` a table of one pointer per line item (model order) to its ``H x ldo``
+    64-byte aligned rows, or null where the item is not wanted; cases ``lo <= c < hi``
+    (multiples of 8)."""
     ops = IROps()
     head: list[str] = []
     for j, _p in enumerate(ALL_FIRM_PARAMS):
@@ -230,23 +232,37 @@ def ir() -> tuple[str, tuple[str, ...]]:
     prev = {x: IRValue(ops, f"%p_{x}") for x in STATE}
     new = step(ops, f, s, prev, d)
     names = tuple(ops.names)
-    for j, name in enumerate(names):
-        ops.lines += [
-            f"%o{j} = add i64 %orow{j}, %kl",
-            f"%oc{j} = add i64 %o{j}, %c",
-            f"%op{j} = getelementptr inbounds double, ptr %OUT, i64 %oc{j}",
-            f"store {_VEC} {ops.values[name].ref}, ptr %op{j}, align 64, !nontemporal !0",
-        ]
+    # each line item is stored only where the caller asked for it (a null pointer in the
+    # OUT table skips it: the Monte Carlo keeps 5 of 70); the branches are loop-invariant
     quarter_lines = ops.lines
+    stores: list[str] = ["  %kc = add i64 %kl, %c", "  br i1 %w0, label %s0, label %n0"]
+    for j, name in enumerate(names):
+        stores += [
+            f"s{j}:",
+            f"  %op{j} = getelementptr inbounds double, ptr %ob{j}, i64 %kc",
+            f"  store {_VEC} {ops.values[name].ref}, ptr %op{j}, align 64, !nontemporal !0",
+            f"  br label %n{j}",
+            f"n{j}:",
+        ]
+        if j + 1 < len(names):
+            stores.append(f"  br i1 %w{j + 1}, label %s{j + 1}, label %n{j + 1}")
+    latch = f"%n{len(names) - 1}"
 
     out = [
         "define void @kernel(ptr noalias readonly %F, ptr noalias readonly %S, ptr noalias readonly %D,"
-        " ptr noalias %OUT, i64 %ldo, i64 %H, i64 %lo, i64 %hi) {",
+        " ptr noalias readonly %OUT, i64 %ldo, i64 %H, i64 %lo, i64 %hi) {",
         "entry:",
-        "  %lH = mul i64 %ldo, %H",
         *(f"  %drow{j} = mul i64 %H, {j}" for j in range(len(DRIVERS))),
-        *(f"  %orow{j} = mul i64 %lH, {j}" for j in range(len(names))),
         *("  " + x for x in head),
+        *(
+            line
+            for j in range(len(names))
+            for line in (
+                f"  %obp{j} = getelementptr inbounds ptr, ptr %OUT, i64 {j}",
+                f"  %ob{j} = load ptr, ptr %obp{j}",
+                f"  %w{j} = icmp ne ptr %ob{j}, null",
+            )
+        ),
         "  %none = icmp sge i64 %lo, %hi",
         "  br i1 %none, label %exit, label %case",
         "case:",
@@ -254,13 +270,14 @@ def ir() -> tuple[str, tuple[str, ...]]:
         *("  " + x for x in case_lines),
         "  br label %quarter",
         "quarter:",
-        "  %k = phi i64 [ 0, %case ], [ %k.next, %quarter ]",
+        f"  %k = phi i64 [ 0, %case ], [ %k.next, {latch} ]",
         *(
-            f"  %p_{x} = phi {_VEC} [ {open_ref[x]}, %case ], [ {new[x].ref}, %quarter ]"
+            f"  %p_{x} = phi {_VEC} [ {open_ref[x]}, %case ], [ {new[x].ref}, {latch} ]"
             for x in STATE
         ),
         "  %kl = mul i64 %k, %ldo",
         *("  " + x for x in quarter_lines),
+        *stores,
         "  %k.next = add nuw nsw i64 %k, 1",
         "  %more = icmp slt i64 %k.next, %H",
         "  br i1 %more, label %quarter, label %done",
@@ -278,7 +295,7 @@ def ir() -> tuple[str, tuple[str, ...]]:
 
 
 def item_names() -> tuple[str, ...]:
-    """Line items in the order of the kernel's output rows (model order)."""
+    """Every line item the kernel computes (model order)."""
     return ir()[1]
 
 
@@ -488,12 +505,14 @@ def run(
     drivers: Sequence[np.ndarray],
     horizon: int,
     *,
+    items: Sequence[str] | None = None,
     n_threads: int | None = None,
 ) -> np.ndarray:
     """Evaluate the kernel. ``firm``/``scenario``: one contiguous float64 array per
     parameter (model order), ``drivers``: one per (driver j, quarter k) at ``j * H + k``,
-    each of ``n`` cases. Returns the block ``line items x H x ldo``; ``[:, :, :n]`` holds
-    the cases."""
+    each of ``n`` cases; ``items``: the line items to keep (default every one, model
+    order; the others are computed but never stored). Returns the block
+    ``len(items) x H x ldo`` in the order of ``items``; ``[:, :, :n]`` holds the cases."""
     n = int(firm[0].shape[0]) if firm else 0
     if len(firm) != len(ALL_FIRM_PARAMS) or len(scenario) != len(SCENARIO_PARAMS):
         raise ValueError("one column per firm and scenario parameter is needed")
@@ -502,34 +521,49 @@ def run(
     for c in (*firm, *scenario, *drivers):
         if c.dtype != np.float64 or c.ndim != 1 or c.shape[0] != n or not c.flags.c_contiguous:
             raise ValueError("kernel columns must be contiguous float64 arrays of one length")
-    items = item_names()
+    names = item_names()
+    wanted = list(names) if items is None else list(items)
+    position = {name: j for j, name in enumerate(names)}
+    unknown = [x for x in wanted if x not in position]
+    if unknown or len(set(wanted)) != len(wanted):
+        raise ValueError(f"unknown or repeated line items: {unknown or wanted}")
     ldo = -(-n // WIDTH) * WIDTH
-    out = _aligned_block((len(items), horizon, ldo))
-    if n == 0 or horizon == 0:
+    out = _aligned_block((len(wanted), horizon, ldo))
+    if n == 0 or horizon == 0 or not wanted:
         return out
     fn = compiled()
     main = n // WIDTH * WIDTH
-    tables = [_table(firm), _table(scenario), _table(drivers)]
-    ptrs = [t.ctypes.data for t in tables]
+    row_bytes = horizon * ldo * 8
     base = out.ctypes.data
+
+    def out_table(offset: int) -> np.ndarray:
+        table = np.zeros(len(names), dtype=np.uintp)
+        for i, name in enumerate(wanted):
+            table[position[name]] = base + i * row_bytes + offset
+        return table
+
+    tables = [_table(firm), _table(scenario), _table(drivers), out_table(0)]
+    ptrs = [t.ctypes.data for t in tables]
     if main:
         t = n_threads if n_threads is not None else threads()
         t = 1 if main < PARALLEL_MIN_CASES else max(1, min(t, main // WIDTH))
         bounds = [main * i // t // WIDTH * WIDTH for i in range(t)] + [main]
-        calls = [(*ptrs, base, ldo, horizon, bounds[i], bounds[i + 1]) for i in range(t)]
+        calls = [(*ptrs, ldo, horizon, bounds[i], bounds[i + 1]) for i in range(t)]
         if t == 1:
             fn(*calls[0])
         else:
             for f in [_executor(t).submit(fn, *a) for a in calls]:
                 f.result()
     if main < n:
-        # the last n mod 8 cases: a padded copy (the last case repeated) into the block's padding
-        pad = [np.full(WIDTH, c[n - 1]) for c in (*firm, *scenario, *drivers)]
-        for p, c in zip(pad, (*firm, *scenario, *drivers), strict=True):
+        # the last n mod 8 cases: a padded copy (the last case repeated), stored into the
+        # padding of each row (the rows start 64-byte aligned and main is a multiple of 8)
+        cols = (*firm, *scenario, *drivers)
+        pad = [np.full(WIDTH, c[n - 1]) for c in cols]
+        for p, c in zip(pad, cols, strict=True):
             p[: n - main] = c[main:]
         k1, k2 = len(firm), len(firm) + len(scenario)
-        small = [_table(pad[:k1]), _table(pad[k1:k2]), _table(pad[k2:])]
-        fn(*(t.ctypes.data for t in small), base + 8 * main, ldo, horizon, 0, WIDTH)
+        small = [_table(pad[:k1]), _table(pad[k1:k2]), _table(pad[k2:]), out_table(8 * main)]
+        fn(*(x.ctypes.data for x in small), ldo, horizon, 0, WIDTH)
         del pad, small
     del tables
     return out
