@@ -65,7 +65,8 @@ from stressmodel.model.quarter import (
 #: cases per vector (eight float64 in a 512-bit register; LLVM splits the vector on a
 #: machine with 256-bit registers)
 WIDTH = 8
-#: below this many cases the kernel runs on one thread (a thread hand-over costs ~50 us)
+#: below this many cases the kernel runs on one thread (such a call takes about a
+#: millisecond: not worth handing to another thread)
 PARALLEL_MIN_CASES = 16_384
 #: version of the generated code and of the object-cache layout
 FORMAT = 1
