@@ -65,8 +65,8 @@ from stressmodel.model.quarter import (
 #: cases per vector (eight float64 in a 512-bit register; LLVM splits the vector on a
 #: machine with 256-bit registers)
 WIDTH = 8
-#: below this many cases the kernel runs on one thread (such a call takes about a
-#: millisecond: not worth handing to another thread)
+#: below this many cases the kernel runs on one thread (a setting, not tuned: on the loaded
+#: development machine a second thread could not be shown to help small calls)
 PARALLEL_MIN_CASES = 16_384
 #: version of the generated code and of the object-cache layout
 FORMAT = 1
