@@ -1,4 +1,4 @@
-"""The generated kernels (numpy and numba-fused) against the polars reference engine:
+"""The generated kernels (numpy and the fused LLVM kernel) against the polars reference engine:
 bit for bit on the shipped firms, and on hypothesis-drawn parameters; the reverse stress
 test's statuses and shocks with the kernels as with the polars engine."""
 
