@@ -133,8 +133,17 @@ def test_benchmark_smoke_with_tiny_n(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "engine_rows_per_second" in json.loads(text)
     # the engines side by side: the kernels agree with the polars reference
     engines = report["sizes"]["3"]["engines"]
-    for backend in ("numpy", "fused"):
+    for backend in ("numpy", "fused", "fused_1_thread"):
         assert engines[backend]["max_relative_difference_to_polars"] <= 1e-12
+        assert engines[backend]["rows_per_cpu_second"] > 0
+    # issue 17's engine figure is on its 77-scenario grid (export shock in steps of 0.1)
+    assert engines["scenarios"] == 77 and engines["rows"] == 3 * 77 * 12
+    assert engines["fused_1_thread"]["threads"] == 1
+    assert report["engine_figure_rows"] == 3 * 77 * 12
+    assert report["speedup_vs_naive_fused"] > 0
+    assert report["store_bound_rows_per_second_all_cores"] > 0
+    load = report["machine_load"]
+    assert set(load) >= {"load_average_1min_start", "load_average_1min_end", "cpus"}
     assert report["engine_rows_per_second_polars"] > 0
     assert report["store_bound_rows_per_second_per_core"] > 0
     assert report["shipped_run_seconds"] is None  # not asked for here

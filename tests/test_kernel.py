@@ -1,4 +1,4 @@
-"""The generated kernels (numpy and numba-fused) against the polars reference engine:
+"""The generated kernels (numpy and the fused LLVM kernel) against the polars reference engine:
 bit for bit on the shipped firms, and on hypothesis-drawn parameters; the reverse stress
 test's statuses and shocks with the kernels as with the polars engine."""
 
@@ -64,7 +64,7 @@ def test_kernels_equal_polars_bit_for_bit_on_the_shipped_firms(backend: str) -> 
     _assert_identical(ref, got)
     # and the auto choice (numpy at this size) is what the run uses
     assert engine.choose_backend("auto", scen.cases.height) == "numpy"
-    assert engine.choose_backend("auto", engine.NUMPY_MAX_CASES) == "polars"
+    assert engine.choose_backend("auto", engine.NUMPY_MAX_CASES) == "fused"
 
 
 @pytest.mark.parametrize("backend", KERNELS)

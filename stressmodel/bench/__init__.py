@@ -59,10 +59,10 @@ import psutil
 
 from stressmodel import __version__
 from stressmodel.inputs.load import Inputs, load_inputs
-from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
+from stressmodel.inputs.periods import quarter_label
 from stressmodel.inputs.scenarios import Scenario, grid_name
 from stressmodel.inputs.statements import Figure
-from stressmodel.model.base import BaseSet, FirmBase, compute_bases
+from stressmodel.model.base import BaseSet, FirmBase
 from stressmodel.model.cases import case_frame, scenario_frame
 from stressmodel.model.engine import line_items, project
 from stressmodel.model.quarter import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS
@@ -423,6 +423,9 @@ class Setting:
     templates: tuple[str, ...]
     grid: tuple[Scenario, ...]
     grid_frame: pl.DataFrame  # scenario frame of the grid over GRID_HORIZON quarters
+    #: the grid of issue 17's engine figure: 77 scenarios (export shock in steps of 0.1 x
+    #: every output cut), a subset of the shipped grid (steps of 0.05)
+    engine_grid_frame: pl.DataFrame
 
     @property
     def labels(self) -> list[str]:
@@ -430,30 +433,40 @@ class Setting:
 
 
 def setting(inputs_dir: Path) -> Setting:
+    """The shipped inputs, the as-of quarter, the bases and the grid's scenario frame: the
+    grid's paths come from the pipeline's own stages (trade path and PrNd price path as
+    a run computes them), over :data:`GRID_HORIZON` quarters."""
+    from stressmodel.pipeline import stages
+    from stressmodel.pipeline.result import RunOptions
+
     inputs = load_inputs(inputs_dir)
     as_of, _later = default_as_of(inputs, select_firms(inputs, None))
-    shipped = compute_bases(inputs, as_of)
+    sel = stages.select(inputs, RunOptions(as_of=as_of, horizon=GRID_HORIZON))
+    b = stages.stage_bases(inputs, sel)
+    scen = stages.stage_scenarios(inputs, sel, b)
+    shipped = b.bases
     # the 147-point export shock x output cut grid, as in every earlier benchmark (the
     # permanent-share grid, kind grid_permanent, runs in `stressmodel run` but is left out
     # here so that the figures stay comparable with benchmarks/RESULTS.md)
-    grid = tuple(s for s in inputs.scenarios.grid_scenarios() if s.kind == "grid")
-    trade_loss = None
-    if any(sc.path == "trade" for sc in grid):
-        from stressmodel.model.trade import trade_path
-
-        end = quarter_end_date(as_of)
-        sector = inputs.sector
-        trade_loss = trade_path(
-            inputs.as_of(as_of).trade,
-            month_index(end.year, end.month),
-            [as_of + k for k in range(1, GRID_HORIZON + 1)],
-            str(sector["export_controls_start"]),
-            int(sector["trade_reference_year"]),
-            sector.float("trade_forecast_interval"),
-        ).loss
-    frame = scenario_frame(list(grid), as_of, GRID_HORIZON, trade_loss)
+    grid = tuple(sc for sc in scen.grid if sc.kind == "grid")
+    frame = scenario_frame(
+        list(grid),
+        as_of,
+        GRID_HORIZON,
+        scen.trade.loss,
+        scen.prices.change if scen.prices else None,
+    )
+    tenths = (pl.col("s_export_shock") * 10).round(9)
+    engine_frame = frame.filter(tenths == tenths.round(0))
     return Setting(
-        Path(inputs_dir), inputs, as_of, shipped, tuple(templates(inputs, shipped)), grid, frame
+        Path(inputs_dir),
+        inputs,
+        as_of,
+        shipped,
+        tuple(templates(inputs, shipped)),
+        grid,
+        frame,
+        engine_frame,
     )
 
 
@@ -778,6 +791,7 @@ def run_benchmark(
     e2e = set(
         [n for n in sizes if n <= E2E_MAX_FIRMS] if end_to_end_sizes is None else end_to_end_sizes
     )
+    load_at_start = _load_average()
     say("reading the shipped inputs")
     s = setting(Path(inputs_dir))
     wb_ok, wb_status = workbook_status()
@@ -804,8 +818,16 @@ def run_benchmark(
         cases = case_frame(bases.frame(), s.grid_frame)
         entry: dict[str, Any] = {}
         entry["projection"], proj = bench_projection(cases, s, repeats)
-        say(f"N = {n}: polars engine, numpy kernel and fused kernel side by side")
-        entry["engines"] = speed.bench_engines(cases, GRID_HORIZON, s.labels, s.as_of + 1, repeats)
+        say(
+            f"N = {n}: polars engine, numpy kernel and fused kernel side by side "
+            f"({n} x {s.engine_grid_frame.height} x {GRID_HORIZON})"
+        )
+        engine_cases = case_frame(bases.frame(), s.engine_grid_frame)
+        entry["engines"] = speed.bench_engines(
+            engine_cases, GRID_HORIZON, s.labels, s.as_of + 1, repeats
+        )
+        entry["engines"]["scenarios"] = s.engine_grid_frame.height
+        del engine_cases
         say(f"N = {n}: risk and valuation")
         entry["risk_valuation"] = bench_risk_valuation(proj, cases, bases, s)
         del proj
@@ -851,6 +873,13 @@ def run_benchmark(
         report["shipped_run"] = speed.bench_shipped_run(Path(inputs_dir))
     report["process_peak_rss_mb"] = _process_peak_mb()
     report["load_average_1min_at_end"] = _load_average()
+    report["machine_load"] = {
+        "load_average_1min_start": load_at_start,
+        "load_average_1min_end": report["load_average_1min_at_end"],
+        "cpus": os.cpu_count(),
+        "note": "1-minute load average of the whole machine; above the CPU count, other "
+        "processes held cores during the run and wall-clock figures are inflated",
+    }
     report["benchmark_seconds"] = time.perf_counter() - t_start
     report.update(summary_figures(report))
     return report
@@ -865,148 +894,5 @@ def _process_peak_mb() -> float:
         return math.nan
 
 
-def summary_figures(report: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures (top level of ``--json``), from the largest universe run."""
-    sizes = report["sizes"]
-    largest = max(sizes, key=int)
-    proj = sizes[largest]["projection"]
-    naive = report["naive"]
-    e2e_100 = sizes.get("100", {}).get("end_to_end")
-    books = [
-        v["end_to_end"]
-        for v in sizes.values()
-        if v.get("end_to_end", {}).get("workbook_cells_per_second")
-    ]
-    books.sort(key=lambda e: e["firms"])
-    peak = max(
-        [v["projection"]["peak_rss_mb"] for v in sizes.values()]
-        + [v["risk_valuation"]["peak_rss_mb"] for v in sizes.values()]
-        + [v["end_to_end"]["peak_rss_mb"] for v in sizes.values() if "end_to_end" in v]
-    )
-    engines = sizes[largest].get("engines", {})
-    bound = report.get("store_bandwidth", {}).get("bound_rows_per_second_per_core")
-
-    def rate(backend: str) -> float | None:
-        return engines.get(backend, {}).get("rows_per_second")
-
-    def e2e(n: str, key: str) -> dict[str, Any] | None:
-        return sizes.get(n, {}).get(key)
-
-    def stage_peaks(e: dict[str, Any] | None) -> float | None:
-        return e["peak_rss_mb"] if e else None
-
-    fanout = report.get("montecarlo_fanout", {})
-    shipped = report.get("shipped_run")
-    extra = {
-        "shipped_run_seconds": shipped["seconds"] if shipped else None,
-        "shipped_run_cold_cache_seconds": shipped["cold_cache_seconds"] if shipped else None,
-        "end_to_end_seconds_100_firms_workers_2": (e2e("100", "end_to_end_workers") or {}).get(
-            "seconds"
-        ),
-        "end_to_end_seconds_1000_firms": (e2e("1000", "end_to_end") or {}).get("seconds"),
-        "end_to_end_seconds_1000_firms_workers_2": (e2e("1000", "end_to_end_workers") or {}).get(
-            "seconds"
-        ),
-        "engine_rows_per_second_fused": rate("fused"),
-        "engine_rows_per_second_polars": rate("polars"),
-        "engine_rows_per_second_numpy": rate("numpy"),
-        "fused_vs_polars": engines.get("fused_vs_polars"),
-        "fused_max_relative_difference_to_polars": engines.get("fused", {}).get(
-            "max_relative_difference_to_polars"
-        ),
-        "store_bound_rows_per_second_per_core": bound,
-        "fused_to_store_bound_per_core": (rate("fused") / bound)
-        if bound and rate("fused")
-        else None,
-        "montecarlo_fanout_firms": fanout.get("firms"),
-        "montecarlo_fanout_paths": fanout.get("paths"),
-        "montecarlo_serial_seconds": fanout.get("serial_seconds"),
-        "montecarlo_cluster_local_2_seconds": fanout.get("cluster_seconds"),
-        "montecarlo_cluster_identical": fanout.get("identical_to_serial"),
-        "peak_rss_mb_per_stage": {
-            f"{stage}_{n}": v[stage]["peak_rss_mb"]
-            for n, v in sizes.items()
-            for stage in ("projection", "risk_valuation", "end_to_end", "end_to_end_workers")
-            if stage in v
-        },
-        "peak_rss_mb_1000_firms_workers_2": stage_peaks(e2e("1000", "end_to_end_workers")),
-    }
-    return extra | {
-        "engine_rows_per_second": proj["rows_per_second"],
-        "engine_rows_per_second_firms": int(largest),
-        "engine_cold_rows_per_second": proj["cold_rows_per_second"],
-        "engine_subset_rows_per_second": proj["subset_rows_per_second"],
-        "naive_rows_per_second": naive["naive_rows_per_second"],
-        "speedup_vs_naive": proj["rows_per_second"] / naive["naive_rows_per_second"],
-        "speedup_vs_naive_same_cases": naive["speedup_same_cases"],
-        "engine_equals_naive": naive["identical"],
-        "peak_rss_mb": peak,
-        "end_to_end_seconds_100_firms": e2e_100["seconds"] if e2e_100 else None,
-        "end_to_end_includes_workbooks": bool(e2e_100 and e2e_100["workbooks"]),
-        "workbook_cells_per_second": books[-1]["workbook_cells_per_second"] if books else None,
-        "workbook_status": report["workbook_status"] if not books else "ok",
-        "montecarlo_seconds": report["montecarlo"]["seconds"],
-    }
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """A plain-text table of the figures."""
-    m = report["machine"]
-    lines = [
-        f"stressmodel bench ({m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
-        f"polars {m['polars']}, numpy {m['numpy']}; load average {m['load_average_1min']} at the start, "
-        f"{report['load_average_1min_at_end']} at the end)",
-        f"as of {report['settings']['as_of']}: grid of {report['settings']['grid_scenarios']} scenarios x "
-        f"{report['settings']['horizon']} quarters; median of {report['settings']['repeats']} repeats after a cold call",
-        "",
-        f"{'firms':>6} {'rows':>10} {'cold s':>8} {'warm s':>8} {'M rows/s':>9} {'subset s':>9} {'M rows/s':>9} "
-        f"{'peak MB':>8} {'risk+val s':>10} {'end-to-end s':>12} {'workbook cells/s':>16}",
-    ]
-    notes: list[str] = []
-    for n, e in sorted(report["sizes"].items(), key=lambda kv: int(kv[0])):
-        p, rv, ee = e["projection"], e["risk_valuation"], e.get("end_to_end")
-        e2e = f"{ee['seconds']:12.2f}" if ee else f"{'not run':>12}"
-        if ee is None and "end_to_end_status" in e:
-            notes.append(f"N = {n}: end-to-end {e['end_to_end_status']}")
-        cps = ee.get("workbook_cells_per_second") if ee else None
-        cells = f"{cps:16,.0f}" if cps else f"{'n/a':>16}"
-        lines.append(
-            f"{n:>6} {p['rows']:>10,} {p['cold_seconds']:8.3f} {p['seconds']:8.3f} {p['rows_per_second'] / 1e6:9.2f} "
-            f"{p['subset_seconds']:9.3f} {p['subset_rows_per_second'] / 1e6:9.2f} {p['peak_rss_mb']:8.0f} "
-            f"{rv['seconds']:10.3f} {e2e} {cells}"
-        )
-    nv, mc = report["naive"], report["montecarlo"]
-    lines += notes
-    lines += [
-        "",
-        f"naive reference: {nv['rows']:,} rows in {nv['naive_seconds']:.3f} s ({nv['naive_rows_per_second']:,.0f} rows/s); "
-        f"engine on the same cases {nv['engine_seconds']:.4f} s; "
-        f"{nv['values_different']} of {nv['values_compared']:,} values differ (max relative {nv['max_relative_difference']:.1e})",
-        f"speed-up vs naive: {report['speedup_vs_naive']:,.0f}x at {report['engine_rows_per_second_firms']} firms "
-        f"({nv['speedup_same_cases']:,.0f}x on the naive subset itself)",
-        f"Monte Carlo: {mc['paths']:,} paths x {', '.join(mc['firms'])}: {mc['seconds']:.3f} s (cold {mc['cold_seconds']:.3f} s)",
-        f"workbooks: {report['workbook_status']}",
-        f"peak resident memory: {report['peak_rss_mb']:.0f} MB (process peak {report['process_peak_rss_mb']:.0f} MB)",
-        f"benchmark took {report['benchmark_seconds']:.1f} s",
-    ]
-
-    def fig(key: str, fmt: str) -> str:
-        v = report.get(key)
-        return "n/a" if v is None else format(v, fmt)
-
-    lines += [
-        f"engines at {report['engine_rows_per_second_firms']} firms (rows/s): polars "
-        f"{fig('engine_rows_per_second_polars', ',.0f')}, numpy {fig('engine_rows_per_second_numpy', ',.0f')}, "
-        f"fused {fig('engine_rows_per_second_fused', ',.0f')}; store bound per core "
-        f"{fig('store_bound_rows_per_second_per_core', ',.0f')} rows/s (fused / bound "
-        f"{fig('fused_to_store_bound_per_core', '.2f')})",
-        f"shipped run: {fig('shipped_run_seconds', '.2f')} s warm cache, {fig('shipped_run_cold_cache_seconds', '.2f')} s cold",
-        f"end to end: 100 firms {fig('end_to_end_seconds_100_firms', '.1f')} s serial, "
-        f"{fig('end_to_end_seconds_100_firms_workers_2', '.1f')} s with 2 workers; 1,000 firms "
-        f"{fig('end_to_end_seconds_1000_firms', '.1f')} s serial, "
-        f"{fig('end_to_end_seconds_1000_firms_workers_2', '.1f')} s with 2",
-        f"Monte Carlo fan-out: {fig('montecarlo_fanout_paths', ',')} paths x {fig('montecarlo_fanout_firms', ',')} firms "
-        f"{fig('montecarlo_serial_seconds', '.2f')} s serial, {fig('montecarlo_cluster_local_2_seconds', '.2f')} s on local:2 "
-        f"(identical: {report.get('montecarlo_cluster_identical')})",
-    ]
-    return "\n".join(lines)
+# the headline figures and the text table (kept importable from here)
+from stressmodel.bench.report import format_report, summary_figures  # noqa: E402, F401

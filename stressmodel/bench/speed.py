@@ -2,11 +2,12 @@
 shipped ``stressmodel run`` as a user starts it, and the Monte Carlo fanned out by firm.
 
 - :func:`bench_engines`: the polars engine (the reference), the generated numpy kernel
-  and the numba-fused kernel on the same case frame, timed in the same process one after
-  another (so machine load hits them alike), with the largest difference to polars;
-- :func:`store_bandwidth`: how fast one core stores float64 into memory it has touched
-  (``ndarray.fill``), and the rows/s bound that puts on a kernel that stores every line
-  item once (rows/s = bytes/s / (8 x line items));
+  and the fused LLVM kernel (one thread, then every CPU) on the same case frame, timed
+  in the same process one after another (so machine load hits them alike), wall clock
+  and CPU time, with the largest difference to polars;
+- :func:`store_bandwidth`: how fast one core, and every core, stores float64 into memory
+  it has touched (``ndarray.fill``), and the rows/s bound that puts on a kernel that
+  stores every line item once (rows/s = bytes/s / (8 x line items));
 - :func:`bench_shipped_run`: ``stressmodel run`` on the shipped inputs in a fresh process,
   wall clock, with an empty trade-forecast cache and with a warm one;
 - :func:`bench_montecarlo_fanout`: Monte Carlo paths for N firms serially and in firm
@@ -16,6 +17,7 @@ shipped ``stressmodel run`` as a user starts it, and the Monte Carlo fanned out 
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import subprocess
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stressmodel.model import engine, kernel
+from stressmodel.model import engine, fused
 
 MB = 1024.0 * 1024.0
 
@@ -51,72 +53,130 @@ def _max_relative(a: pl.DataFrame, b: pl.DataFrame) -> tuple[float, int]:
     return worst, different
 
 
+def _timed_cpu(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds of the whole process (every thread) and the result."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+#: the engines of :func:`bench_engines`: (label, backend, fused threads or None)
+ENGINES: tuple[tuple[str, str, int | None], ...] = (
+    ("polars", "polars", None),
+    ("numpy", "numpy", None),
+    ("fused_1_thread", "fused", 1),
+    ("fused", "fused", 0),  # 0: every CPU the process may use
+)
+
+
 def bench_engines(
     cases: pl.DataFrame, horizon: int, labels: Any, first: int, repeats: int
 ) -> dict[str, Any]:
-    """Rows/s of each engine on ``cases`` (median of ``repeats`` after a cold call)."""
+    """Rows/s of each engine on ``cases``: one cold call (fresh output memory), then the
+    median of ``repeats`` (wall clock and process CPU time), one engine after another in
+    this process so that machine load hits them alike; values compared with polars.
+
+    Warm calls of the fused kernel reuse the output block of the previous call (dropped
+    before the next call, as the polars engine's allocator reuses its memory); the cold
+    call pays the first-touch page faults of a fresh block."""
     rows = cases.height * horizon
     out: dict[str, Any] = {
         "cases": cases.height,
         "rows": rows,
         "line_items": len(engine.line_items()),
     }
-    fused_ok = kernel.numba_available()
-    if fused_ok:  # compile (or load from numba's cache) outside the timings
-        small = cases.head(2)
-        out["fused_compile_or_load_seconds"], _ = _timed(
-            lambda: engine.project(small, horizon, labels, first, backend="fused")
-        )
-    results: dict[str, pl.DataFrame] = {}
-    for backend in ("polars", "numpy", "fused"):
+    fused_ok = fused.available()
+    if fused_ok:  # compile (or load from the object cache) outside the timings
+        out["fused_compile_or_load_seconds"], _ = _timed(fused.compiled)
+        out["fused_compiled_from"] = fused.compile_source()
+        out["fused_threads"] = fused.threads()
+    else:
+        out["fused_status"] = "llvmlite not installed"
+    polars_frame: pl.DataFrame | None = None
+    worst, different = 0.0, 0
+    for label, backend, threads in ENGINES:
         if backend == "fused" and not fused_ok:
-            out["fused_status"] = "numba not installed"
             continue
-        cold, proj = _timed(
-            lambda b=backend: engine.project(cases, horizon, labels, first, backend=b)
-        )
-        warm = [
-            _timed(lambda b=backend: engine.project(cases, horizon, labels, first, backend=b))[0]
-            for _ in range(repeats)
-        ]
-        seconds = statistics.median(warm) if warm else cold
-        out[backend] = {
+        fused.set_threads(threads or None)
+        fused.release()  # the cold call gets fresh memory
+        gc.collect()
+        try:
+            cold, cold_cpu, proj = _timed_cpu(
+                lambda b=backend: engine.project(cases, horizon, labels, first, backend=b)
+            )
+            if backend == "polars":
+                polars_frame = proj
+            elif polars_frame is not None:
+                worst, different = _max_relative(polars_frame, proj)
+            del proj
+            walls, cpus = [], []
+            for _ in range(repeats):
+                gc.collect()
+                w, c, p = _timed_cpu(
+                    lambda b=backend: engine.project(cases, horizon, labels, first, backend=b)
+                )
+                del p
+                walls.append(w)
+                cpus.append(c)
+        finally:
+            fused.set_threads(None)
+        seconds = statistics.median(walls) if walls else cold
+        cpu = statistics.median(cpus) if cpus else cold_cpu
+        out[label] = {
+            "threads": (threads or fused.threads()) if backend == "fused" else None,
             "cold_seconds": cold,
+            "cold_cpu_seconds": cold_cpu,
             "seconds": seconds,
+            "cpu_seconds": cpu,
             "rows_per_second": rows / seconds,
             "cold_rows_per_second": rows / cold,
+            "rows_per_cpu_second": rows / cpu if cpu > 0 else None,
         }
-        results[backend] = proj
-    for backend in ("numpy", "fused"):
-        if backend in results:
-            worst, different = _max_relative(results["polars"], results[backend])
-            out[backend]["max_relative_difference_to_polars"] = worst
-            out[backend]["values_different_from_polars"] = different
-    if "fused" in results:
+        if backend != "polars" and polars_frame is not None:
+            out[label]["max_relative_difference_to_polars"] = worst
+            out[label]["values_different_from_polars"] = different
+    del polars_frame
+    fused.release()
+    if "fused" in out and "polars" in out:
         out["fused_vs_polars"] = out["polars"]["seconds"] / out["fused"]["seconds"]
-        try:
-            import numba
-
-            out["fused_threads"] = int(numba.get_num_threads())
-        except ImportError:  # pragma: no cover
-            pass
+        out["fused_threads_speedup"] = out["fused_1_thread"]["seconds"] / out["fused"]["seconds"]
     return out
 
 
 def store_bandwidth(megabytes: int = 256, repeats: int = 5) -> dict[str, Any]:
-    """Bytes per second one core stores into touched memory (median of ``fill``)."""
+    """Bytes per second stored into touched memory by ``ndarray.fill``: one core, and
+    every CPU the process may use (one thread per CPU filling its own part: ``fill``
+    releases the GIL); median of ``repeats``. The bound on a kernel that stores every
+    line item once is bytes/s / (8 x line items) rows/s. (The fused kernel's
+    non-temporal stores skip the read-for-ownership that ``fill`` pays, so it can beat
+    this bound.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
     a = np.empty(int(megabytes * MB) // 8)
     a.fill(0.0)  # first touch outside the timing
     times = [_timed(lambda v=float(i): a.fill(v))[0] for i in range(1, repeats + 1)]
     seconds = statistics.median(times)
-    bytes_per_second = a.nbytes / seconds
+    n_threads = fused.threads()
+    parts = np.array_split(a, n_threads)
+    with ThreadPoolExecutor(n_threads) as ex:
+        all_times = [
+            _timed(lambda v=float(i): list(ex.map(lambda p: p.fill(v), parts)))[0]
+            for i in range(1, repeats + 1)
+        ]
+    all_seconds = statistics.median(all_times)
     items = len(engine.line_items())
+    per_core = a.nbytes / seconds
+    every = a.nbytes / all_seconds
     return {
         "megabytes": megabytes,
         "seconds": seconds,
-        "bytes_per_second_per_core": bytes_per_second,
+        "bytes_per_second_per_core": per_core,
         "line_items": items,
-        "bound_rows_per_second_per_core": bytes_per_second / (8.0 * items),
+        "bound_rows_per_second_per_core": per_core / (8.0 * items),
+        "threads": n_threads,
+        "seconds_all_cores": all_seconds,
+        "bytes_per_second_all_cores": every,
+        "bound_rows_per_second_all_cores": every / (8.0 * items),
     }
 
 

@@ -134,23 +134,29 @@ def _compiled() -> tuple[list[list[pl.Expr]], list[pl.Expr]]:
 
 #: engines :func:`project` can use
 BACKENDS = ("auto", "polars", "numpy", "fused")
-#: below this many cases ``auto`` uses the generated numpy kernel, from it the polars
-#: engine: measured on the 2-core development machine (loaded, benchmarks/RESULTS.md),
-#: numpy was 3x faster than polars at 7,700 cases and 4x slower at 77,000, and the
-#: numba-fused kernel, though 5.6 M rows/s on arrays alone, 1.9 M rows/s inside
-#: ``project`` (allocating and handing over 0.5 GB per call) against polars' 4.3 M, so
-#: it is used only when asked for (``backend="fused"``)
-NUMPY_MAX_CASES = 20_000
+#: ``auto`` thresholds, measured on the 2-core development machine (docs/model.md,
+#: "Engines"): below :data:`NUMPY_MAX_CASES` cases the generated numpy kernel (no
+#: compilation; ~5 ms per call, against polars' ~30 ms fixed cost), from there the fused
+#: LLVM kernel (:mod:`stressmodel.model.fused`: ~0.3 s to compile once per process, or a
+#: load from the on-disk object cache, then 2-3x the polars engine at 14,700 cases and
+#: more above); the polars engine is the reference the others are tested against and
+#: what ``auto`` uses when llvmlite is missing
+NUMPY_MAX_CASES = 5_000
 
 
 def choose_backend(backend: str, n_cases: int) -> str:
     """The engine ``project`` uses for ``n_cases`` cases: ``auto`` picks the generated
-    numpy kernel below :data:`NUMPY_MAX_CASES` cases and the polars engine from there."""
+    numpy kernel below :data:`NUMPY_MAX_CASES` cases and the fused kernel from there
+    (the polars engine if llvmlite is not installed)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown engine {backend!r}; known: {', '.join(BACKENDS)}")
     if backend != "auto":
         return backend
-    return "numpy" if n_cases < NUMPY_MAX_CASES else "polars"
+    if n_cases < NUMPY_MAX_CASES:
+        return "numpy"
+    from stressmodel.model import fused
+
+    return "fused" if fused.available() else "polars"
 
 
 def project(
@@ -177,7 +183,7 @@ def project(
     ``numpy`` or ``fused`` (kernels generated from the same ``step``, see
     :mod:`stressmodel.model.kernel`; equal to the polars engine bit for bit on the
     shipped inputs and within 1e-12 relative in general, tests/test_kernel.py), or
-    ``auto`` (see :func:`choose_backend`: numpy for small case sets, else polars).
+    ``auto`` (see :func:`choose_backend`: numpy for small case sets, else fused).
     """
     if len(quarter_labels) != horizon:
         raise ValueError("one quarter label per projected quarter is needed")
@@ -188,7 +194,11 @@ def project(
     if len(set(items)) != len(items):
         raise ValueError("each line item may be asked for once")
     engine = choose_backend(backend, cases.height)
-    project_columns = _project_polars if engine == "polars" else partial(_project_kernel, engine)
+    project_columns = {
+        "polars": _project_polars,
+        "numpy": partial(_project_kernel, "numpy"),
+        "fused": _project_fused,
+    }[engine]
     columns = project_columns(cases, horizon, items)
     n = cases.height
     q = np.repeat(np.arange(horizon, dtype=np.int32), n)
@@ -226,6 +236,36 @@ def _project_kernel(
         whole = pl.Series(name, out[row[name]].reshape(-1), dtype=pl.Float64)
         # one chunk per quarter (zero-copy slices), as the polars engine builds them
         columns.append(pl.concat([whole.slice(k * n, n) for k in range(horizon)], rechunk=False))
+    return columns
+
+
+def _float_column(cases: pl.DataFrame, name: str) -> np.ndarray:
+    """A column as a contiguous float64 array: polars' own buffer where it is one
+    chunk of float64 without nulls (no copy), else a copy."""
+    col = cases.get_column(name)
+    if col.dtype != pl.Float64:
+        col = col.cast(pl.Float64)
+    return np.ascontiguousarray(col.to_numpy(), dtype=np.float64)
+
+
+def _project_fused(cases: pl.DataFrame, horizon: int, items: list[str]) -> list[pl.Series]:
+    from stressmodel.model import fused
+
+    n = cases.height
+    if not horizon or not n:
+        return [pl.Series(name, [], pl.Float64) for name in items]
+    firm = [_float_column(cases, f"f_{p}") for p in ALL_FIRM_PARAMS]
+    scen = [_float_column(cases, f"s_{p}") for p in SCENARIO_PARAMS]
+    drivers = [_float_column(cases, f"d_{p}_{k}") for p in DRIVERS for k in range(1, horizon + 1)]
+    out = fused.run(firm, scen, drivers, horizon, items=items)
+    ldo = out.shape[2]
+    columns = []
+    for j, name in enumerate(items):
+        # a view of the output block (polars keeps the block alive and copies nothing),
+        # cut into one chunk per quarter as the polars engine builds them (the slices
+        # skip the padding of each quarter's row)
+        whole = pl.Series(name, out[j].reshape(-1))
+        columns.append(pl.concat([whole.slice(k * ldo, n) for k in range(horizon)], rechunk=False))
     return columns
 
 

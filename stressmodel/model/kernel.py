@@ -7,22 +7,18 @@ wrapped in two kernels over the same arrays:
 
 - :func:`numpy_kernel`: one numpy operation per equation over all cases (a Python loop
   over quarters only) — for small case sets, where polars' fixed cost per call (about
-  26 ``with_columns`` per quarter, ~30 ms for a 35-row frame) dominates;
-- :func:`fused_kernel`: a loop over blocks of cases and quarters compiled with numba
-  (one thread), every line item of a case computed in registers and stored once — meant
-  for large case sets, where the polars engine materialises every column of every
-  dependency level; ``project(backend="fused")`` (not the ``auto`` default: measured
-  slower than polars inside ``project`` on this machine, see
-  :data:`stressmodel.model.engine.NUMPY_MAX_CASES`).
+  26 ``with_columns`` per quarter, ~30 ms for a 35-row frame) dominates.
 
-Both are generated from whatever ``step`` is at import time, never written by hand, so a
+The fused kernel for large case sets is the same recording written as LLVM IR
+(:mod:`stressmodel.model.fused`, through its own Ops).
+
+It is generated from whatever ``step`` is at import time, never written by hand, so a
 new channel in the model reaches them without an edit here.
 
 Arithmetic is the polars engine's, operation for operation: the same expression tree in
 the same order, and a division by a constant ``c`` written as a multiplication by ``1/c``
 (polars evaluates ``x / c`` that way on a contiguous column). The kernels therefore give
-the polars engine's numbers bit for bit on the shipped firms' case frame; numba compiles
-without ``fastmath`` (no reassociation, no contraction into fused multiply-add). polars
+the polars engine's numbers bit for bit on the shipped firms' case frame. polars
 itself divides exactly where it holds a column as one-row chunks or as a broadcast
 scalar (the reverse stress test's frames are built row by row), so there the kernels can
 differ from it by a few units in the last place: the documented tolerance is 1e-12
@@ -55,8 +51,6 @@ from stressmodel.model.quarter import (
 )
 
 Number = int | float
-#: cases per block of the fused kernel (its buffer: line items x quarters x BLOCK floats)
-BLOCK = 32
 
 
 class Sym:
@@ -166,7 +160,7 @@ def _record() -> tuple[list[str], list[str], list[str], list[str]]:
 
 @cache
 def source(kind: str) -> str:
-    """The generated kernel's source: ``kind`` is ``"numpy"`` or ``"fused"``."""
+    """The generated kernel's source (``kind``: ``"numpy"``)."""
     lines, names, state0, carry = _record()
     out: list[str] = []
     if kind == "numpy":
@@ -183,35 +177,6 @@ def source(kind: str) -> str:
             out.append(ind2 + line)
             out.append(f"{ind2}OUT[{j}, k] = v_{names[j]}")
         out += [ind2 + s for s in carry]
-    elif kind == "fused":
-        # cases in blocks of BLOCK: a block's line items go to a small buffer first and
-        # then to OUT row by row, so the stores stream into a few hundred contiguous
-        # runs instead of one scattered store per line item, quarter and case
-        out.append("def kernel(F, S, D, OUT):")
-        out.append("    H = D.shape[1]")
-        out.append("    n = F.shape[1]")
-        out.append(f"    n_blocks = (n + {BLOCK} - 1) // {BLOCK}")
-        out.append("    for b in _range(n_blocks):  # blocks are independent")
-        out.append(f"        lo = b * {BLOCK}")
-        out.append(f"        hi = min(lo + {BLOCK}, n)")
-        out.append(f"        buf = np.empty(({len(names)}, H, {BLOCK}))")
-        out.append("        for c in range(lo, hi):")
-        out.append("            cc = c - lo")
-        ind = "            "
-        out += [f"{ind}f_{n} = F[{j}, c]" for j, n in enumerate(ALL_FIRM_PARAMS)]
-        out += [f"{ind}s_{n} = S[{j}, c]" for j, n in enumerate(SCENARIO_PARAMS)]
-        out += [ind + s for s in state0]
-        out.append(f"{ind}for k in range(H):")
-        ind2 = ind + "    "
-        out += [f"{ind2}d_{n} = D[{j}, k, c]" for j, n in enumerate(DRIVERS)]
-        for j, line in enumerate(lines):
-            out.append(ind2 + line)
-            out.append(f"{ind2}buf[{j}, k, cc] = v_{names[j]}")
-        out += [ind2 + s for s in carry]
-        out.append(f"        for j in range({len(names)}):")
-        out.append("            for k in range(H):")
-        out.append("                for cc in range(hi - lo):")
-        out.append("                    OUT[j, k, lo + cc] = buf[j, k, cc]")
     else:
         raise ValueError(f"unknown kernel kind {kind!r}")
     return "\n".join(out) + "\n"
@@ -235,79 +200,15 @@ def numpy_kernel() -> Callable[..., None]:
     return _build("numpy", {"_max": np.maximum, "_min": np.minimum, "_range": range})
 
 
-def numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-#: numba.njit options of the fused kernel (no fastmath: the arithmetic stays the engine's)
-FUSED_OPTIONS: dict[str, Any] = {
-    "fastmath": False,
-    "error_model": "numpy",
-    "boundscheck": False,
-    # one thread: measured on this 2-core machine under load, numba's parallel loop
-    # (prange over case blocks) was 2-3x slower than the serial loop; the loop variable
-    # is still named ``_range`` so that prange can be swapped in
-    "parallel": False,
-}
-
-#: a loader of the compiled fused kernel with a disk cache (set by the run layer, which
-#: may write files: :func:`stressmodel.run.cache.fused_kernel_loader`); None compiles in
-#: memory at first use
-_loader: Callable[[], Callable[..., None]] | None = None
-
-
-def set_fused_loader(loader: Callable[[], Callable[..., None]] | None) -> None:
-    global _loader
-    _loader = loader
-    fused_kernel.cache_clear()
-
-
-def module_source() -> str:
-    """The fused kernel as a self-contained module (for numba's on-disk cache, which
-    needs a file): the helpers, then the generated kernel, compiled with
-    :data:`FUSED_OPTIONS` and ``cache=True``."""
-    options = ", ".join(f"{k}={v!r}" for k, v in {**FUSED_OPTIONS, "cache": True}.items())
-    return (
-        '"""Generated by stressmodel.model.kernel from step(); do not edit."""\n\n'
-        "import numba\nimport numpy as np\n\n_range = range\n\n\n"
-        "@numba.njit(inline='always', cache=True)\ndef _max(a, b):\n    return np.maximum(a, b)\n\n\n"
-        "@numba.njit(inline='always', cache=True)\ndef _min(a, b):\n    return np.minimum(a, b)\n\n\n"
-        f"@numba.njit({options})\n" + source("fused")
-    )
-
-
-@cache
-def fused_kernel() -> Callable[..., None]:
-    """The kernel compiled with numba (a loop over cases and quarters). The first call
-    compiles it (seconds; cached on disk when the run layer set a loader); raises
-    ImportError without numba."""
-    if _loader is not None:
-        return _loader()
-    import numba
-
-    @numba.njit(inline="always")
-    def _max(a: float, b: float) -> float:
-        return np.maximum(a, b)
-
-    @numba.njit(inline="always")
-    def _min(a: float, b: float) -> float:
-        return np.minimum(a, b)
-
-    py = _build("fused", {"_max": _max, "_min": _min, "np": np, "_range": range})
-    return numba.njit(**FUSED_OPTIONS)(py)
-
-
 def run(
     kind: str, F: np.ndarray, S: np.ndarray, D: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - thin
     """Evaluate a kernel: returns OUT (line items x quarters x cases)."""
     n_items = len(item_names())
     out = np.empty((n_items, D.shape[1], F.shape[1]), dtype=np.float64)
-    kernel = numpy_kernel() if kind == "numpy" else fused_kernel()
+    if kind != "numpy":
+        raise ValueError(f"unknown kernel kind {kind!r}")
+    kernel = numpy_kernel()
     with np.errstate(all="ignore"):  # as polars: inf/NaN flow through, no warnings
         kernel(F, S, D, out)
     return out

@@ -29,7 +29,7 @@ from stressmodel.errors import (
 from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.inputs.periods import parse_quarter, quarter_label
 from stressmodel.inputs.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
-from stressmodel.model import kernel
+from stressmodel.model import fused
 from stressmodel.model.base import compute_bases, latest_actuals
 from stressmodel.model.forecast import forecast_bounded_index
 from stressmodel.pipeline import memory
@@ -43,7 +43,7 @@ from stressmodel.pipeline.stages import (
 )
 from stressmodel.run import asof, drivers, history, outputs
 from stressmodel.run import tables as results
-from stressmodel.run.cache import cached_forecaster, default_cache_dir, fused_kernel_loader
+from stressmodel.run.cache import cached_forecaster, default_cache_dir, fused_object_cache
 from stressmodel.run.outputs import (
     AtomicFolder,
     as_of_folder,
@@ -367,7 +367,7 @@ def run_and_write(
     check_memory(inputs, options)
     write_workbooks = workbook_writer() if workbooks else None
     later, stale = actuals_status(inputs, firms, as_of)
-    kernel.set_fused_loader(fused_kernel_loader(default_cache_dir()))
+    fused.set_object_cache(fused_object_cache(default_cache_dir()))
     # belt and braces: the pipeline filters by date as well; --published-by also drops
     # figures published after that day (the publication date fetch keeps in the note)
     model_inputs = inputs.as_of(as_of, published_by=options.published_by)

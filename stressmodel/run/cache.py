@@ -26,7 +26,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -169,40 +168,40 @@ def cached_forecaster(cache_dir: Path | None, fn: Forecaster | None = None) -> F
     return forecaster
 
 
-def fused_kernel_loader(cache_dir: Path | None) -> Callable[[], Callable[..., None]] | None:
-    """A loader of the numba-compiled fused kernel that numba caches on disk: the
-    generated module is written to ``cache_dir/kernels/fused_<sha>.py`` (named by its
-    source, so a changed model writes a new file) and imported from there; numba keeps
-    the machine code beside it, so only the first large run on a machine compiles."""
+def fused_object_cache(
+    cache_dir: Path | None,
+) -> tuple[Callable[[str], bytes | None], Callable[[str, bytes], None]] | None:
+    """Where the fused kernel's machine code is kept between processes
+    (:func:`stressmodel.model.fused.set_object_cache`): ``cache_dir/kernels/fused-<key>.o``,
+    the key naming the generated IR, the CPU, its features and llvmlite's version (so a
+    changed model or another machine never loads stale code), the file checked against
+    its SHA-256 before use. A missing, unreadable or
+    unwritable cache (a read-only install, a full disk) is ignored: the kernel is compiled
+    in memory, about 0.3 s."""
     if cache_dir is None:
         return None
+    folder = cache_dir / "kernels"
 
-    def load() -> Callable[..., None]:
-        import importlib.util
-
-        from stressmodel.model import kernel
-
-        text = kernel.module_source()
-        digest = hashlib.sha256(text.encode()).hexdigest()[:24]
-        folder = cache_dir / "kernels"
-        path = folder / f"fused_{digest}.py"
+    def get(key: str) -> bytes | None:
+        # the file is the object's SHA-256 then the object: a truncated or damaged entry
+        # is never handed to the linker (it would not raise but crash)
         try:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                folder.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".py")
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                os.replace(tmp, path)
-            spec = importlib.util.spec_from_file_location(f"stressmodel_fused_{digest}", path)
-            if spec is None or spec.loader is None:
-                raise OSError(f"cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            # numba's cache records the module by name: it must be importable as such
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
+            data = (folder / f"fused-{key}.o").read_bytes()
         except OSError:
-            kernel.set_fused_loader(None)  # compile in memory instead
-            return kernel.fused_kernel()
-        return module.kernel  # type: ignore[no-any-return]
+            return None
+        digest, obj = data[:32], data[32:]
+        return obj if obj and hashlib.sha256(obj).digest() == digest else None
 
-    return load
+    def put(key: str, obj: bytes) -> None:
+        tmp = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".o")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(hashlib.sha256(obj).digest() + obj)
+            os.replace(tmp, folder / f"fused-{key}.o")
+        except OSError:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+    return get, put
