@@ -386,10 +386,11 @@ def validate(inputs_dir: Path, debug: bool) -> None:
     obtained: reported, derived, estimated (peer median or another period) or missing.
     """
     from stressmodel.inputs.load import load_inputs
-    from stressmodel.run.app import coverage
+    from stressmodel.run.app import coverage, gc_paused
 
-    inputs = load_inputs(inputs_dir)
-    as_of, table = coverage(inputs)
+    with gc_paused():
+        inputs = load_inputs(inputs_dir)
+        as_of, table = coverage(inputs)
     click.echo(
         f"inputs valid: {len(inputs.tickers)} firms, {sum(len(v) for v in inputs.statements.values())} statement figures, "
         f"{len(inputs.prices)} price observations, {len(inputs.trade)} trade rows, {len(inputs.scenarios.named)} scenarios"

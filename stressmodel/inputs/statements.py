@@ -45,6 +45,9 @@ class FirmStatements:
     _flows: dict[tuple[str, int, int], Figure] = field(default_factory=dict)  # (item, end, span)
     _ttm: dict[tuple[str, int], Figure] = field(default_factory=dict)
     _points: dict[tuple[str, int], Figure] = field(default_factory=dict)  # stocks and ratios
+    # ttm() answers, computed once per (item, quarter): the base figures ask for the same TTM
+    # many times (own ratios, run rate, look-backs). Figures are frozen, so sharing is safe.
+    _ttm_memo: dict[tuple[str, int], Figure | None] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for r in self.rows:
@@ -120,6 +123,14 @@ class FirmStatements:
 
     def ttm(self, item: str, quarter: int) -> Figure | None:
         """Trailing twelve months of a flow item ending at ``quarter``."""
+        key = (item, quarter)
+        memo = self._ttm_memo
+        if key in memo:
+            return memo[key]
+        fig = memo[key] = self._compute_ttm(item, quarter)
+        return fig
+
+    def _compute_ttm(self, item: str, quarter: int) -> Figure | None:
         rep = self._ttm.get((item, quarter))
         if rep is not None:
             return rep

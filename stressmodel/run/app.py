@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import io
 import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -559,6 +561,24 @@ COVERAGE_FIGURES = (
     "equity_volatility",
     "past_year_return",
 )
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, back to its previous state after.
+
+    Loading a 10,000-firm register and computing its bases allocate millions of small
+    objects (row dicts, figures) that stay alive: each young-generation collection then
+    scans them again for nothing (about a third of validate's CPU time on 10,000 firms).
+    Nothing in the block relies on cycles being freed early; reference counting still
+    frees everything else at once."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
