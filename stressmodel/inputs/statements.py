@@ -47,7 +47,9 @@ class FirmStatements:
     _points: dict[tuple[str, int], Figure] = field(default_factory=dict)  # stocks and ratios
     # ttm() answers, computed once per (item, quarter): the base figures ask for the same TTM
     # many times (own ratios, run rate, look-backs). Figures are frozen, so sharing is safe.
-    _ttm_memo: dict[tuple[str, int], Figure | None] = field(default_factory=dict, repr=False, compare=False)
+    _ttm_memo: dict[tuple[str, int], Figure | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for r in self.rows:
