@@ -47,3 +47,22 @@ def test_memoised_ttm_equals_a_fresh_computation_for_every_item_and_quarter() ->
                 assert first == fresh, (ticker, item, q)
                 checked += first is not None
     assert checked > 100  # the shipped statements do give TTM figures
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "inputs/statements/603072.SH.csv",
+        "",
+        "日本/テスト.csv",
+        "a\x0cb",
+        "\u202eab",
+        "a\nb",
+        "tab\there",
+        "\x7f",
+    ],
+)
+def test_printable_fast_path_equals_the_character_by_character_escape(text: str) -> None:
+    from stressmodel.inputs.readers import printable
+
+    assert printable(text) == "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -93,6 +93,8 @@ class RawTable:
 def printable(text: str) -> str:
     """Text safe for a one-line message: every non-printable character escaped (``\\x0c``,
     ``\\u202e``); letters of any script are kept."""
+    if text.isprintable():  # the common case: nothing to escape (10,000 file names a load)
+        return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
