@@ -221,3 +221,32 @@ def test_cli_json_with_tiny_n() -> None:
     for key in REQUIRED:
         assert key in figures
     assert figures["sizes"]["2"]["end_to_end"]["firms"] == 2
+
+
+def test_cell_count_equals_reading_every_cell_back(tmp_path: Path) -> None:
+    """The benchmark counts cells from the sheets' XML; openpyxl reading every cell back
+    (values and formulas, blanks skipped) gives the same count, on a workbook with
+    formatted blanks, formulas, numbers, strings and an empty string."""
+    import xlsxwriter
+    from openpyxl import load_workbook
+
+    path = tmp_path / "cells.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    fmt = wb.add_format({"bold": True})
+    ws = wb.add_worksheet("a")
+    ws.write_number(0, 0, 1.5)
+    ws.write_string(0, 1, "text")
+    ws.write_formula(1, 0, "=A1*2", None, 3.0)
+    ws.write_blank(2, 0, None, fmt)
+    ws.write_string(3, 3, "x", fmt)
+    ws2 = wb.add_worksheet("b")
+    ws2.write_number(5, 5, 0)
+    ws2.write_blank(0, 0, None, fmt)
+    wb.close()
+    book = load_workbook(path, read_only=True)
+    expected = sum(
+        v is not None for s in book.worksheets for row in s.iter_rows(values_only=True) for v in row
+    )
+    book.close()
+    assert expected == 5
+    assert bench.count_cells([path]) == expected

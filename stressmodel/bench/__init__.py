@@ -44,6 +44,7 @@ import gc
 import math
 import os
 import platform
+import re
 import statistics
 import tempfile
 import threading
@@ -661,19 +662,22 @@ def workbook_status() -> tuple[bool, str]:
     return True, "ok"
 
 
+_CELL = re.compile(rb"<c [^>]*?(/?)>")
+
+
 def count_cells(paths: Sequence[Path]) -> int:
-    """Non-empty cells (values and formulas) of the workbooks, opened with openpyxl."""
-    from openpyxl import load_workbook
+    """Non-empty cells (values and formulas) of the workbooks: the ``<c>`` elements with
+    content in each worksheet's XML (a formatted blank is a self-closed ``<c .../>``).
+    The same count as reading every cell back with openpyxl (tests/test_bench.py), at a
+    small fraction of the time (openpyxl took about 17 minutes for 1,000 workbooks)."""
+    import zipfile
 
     cells = 0
     for path in paths:
-        wb = load_workbook(path, read_only=True)
-        try:
-            for ws in wb.worksheets:
-                for row in ws.iter_rows(values_only=True):
-                    cells += sum(v is not None for v in row)
-        finally:
-            wb.close()
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                if name.startswith("xl/worksheets/sheet") and name.endswith(".xml"):
+                    cells += sum(1 for m in _CELL.finditer(zf.read(name)) if not m.group(1))
     return cells
 
 
