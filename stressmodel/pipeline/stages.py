@@ -266,9 +266,17 @@ def stage_bases(inputs: Inputs, sel: Selection) -> Bases:
 
 
 def stage_scenarios(
-    inputs: Inputs, sel: Selection, b: Bases, forecaster: Callable[..., Any] | None = None
+    inputs: Inputs,
+    sel: Selection,
+    b: Bases,
+    forecaster: Callable[..., Any] | None = None,
+    *,
+    with_grid: bool = True,
 ) -> Scenarios:
-    """Stage 2: scenario paths, the trade-implied path and the firm x scenario cases."""
+    """Stage 2: scenario paths, the trade-implied path and the firm x scenario cases.
+
+    ``with_grid=False``: the named scenarios only (``grid`` empty), for the back-tests,
+    which read nothing else (the same named cases, in the same firm-major order)."""
     as_of, horizon = sel.as_of, sel.horizon
     end = quarter_end_date(as_of)
     sector = inputs.sector
@@ -286,7 +294,7 @@ def stage_scenarios(
         half_life=sector.float("trade_fallback_half_life_months"),
     )
     named = tuple(inputs.scenarios.named[n] for n in inputs.scenarios.named)
-    grid = tuple(inputs.scenarios.grid_scenarios())
+    grid = tuple(inputs.scenarios.grid_scenarios()) if with_grid else ()
     pp = prnd_path(
         sector.params["prnd_oxide_price"].points, as_of, [as_of + k for k in range(1, horizon + 1)]
     )
