@@ -559,6 +559,10 @@ def score(
 #: of over every pair at once, whose memory grows as n^2 x draws
 PAIRWISE_MAX_FIRMS = 200
 
+#: rows of the band's draws matrix (cases x draws) evaluated at a time: 4,096 rows x 1,000
+#: draws is 33 MB, and the shipped run (7 firms) fits in one chunk
+BAND_CHUNK_ROWS = 4096
+
 
 def rank_min(a: np.ndarray) -> np.ndarray:
     """Ranks along axis 0, 1 = smallest, ties sharing the lowest rank (``rankdata(a,
@@ -619,6 +623,30 @@ def _kendall_tau_b(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), np.nan)
 
 
+def row_quantiles_of_expit(eta: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """``np.quantile(expit(eta), quantiles, axis=1)`` (numpy's default "linear" method), to
+    the bit, taking the logistic function of the order statistics only: expit is
+    non-decreasing, so the k-th smallest of ``expit(row)`` is expit of the k-th smallest of
+    ``row``; numpy's interpolation (``_lerp``: a + (b - a) t, or b - (b - a)(1 - t) for
+    t >= 0.5) is then applied to those values. ``eta``: (rows, D), finite. Returns
+    (len(quantiles), rows)."""
+    a = np.array(eta, dtype=float)  # partitioned in place
+    rows, d = a.shape
+    out = np.zeros((len(quantiles), rows))
+    if rows == 0:
+        return out
+    virtual = (d - 1) * np.asarray(quantiles, dtype=float)
+    prev = np.clip(np.floor(virtual).astype(np.intp), 0, d - 1)
+    nxt = np.clip(prev + 1, 0, d - 1)
+    a.partition(np.unique(np.concatenate((prev, nxt))), axis=1)
+    for i, (v, lo, hi) in enumerate(zip(virtual, prev, nxt, strict=True)):
+        below, above = expit(a[:, lo]), expit(a[:, hi])
+        t = v - lo
+        diff = above - below
+        out[i] = above - diff * (1 - t) if t >= 0.5 else below + diff * t
+    return out
+
+
 def uncertainty_band(
     components: pl.DataFrame,
     stats: PeerStats,
@@ -669,8 +697,18 @@ def uncertainty_band(
     valid = scored["consolidation_score"].is_not_null().to_numpy()
     z = scored.select([pl.col(f"z_{c}").fill_null(0.0) for c in names]).to_numpy()
     z = np.asarray(z, dtype=float).reshape(n, len(names))
-    probs = expit(z @ weights.T + b0)  # (n, D)
-    q = np.quantile(probs, [lo_q, mid_q, hi_q], axis=1) if n else np.zeros((3, 0))
+
+    def probs_of(rows: np.ndarray | slice) -> np.ndarray:
+        return expit(z[rows] @ weights.T + b0)  # (rows, D)
+
+    # the (n, D) matrix of draws is never held whole: at 1,000 firms x ~260 cases x 1,000
+    # draws it is 2 GB (and the quantile's sort copies it); each row's quantiles depend on
+    # that row alone, so they are taken BAND_CHUNK_ROWS rows at a time, from the linear
+    # predictor (see :func:`row_quantiles_of_expit`)
+    q = np.zeros((3, n))
+    for start in range(0, n, BAND_CHUNK_ROWS):
+        rows = slice(start, min(n, start + BAND_CHUNK_ROWS))
+        q[:, rows] = row_quantiles_of_expit(z[rows] @ weights.T + b0, (lo_q, mid_q, hi_q))
 
     point = scored["consolidation_score"].fill_null(0.0).to_numpy().astype(float)
     rank_point = np.full(n, np.nan)
@@ -688,12 +726,13 @@ def uncertainty_band(
     for idx in members:  # loop over scenarios only; firms x draws are vectorised
         if idx.size == 0:
             continue
+        draws = probs_of(idx)  # (firms of the group, D)
         pr = rank_min(-point[idx])
-        dr = rank_min(-probs[idx, :])
+        dr = rank_min(-draws)
         rank_point[idx] = pr
         stability[idx] = np.mean(dr == pr[:, None], axis=1)
         if idx.size >= 2:
-            taus = _kendall_tau_b(point[idx], probs[idx, :])
+            taus = _kendall_tau_b(point[idx], draws)
             if np.any(np.isfinite(taus)):
                 tau_mean[idx] = float(np.nanmean(taus))
 

@@ -72,7 +72,9 @@ def backtest_projection(
     dated = inputs.as_of(as_of)
     sel = Selection(tuple(firms), as_of, {}, horizon)
     b = stage_bases(dated, sel)
-    scen = stage_scenarios(dated, sel, b, forecaster)
+    # named scenarios only: at 1,000 firms the grid's ~250 cases per firm were built and
+    # filtered away again for every back-test quarter
+    scen = stage_scenarios(dated, sel, b, forecaster, with_grid=False)
     names = [s.name for s in scen.named]
     cases = scen.cases.filter(
         pl.col("scenario").is_in(names) & pl.col("ticker").is_in(list(b.runnable))
