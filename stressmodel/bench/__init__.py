@@ -66,7 +66,7 @@ from stressmodel.inputs.statements import Figure
 from stressmodel.model.base import BaseSet, FirmBase
 from stressmodel.model.cases import case_frame, scenario_frame
 from stressmodel.model.engine import line_items, project
-from stressmodel.model.quarter import ALL_FIRM_PARAMS, DRIVERS, SCENARIO_PARAMS
+from stressmodel.model.quarter import ALL_FIRM_PARAMS, DRIVERS, OPENING_PARAMS, SCENARIO_PARAMS
 from stressmodel.pipeline.stages import default_as_of, select_firms
 
 Progress = Callable[[str], None]
@@ -219,16 +219,8 @@ SIZE_PARAMS = frozenset(
         "other_current_assets",
         "other_current_liabilities",
         "other_noncurrent_liabilities",
-        "revenue_export_q0",
-        "revenue_domestic_q0",
-        "receivables0",
-        "payables0",
-        "tax_payable0",
-        "cash0",
-        "st_debt0",
-        "lt_debt0",
-        "equity0",
-        "other_noncurrent_assets0",
+        # the opening balances (every one in CNY mn)
+        *OPENING_PARAMS,
     }
 )
 #: base figures in CNY mn or million shares (scaled with the size of a synthetic firm)
