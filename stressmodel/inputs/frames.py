@@ -29,7 +29,47 @@ DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 def table_frame(tables: Sequence[RawTable], columns: Sequence[str]) -> pl.DataFrame:
     """The rows of ``tables`` (each with the columns ``columns``, in any order) in one frame:
     ``t`` (the index of the table in ``tables``), ``line`` (its line number), then each
-    column as text. Rows keep their order (table by table, line by line)."""
+    column as text. Rows keep their order (table by table, line by line). Tables read by
+    :func:`stressmodel.inputs.csv_columns.read_csv_many` are taken from its frame as they
+    are, consecutive ones in one slice."""
+    from stressmodel.inputs.csv_columns import FrameTable
+
+    parts: list[pl.DataFrame] = []
+    i, n = 0, len(tables)
+    while i < n:
+        j = i + 1
+        first = tables[i]
+        if isinstance(first, FrameTable):
+            while j < n:
+                nxt, prev = tables[j], tables[j - 1]
+                if not (
+                    isinstance(nxt, FrameTable)
+                    and isinstance(prev, FrameTable)
+                    and nxt.source is first.source
+                    and nxt.start == prev.start + prev.count
+                ):
+                    break
+                j += 1
+            run = [t for t in tables[i:j] if isinstance(t, FrameTable)]
+            counts = [t.count for t in run]
+            part = first.source.slice(first.start, sum(counts)).select(
+                pl.Series("t", np.repeat(np.arange(i, j, dtype=np.int32), counts)),
+                pl.col("line").cast(pl.Int64),
+                *[pl.col(c) for c in columns],
+            )
+        else:
+            while j < n and not isinstance(tables[j], FrameTable):
+                j += 1
+            part = _rows_frame(tables[i:j], columns, i)
+        parts.append(part)
+        i = j
+    if not parts:
+        return _rows_frame([], columns, 0)
+    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+
+
+def _rows_frame(tables: Sequence[RawTable], columns: Sequence[str], first: int) -> pl.DataFrame:
+    """:func:`table_frame` of tables holding their rows as tuples (``t`` from ``first``)."""
     rows: list[tuple[str, ...]] = []
     for table in tables:
         if tuple(table.header) == tuple(columns):
@@ -40,7 +80,7 @@ def table_frame(tables: Sequence[RawTable], columns: Sequence[str]) -> pl.DataFr
     counts = [len(t.rows) for t in tables]
     df = pl.DataFrame(rows, schema={c: pl.String for c in columns}, orient="row")
     return df.select(
-        pl.Series("t", np.repeat(np.arange(len(tables), dtype=np.int32), counts)),
+        pl.Series("t", np.repeat(np.arange(first, first + len(tables), dtype=np.int32), counts)),
         pl.Series(
             "line",
             np.fromiter(

@@ -249,6 +249,12 @@ def read_csv(
     """Read a comma-separated file of at most ``max_bytes`` whose header must be exactly
     ``expected``."""
     text = decode_text(_read_bytes(path, name, max_bytes), name)
+    return _parse_csv(text, name, expected)
+
+
+def _csv_header(text: str, name: str, expected: tuple[str, ...]) -> tuple[list[str], Any]:
+    """The stripped header of a CSV text and the reader positioned after it; raises the
+    problems of an empty file, another delimiter, an unreadable or wrong header."""
     if not text.strip():
         raise InputError(
             Problem(name, None, None, "a header row " + ",".join(expected), "an empty file")
@@ -271,6 +277,12 @@ def read_csv(
     problems = header_problems(name, tuple(header), expected)
     if problems:
         raise InputError(problems)
+    return header, reader
+
+
+def _parse_csv(text: str, name: str, expected: tuple[str, ...]) -> RawTable:
+    """The table of a decoded CSV text (see :func:`read_csv`)."""
+    header, reader = _csv_header(text, name, expected)
     fast = _simple_rows(reader, len(header))
     if fast is not None:
         rows_fast, lines_fast = fast
