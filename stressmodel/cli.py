@@ -386,13 +386,14 @@ def validate(inputs_dir: Path, debug: bool) -> None:
     obtained: reported, derived, estimated (peer median or another period) or missing.
     """
     from stressmodel.inputs.load import load_inputs
+    from stressmodel.inputs.statement_store import statement_figures
     from stressmodel.run.app import coverage, gc_paused
 
     with gc_paused():
         inputs = load_inputs(inputs_dir)
         as_of, table = coverage(inputs)
     click.echo(
-        f"inputs valid: {len(inputs.tickers)} firms, {sum(len(v) for v in inputs.statements.values())} statement figures, "
+        f"inputs valid: {len(inputs.tickers)} firms, {statement_figures(inputs.statements)} statement figures, "
         f"{len(inputs.prices)} price observations, {len(inputs.trade)} trade rows, {len(inputs.scenarios.named)} scenarios"
     )
     click.echo(f"coverage of the figures the model needs at the default as-of quarter {as_of}:")

@@ -23,6 +23,7 @@ def bench_validate(inputs_dir: Path, templates: list[str], n: int) -> dict[str, 
     and to compute the coverage table, as ``stressmodel validate`` does."""
     from stressmodel.bench import write_synthetic_inputs
     from stressmodel.inputs.load import load_inputs
+    from stressmodel.inputs.statement_store import statement_figures
     from stressmodel.run.app import coverage, gc_paused
 
     with tempfile.TemporaryDirectory(prefix="stressmodel-bench-validate-") as d:
@@ -36,7 +37,7 @@ def bench_validate(inputs_dir: Path, templates: list[str], n: int) -> dict[str, 
             w2, c2 = time.perf_counter(), time.process_time()
     return {
         "firms": n,
-        "statement_figures": sum(len(v) for v in inputs.statements.values()),
+        "statement_figures": statement_figures(inputs.statements),
         "price_observations": len(inputs.prices),
         "load_seconds": w1 - w0,
         "load_cpu_seconds": c1 - c0,

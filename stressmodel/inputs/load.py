@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from stressmodel.errors import InputError, Problem
+from stressmodel.inputs.csv_columns import read_csv_many, sha256_bytes
 from stressmodel.inputs.events import EVENTS_COLUMNS, EVENTS_FILE, parse_events
 from stressmodel.inputs.periods import month_index, quarter_end_date
 from stressmodel.inputs.readers import (
@@ -27,6 +29,8 @@ from stressmodel.inputs.readers import (
 )
 from stressmodel.inputs.scenarios import ScenarioSet, parse_scenarios, resolve_events
 from stressmodel.inputs.sector import Sector, parse_sector
+from stressmodel.inputs.statement_checks import check_statement_frame
+from stressmodel.inputs.statement_store import StatementStore
 from stressmodel.inputs.validation import (
     EVENT_COLUMNS,
     PRICE_COLUMNS,
@@ -35,7 +39,6 @@ from stressmodel.inputs.validation import (
     check_events,
     check_prices,
     check_register,
-    check_statements_many,
     check_text,
     check_trade,
     parse_number,
@@ -72,7 +75,9 @@ class Inputs:
 
     root: Path
     register: tuple[dict[str, Any], ...]
-    statements: dict[str, tuple[dict[str, Any], ...]]
+    #: ticker -> the firm's statement rows (a :class:`StatementStore` after load_inputs; any
+    #: mapping of row tuples works, as tests and ``dataclasses.replace`` give them)
+    statements: Mapping[str, tuple[dict[str, Any], ...]]
     prices: tuple[dict[str, Any], ...]
     trade: tuple[dict[str, Any], ...]
     sector: Sector
@@ -134,12 +139,17 @@ class Inputs:
             day = published_on(str(r.get("note", "")))
             return day is None or day <= published_by
 
-        return replace(
-            self,
-            statements={
+        statements = (
+            self.statements.as_of(quarter, published_by)
+            if isinstance(self.statements, StatementStore)
+            else {
                 t: tuple(r for r in rows if r["end"] <= quarter and known(r))
                 for t, rows in self.statements.items()
-            },
+            }
+        )
+        return replace(
+            self,
+            statements=statements,
             prices=tuple(r for r in self.prices if r["date"] <= end and known(r)),
             trade=tuple(r for r in self.trade if r["last"] <= last_month),
             as_of_quarter=quarter,
@@ -258,7 +268,7 @@ def load_inputs(root: Path) -> Inputs:
     known = set(tickers)
 
     # statements: one file per firm, csv or xlsx
-    statements: dict[str, tuple[dict[str, Any], ...]] = {}
+    statements: StatementStore | None = None
     statement_files: dict[str, str] = {}
     sdir = root / STATEMENTS_DIR
     if not sdir.is_dir():
@@ -317,13 +327,14 @@ def load_inputs(root: Path) -> Inputs:
                     )
                 )
         unmatched: list[str] = []
-        read: list[tuple[str, RawTable]] = []
+        # which files are read, in order (problems keep the order of the files)
+        plan: list[tuple[str, Path, str] | Problem] = []
         for stem, path in found.items():
             name = _rel(root, path)
             if stem not in known and register_gap is not None:
                 unmatched.append(path.name)  # checked on its own; its firm cannot be looked up
             elif stem not in known:
-                problems.append(
+                plan.append(
                     Problem(
                         name,
                         None,
@@ -333,18 +344,39 @@ def load_inputs(root: Path) -> Inputs:
                     )
                 )
                 continue
-            reader = read_xlsx if path.suffix.lower() == ".xlsx" else read_csv
-            table = attempt(reader, path, name, STATEMENT_COLUMNS)
-            if table is None:
-                continue  # not hashed either: it may not be a regular file
-            file_hashes[name] = sha256_file(path)
+            plan.append((stem, path, name))
+        # every CSV file read in one pass; an xlsx file on its own
+        csv_items = [
+            (e[1], e[2])
+            for e in plan
+            if not isinstance(e, Problem) and e[1].suffix.lower() != ".xlsx"
+        ]
+        csv_results = iter(read_csv_many(csv_items, STATEMENT_COLUMNS))
+        read: list[tuple[str, Any]] = []
+        for e in plan:
+            if isinstance(e, Problem):
+                problems.append(e)
+                continue
+            stem, path, name = e
+            if path.suffix.lower() == ".xlsx":
+                table = attempt(read_xlsx, path, name, STATEMENT_COLUMNS)
+                if table is None:
+                    continue  # not hashed either: it may not be a regular file
+                file_hashes[name] = sha256_file(path)
+            else:
+                table, probs, data = next(csv_results)
+                problems.extend(probs)
+                if table is None:
+                    continue
+                problems.extend(table.problems)
+                assert data is not None
+                file_hashes[name] = sha256_bytes(data)  # the bytes read, not a second read
             read.append((stem, table))
         # every statements file's rows checked in one pass over whole columns
-        probs, parsed = check_statements_many([table for _stem, table in read])
+        probs, kept = check_statement_frame([table for _stem, table in read])
         problems.extend(probs)
-        for (stem, table), rows in zip(read, parsed, strict=True):
-            statements[stem] = tuple(rows)
-            statement_files[stem] = table.file
+        statements = StatementStore(kept, [stem for stem, _table in read])
+        statement_files = {stem: table.file for stem, table in read}
         if unmatched:
             n = len(unmatched)
             problems.append(
@@ -359,13 +391,10 @@ def load_inputs(root: Path) -> Inputs:
             )
 
     # a firm in the default run needs revenue, or no run can choose its as-of quarter
+    with_revenue = statements.tickers_with("revenue") if statements is not None else set()
     for r in register:
         t = r["ticker"]
-        if (
-            r["default_run"] == "yes"
-            and t in statements
-            and not any(row["item"] == "revenue" for row in statements[t])
-        ):
+        if r["default_run"] == "yes" and t in statement_files and t not in with_revenue:
             problems.append(
                 Problem(
                     statement_files[t],
@@ -377,14 +406,14 @@ def load_inputs(root: Path) -> Inputs:
             )
 
     # register export shares must agree with the statements history
+    shares = statements.rows_of_item("overseas_revenue_share") if statements is not None else {}
     for r in register:
         t = r["ticker"]
-        if r["export_share"] is None or t not in statements:
+        if r["export_share"] is None or t not in statement_files:
             continue
-        for row in statements[t]:
+        for row in shares.get(t, ()):
             if (
-                row["item"] == "overseas_revenue_share"
-                and row["period"] == r["export_share_period"]
+                row["period"] == r["export_share_period"]
                 and abs(row["value"] - r["export_share"]) > 1e-9
             ):
                 problems.append(
@@ -401,8 +430,15 @@ def load_inputs(root: Path) -> Inputs:
     prices: list[dict[str, Any]] = []
     ppath = need(PRICES_FILE)
     if ppath:
-        ptable = attempt(read_csv, ppath, _rel(root, ppath), PRICE_COLUMNS, MAX_UNIVERSE_FILE_BYTES)
-        file_hashes[_rel(root, ppath)] = sha256_file(ppath)
+        ptable, probs, data = read_csv_many(
+            [(ppath, _rel(root, ppath))], PRICE_COLUMNS, MAX_UNIVERSE_FILE_BYTES
+        )[0]
+        problems.extend(probs)
+        if ptable is not None:
+            problems.extend(ptable.problems)
+        file_hashes[_rel(root, ppath)] = (
+            sha256_bytes(data) if data is not None else sha256_file(ppath)
+        )
         if ptable is not None:
             probs, prices = check_prices(ptable, tickers)
             if register_gap is not None:
@@ -508,7 +544,7 @@ def load_inputs(root: Path) -> Inputs:
     return Inputs(
         root=root,
         register=tuple(register),
-        statements=statements,
+        statements=statements if statements is not None else StatementStore.empty(),
         prices=tuple(sorted(prices, key=lambda p: (p["ticker"], p["date"], p["item"]))),
         trade=tuple(trade),
         sector=sector,

@@ -38,6 +38,14 @@ def check_statement_tables(
 ) -> tuple[list[Problem], list[list[dict[str, object]]]]:
     """Problems of the statements files ``tables`` and, per file, the parsed rows (as
     :func:`stressmodel.inputs.validation.check_statements` returns them)."""
+    problems, kept = check_statement_frame(tables)
+    return problems, split_rows(kept, len(tables), PARSED_KEYS)
+
+
+def check_statement_frame(tables: Sequence[RawTable]) -> tuple[list[Problem], pl.DataFrame]:
+    """Problems of the statements files ``tables`` and the rows kept, in one frame: ``t``
+    (the index of the file in ``tables``) and :data:`PARSED_KEYS`, file by file in row
+    order (what :func:`check_statement_tables` splits into rows per file)."""
     from stressmodel.inputs.validation import (
         MAGNITUDE_LIMITS,
         SUM_TOLERANCE_ABS,
@@ -228,7 +236,7 @@ def check_statement_tables(
         "i_kind",
     )
     problems.extend(_identities(kept, files, SUM_TOLERANCE_ABS, SUM_TOLERANCE_REL))
-    return problems, split_rows(kept, len(tables), PARSED_KEYS)
+    return problems, kept.select("t", *PARSED_KEYS)
 
 
 def _parse(text: str) -> float | None:
