@@ -581,26 +581,41 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
+def coverage(inputs: Inputs, columnar: bool = True) -> tuple[str, pl.DataFrame]:
     """Per firm, how the figures the model needs at the default as-of quarter were
-    obtained: reported, derived, estimated or missing."""
+    obtained: reported, derived, estimated or missing.
+
+    ``columnar``: from the statements of all firms at once
+    (:mod:`stressmodel.model.base.coverage`); else firm by firm from :func:`compute_bases`
+    (the reference the columnar path is tested against)."""
     firms = select_firms(inputs, None)
-    as_of, _later = default_as_of(inputs, firms)
-    bases = compute_bases(inputs, as_of)
+    if columnar:
+        from stressmodel.model.base.coverage import coverage_columns, latest_actuals_columns
+
+        as_of = as_of_from_latest(latest_actuals_columns(inputs.statements), firms)
+        bases, not_runnable = coverage_columns(inputs, as_of, COVERAGE_FIGURES)
+    else:
+        as_of, _later = default_as_of(inputs, firms)
+        base_set = compute_bases(inputs, as_of)
+        bases = {
+            t: {name: fig.basis for name, fig in fb.figures.items()}
+            for t, fb in base_set.firms.items()
+        }
+        not_runnable = base_set.not_runnable
     rows = []
     for t in inputs.tickers:
         counts = {"reported": 0, "derived": 0, "estimated": 0, "missing": 0}
-        fb = bases.firms.get(t)
+        fb = bases.get(t)
         missing = []
         estimated = []
         for name in COVERAGE_FIGURES:
-            fig = None if fb is None else fb.figures.get(name)
-            if fig is None:
+            basis = None if fb is None else fb.get(name)
+            if basis is None:
                 counts["missing"] += 1
                 missing.append(name)
             else:
-                counts[fig.basis] += 1
-                if fig.basis == "estimated":
+                counts[basis] += 1
+                if basis == "estimated":
                     estimated.append(name)
         rows.append(
             {
@@ -608,10 +623,26 @@ def coverage(inputs: Inputs) -> tuple[str, pl.DataFrame]:
                 **counts,
                 "missing_figures": ", ".join(missing),
                 "estimated_figures": ", ".join(estimated),
-                "note": bases.not_runnable.get(t, ""),
+                "note": not_runnable.get(t, ""),
             }
         )
     return quarter_label(as_of), pl.DataFrame(rows)
+
+
+def as_of_from_latest(latest: dict[str, int | None], firms: list[str]) -> int:
+    """The quarter :func:`default_as_of` chooses, from each firm's latest actual quarter
+    (the same rule: the latest quarter that more than half of ``firms`` reach)."""
+    missing = [t for t in firms if latest.get(t) is None]
+    if missing:
+        raise UsageError(
+            f"no actual revenue for {', '.join(missing)}: cannot choose an as-of quarter"
+        )
+    known = [latest[t] for t in firms]
+    return next(
+        c
+        for c in sorted(set(known), reverse=True)  # type: ignore[type-var]
+        if sum(1 for k in known if k >= c) * 2 > len(known)  # type: ignore[operator]
+    )
 
 
 # --- template ------------------------------------------------------------------------------

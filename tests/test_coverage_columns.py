@@ -1,0 +1,204 @@
+"""The columnar statements store and the column-wise coverage table equal the per-firm paths.
+
+``stressmodel validate`` computes its coverage table from all firms' statements at once
+(:mod:`stressmodel.model.base.coverage`) instead of :func:`compute_bases` firm by firm, and
+:func:`load_inputs` keeps the statements as one frame (:class:`StatementStore`). Both are
+checked here against the per-firm code on the shipped inputs at every quarter and on
+synthetic universes with gaps: rows dropped at random (so figures are derived, taken from
+earlier quarters or estimated from peers and sector assumptions), whole items dropped, peer
+groups too small for a median, register fields blanked, corporate events.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stressmodel.bench import setting, write_synthetic_inputs
+from stressmodel.inputs.load import Inputs, load_inputs
+from stressmodel.inputs.periods import parse_quarter
+from stressmodel.inputs.statement_store import StatementStore, statement_figures, statement_store
+from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.model.base.coverage import coverage_columns, latest_actuals_columns
+from stressmodel.run.app import COVERAGE_FIGURES, coverage
+
+INPUTS = Path(__file__).resolve().parents[1] / "inputs"
+
+
+def per_firm(inputs: Inputs, q: int) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    ref = compute_bases(inputs, q)
+    bases = {
+        t: {n: f.basis for n, f in fb.figures.items() if n in COVERAGE_FIGURES}
+        for t, fb in ref.firms.items()
+    }
+    return bases, ref.not_runnable
+
+
+def assert_same_coverage(inputs: Inputs, quarters: range) -> int:
+    """The columnar bases equal compute_bases' at every quarter; returns how many firm
+    figures were compared (so that a test can show it compared something)."""
+    compared = 0
+    for q in quarters:
+        got = coverage_columns(inputs, q, COVERAGE_FIGURES)
+        want = per_firm(inputs, q)
+        assert got[1] == want[1], q  # not runnable, with the same reason
+        assert got[0] == want[0], q
+        compared += sum(len(v) for v in want[0].values())
+    return compared
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Inputs:
+    return load_inputs(INPUTS)
+
+
+def test_store_rows_equal_the_rows_of_each_file(shipped: Inputs) -> None:
+    """Per-firm rows of the store are what the per-file check returns (keys, order, types)."""
+    from stressmodel.inputs.readers import read_csv
+    from stressmodel.inputs.validation import check_statements
+    from stressmodel.inputs.vocabulary import STATEMENT_COLUMNS
+
+    store = shipped.statements
+    assert isinstance(store, StatementStore)
+    for t in shipped.tickers:
+        name = f"inputs/statements/{t}.csv"
+        _p, rows = check_statements(
+            read_csv(INPUTS / "statements" / f"{t}.csv", name, STATEMENT_COLUMNS)
+        )
+        assert list(store[t]) == rows
+        assert [type(v) for v in store[t][0].values()] == [type(v) for v in rows[0].values()]
+    assert statement_figures(store) == sum(len(v) for v in dict(store.items()).values())
+    assert dict(store.items()) == {t: tuple(store[t]) for t in store}
+
+
+def test_store_as_of_equals_filtering_the_rows(shipped: Inputs) -> None:
+    import datetime as dt
+
+    plain = {t: tuple(rows) for t, rows in shipped.statements.items()}
+    for q in (parse_quarter("2024Q2"), parse_quarter("2025Q3")):
+        for day in (None, dt.date(2025, 8, 1), dt.date(2025, 11, 15)):
+            from dataclasses import replace
+
+            want = replace(shipped, statements=plain).as_of(q, day).statements
+            got = shipped.as_of(q, day).statements
+            assert isinstance(got, StatementStore)
+            assert dict(got.items()) == dict(want)
+            assert got == statement_store(want)
+    store = shipped.statements
+    assert (
+        store == statement_store(plain)
+        and store != shipped.as_of(parse_quarter("2024Q2")).statements
+    )
+
+
+def test_columnar_coverage_equals_compute_bases_on_the_shipped_inputs_at_every_quarter(
+    shipped: Inputs,
+) -> None:
+    compared = assert_same_coverage(
+        shipped, range(parse_quarter("2021Q1"), parse_quarter("2026Q4") + 1)
+    )
+    assert compared > 1000
+    # with the statements as a plain mapping (dataclasses.replace), the same
+    from dataclasses import replace
+
+    plain = replace(shipped, statements={t: tuple(r) for t, r in shipped.statements.items()})
+    assert_same_coverage(plain, range(parse_quarter("2025Q3"), parse_quarter("2025Q4") + 1))
+
+
+def test_latest_actuals_and_the_table_equal_the_per_firm_path(shipped: Inputs) -> None:
+    assert latest_actuals_columns(shipped.statements) == latest_actuals(shipped)
+    assert coverage(shipped, columnar=True)[1].equals(coverage(shipped, columnar=False)[1])
+    assert coverage(shipped)[0] == coverage(shipped, columnar=False)[0]
+
+
+def _gappy_universe(dest: Path, n: int, seed: int, drop: float) -> None:
+    """A synthetic universe of ``n`` firms with rows, items and register fields removed."""
+    s = setting(INPUTS)
+    write_synthetic_inputs(INPUTS, dest, s.templates, n)
+    shutil.copy(INPUTS / "events.csv", dest / "events.csv")
+    rng = random.Random(seed)
+    items_dropped = (
+        "total_debt",
+        "cash_and_equivalents",
+        "receivables",
+        "inventory",
+        "total_assets",
+        "total_liabilities",
+        "cost_of_revenue",
+        "operating_income",
+        "depreciation_amortization",
+        "short_term_debt",
+        "overseas_revenue_share",
+        "net_income",
+        "operating_cash_flow",
+        "interest_expense",
+    )
+    for path in sorted((dest / "statements").iterdir()):
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            cols = list(reader.fieldnames or [])
+            rows = list(reader)
+        p = rng.choice((0.0, drop / 2, drop))
+        gone = set(rng.sample(items_dropped, rng.choice((0, 0, 1, 3))))
+        kept = [
+            r
+            for r in rows
+            if (r["item"] == "revenue" and r["period"].startswith("FY"))
+            or (r["item"] not in gone and rng.random() >= p)
+        ]
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, cols, lineterminator="\n")
+            w.writeheader()
+            w.writerows(kept)
+    with open(dest / "firms.csv", encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = list(reader.fieldnames or [])
+        firms = list(reader)
+    for r in firms:
+        r["peer_group"] = rng.choice(
+            ("re_magnets", "re_magnets", "re_magnets", "small_a", "small_b")
+        )
+        if rng.random() < 0.3:
+            r["export_share"] = r["export_share_period"] = r["export_share_source"] = ""
+        if rng.random() < 0.3:
+            r["equity_volatility"] = r["equity_volatility_source"] = ""
+    with open(dest / "firms.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(firms)
+    # events of the shipped firms apply to the synthetic firms copied from them
+    with open(dest / "events.csv", encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        ecols = list(reader.fieldnames or [])
+        events = list(reader)
+    out = []
+    for i, r in enumerate(firms):
+        for e in events:
+            if r["note"].startswith(f"synthetic benchmark firm: {e['ticker']} x ") and i % 2:
+                out.append({**e, "ticker": r["ticker"]})
+    with open(dest / "events.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, ecols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(out)
+
+
+@pytest.mark.parametrize(("seed", "drop"), [(1, 0.3), (2, 0.6), (3, 0.9)])
+def test_columnar_coverage_equals_compute_bases_on_gappy_universes(
+    tmp_path: Path, seed: int, drop: float
+) -> None:
+    root = tmp_path / "inputs"
+    _gappy_universe(root, 120, seed, drop)
+    inputs = load_inputs(root)
+    compared = assert_same_coverage(
+        inputs, range(parse_quarter("2023Q1"), parse_quarter("2026Q2") + 1, 3)
+    )
+    assert compared > 1000
+    ref = compute_bases(inputs, parse_quarter("2025Q3"))
+    bases = [f.basis for fb in ref.firms.values() for f in fb.figures.values()]
+    assert bases.count("estimated") > 100 and bases.count("derived") > 100  # the gaps did bite
+    assert latest_actuals_columns(inputs.statements) == latest_actuals(inputs)
+    assert coverage(inputs)[1].equals(coverage(inputs, columnar=False)[1])
