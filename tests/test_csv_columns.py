@@ -140,3 +140,28 @@ def test_no_plain_rows(tmp_path: Path, size: int) -> None:
     items = [_write(tmp_path, i, HEADER + ",,,,,\n" * size) for i in range(3)]
     for got, (p, n) in zip(read_csv_many(items, COLUMNS), items, strict=True):
         _same(got, _read_one(p, n))
+
+
+def test_statement_checks_of_frame_tables_equal_those_of_raw_tables(tmp_path: Path) -> None:
+    """Problems and parsed rows do not depend on how the files were read: control characters,
+    over-long cells (whose files are searched) and clean files (whose are not)."""
+    from stressmodel.inputs.statement_checks import check_statement_tables
+
+    bodies = [
+        "FY2024,revenue,100,CNY mn,https://x,fine\nFY2023,revenue,90,CNY mn,https://x,\n",
+        "FY2024,revenue,100,CNY mn,https://x,bell\x07here\n",
+        "FY2024,revenue,100,CNY mn,https://x,\u202eoverride\n",
+        "FY2024,revenue,1e400,CNY mn,,\nFY2024,revenue,5,CNY mn,https://x,again\n",
+        "FY2024,revenue,100,CNY mn,https://x," + "y" * 40_000 + "\n",
+        "FY2024,revenue,100,CNY mn,https://x,\x0bvertical tab\n",
+    ]
+    items = [_write(tmp_path, i, HEADER + b) for i, b in enumerate(bodies)]
+    fast = [r[0] for r in read_csv_many(items, COLUMNS)]
+    slow = [read_csv(p, n, COLUMNS) for p, n in items]
+    assert sum(isinstance(t, FrameTable) for t in fast) >= 5
+    assert [getattr(t, "clean", False) for t in fast][:3] == [True, False, False]
+    got, want = check_statement_tables(fast), check_statement_tables(slow)
+    assert got == want
+    assert (
+        len(got[0]) >= 5
+    )  # the corruptions were found (a leading \x0b is stripped, as str.strip does)

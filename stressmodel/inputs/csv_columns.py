@@ -62,10 +62,19 @@ class FrameTable:
     incomplete: str | None = None
 
     def __init__(
-        self, file: str, header: tuple[str, ...], source: pl.DataFrame, start: int, count: int
+        self,
+        file: str,
+        header: tuple[str, ...],
+        source: pl.DataFrame,
+        start: int,
+        count: int,
+        clean: bool = False,
     ):
         self.file, self.header = file, header
         self.source, self.start, self.count = source, start, count
+        #: no cell holds a control character or more than MAX_TEXT characters (the whole
+        #: text was searched once when it was read)
+        self.clean = clean
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -96,21 +105,29 @@ def read_csv_many(
     import numpy as np
     import polars as pl
 
+    from stressmodel.inputs.validation import CONTROL_RE, MAX_TEXT
+
     out: list[ReadResult] = []
     plain: list[tuple[int, bytes, int]] = []  # (index in out, body, its lines)
+    clean: list[bool] = []  # per plain file
     limit = csv.field_size_limit()
+    head = ",".join(expected).encode() + b"\n"
     for path, name in items:
         try:
             data = _read_bytes(path, name, max_bytes)
             text = decode_text(data, name)
-            header, reader = _csv_header(text, name, expected)
+            if data.startswith(head):  # the header exactly as expected: nothing to check in it
+                header, first_line = list(expected), True
+            else:
+                header, reader = _csv_header(text, name, expected)
+                first_line = reader.line_num == 1
         except InputError as exc:
             out.append((None, list(exc.problems), None))
             continue
         cut = data.find(b"\n")
         body = data[cut + 1 :].rstrip(b"\n") if cut >= 0 else b""
         if (
-            reader.line_num == 1  # the header is the first line, all of it
+            first_line  # the header is the first line, all of it
             and tuple(header) == tuple(expected)
             and b"\r" not in data
             and b"\x01" not in data  # the separator of the line split below
@@ -122,6 +139,8 @@ def read_csv_many(
             plain.append(
                 (len(out) - 1, body + b"\n" if body else b"", body.count(b"\n") + 1 if body else 0)
             )
+            short = len(text) <= MAX_TEXT or _short_lines(body, MAX_TEXT)
+            clean.append(short and not CONTROL_RE.search(text))
         else:
             out.append((_parse_csv(text, name, expected), [], data))
     counts = [k for _i, _b, k in plain]
@@ -181,7 +200,8 @@ def read_csv_many(
     start = 0
     for g, j in enumerate(good):
         i = plain[j][0]
-        out[i] = (FrameTable(items[i][1], tuple(expected), source, start, have[g]), [], out[i][2])
+        table = FrameTable(items[i][1], tuple(expected), source, start, have[g], clean[j])
+        out[i] = (table, [], out[i][2])
         start += have[g]
     return out
 

@@ -92,12 +92,21 @@ def _rows_frame(tables: Sequence[RawTable], columns: Sequence[str], first: int) 
 
 
 def text_problems_frame(
-    df: pl.DataFrame, files: Sequence[str], columns: Sequence[str]
+    df: pl.DataFrame,
+    files: Sequence[str],
+    columns: Sequence[str],
+    clean: Sequence[bool] | None = None,
 ) -> list[Problem]:
     """:func:`stressmodel.inputs.validation.check_text` over a :func:`table_frame`: control
-    characters and over-long cells found by column, the messages built for the hits."""
+    characters and over-long cells found by column, the messages built for the hits.
+    ``clean[t]``: table ``t`` is known to hold neither (its whole text was searched when it
+    was read), so its rows are not searched again."""
     from stressmodel.inputs.validation import MAX_TEXT, text_problems
 
+    if clean is not None and any(clean):
+        if all(clean):
+            return []
+        df = df.filter(pl.col("t").is_in([t for t, ok in enumerate(clean) if not ok]))
     hit = pl.lit(False)
     for c in columns:
         hit = hit | pl.col(c).str.contains(CONTROL_PATTERN) | (pl.col(c).str.len_chars() > MAX_TEXT)

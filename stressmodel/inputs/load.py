@@ -277,11 +277,14 @@ def load_inputs(root: Path) -> Inputs:
         )
     else:
         found: dict[str, Path] = {}
-        for path in sorted(sdir.iterdir()):
+        # the name of a statements file in messages: _rel(root, path), without a relative_to
+        # per file (10,000 files); sorted by name, as paths of one folder sort
+        prefix = _rel(root, sdir) + "/"
+        for path in sorted(sdir.iterdir(), key=lambda p: p.name):
             stem, suffix = path.stem, path.suffix.lower()
             if path.name.startswith(".") or (path.is_dir() and suffix not in (".csv", ".xlsx")):
                 continue  # hidden files (editor lock files) and sub-folders are not inputs
-            name = _rel(root, path)
+            name = prefix + printable(path.name)
             if path.is_dir():
                 problems.append(Problem(name, None, None, "a regular file", "a folder"))
                 continue
@@ -330,7 +333,7 @@ def load_inputs(root: Path) -> Inputs:
         # which files are read, in order (problems keep the order of the files)
         plan: list[tuple[str, Path, str] | Problem] = []
         for stem, path in found.items():
-            name = _rel(root, path)
+            name = prefix + printable(path.name)
             if stem not in known and register_gap is not None:
                 unmatched.append(path.name)  # checked on its own; its firm cannot be looked up
             elif stem not in known:

@@ -45,7 +45,7 @@ def check_price_table(
     f = table.file
     columns = tuple(PRICE_COLUMNS)
     df = table_frame([table], columns)
-    problems = text_problems_frame(df, [f], columns)
+    problems = text_problems_frame(df, [f], columns, [getattr(table, "clean", False)])
     known = set(tickers)
     shaped = [t for t in df["ticker"].unique().to_list() if TICKER_RE.match(t)]
     dates = {d: parse_date(d) for d in df["date"].unique().to_list()}

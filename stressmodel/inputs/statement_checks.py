@@ -56,7 +56,8 @@ def check_statement_frame(tables: Sequence[RawTable]) -> tuple[list[Problem], pl
 
     files = [t.file for t in tables]
     df = table_frame(tables, STATEMENT_COLUMNS)
-    problems = text_problems_frame(df, files, STATEMENT_COLUMNS)
+    clean = [getattr(t, "clean", False) for t in tables]
+    problems = text_problems_frame(df, files, STATEMENT_COLUMNS, clean)
     periods = {p: _period(p) for p in df["period"].unique().to_list()}
     ok_periods = {k: v for k, v in periods.items() if v is not None}
     known = [name for name in df["item"].unique().to_list() if name in ITEMS]
