@@ -165,3 +165,14 @@ def test_statement_checks_of_frame_tables_equal_those_of_raw_tables(tmp_path: Pa
     assert (
         len(got[0]) >= 5
     )  # the corruptions were found (a leading \x0b is stripped, as str.strip does)
+
+
+def test_control_characters_found_in_the_bytes_as_the_text_rule_finds_them() -> None:
+    from stressmodel.inputs.csv_columns import has_control
+    from stressmodel.inputs.validation import CONTROL_RE
+
+    for cp in [*range(0, 0x3000), 0xFEFF, 0x10FFFF]:
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        text = f"a{chr(cp)}b"
+        assert has_control(text.encode()) == bool(CONTROL_RE.search(text)), hex(cp)
