@@ -22,6 +22,10 @@ from stressmodel.inputs.vocabulary import FRACTION, ITEMS, STATEMENT_COLUMNS
 
 VOCABULARY = "an item from the vocabulary (inputs/README.md)"
 PERIOD_FORMS = "FY2024, 2025Q1, 2025H1, 2025-9M or 2025Q1-TTM"
+#: an integer code per vocabulary item (for grouping keys)
+ITEM_CODE = {name: k for k, name in enumerate(ITEMS)}
+#: quarter indices (year x 4 + quarter) are below this (year 16383)
+END_RANGE = 1 << 16
 #: the keys of a parsed statements row, in order
 PARSED_KEYS = ("period", "end", "span", "kind", "item", "value", "unit", "source", "note", "line")
 
@@ -73,8 +77,16 @@ def check_statement_frame(tables: Sequence[RawTable]) -> tuple[list[Problem], pl
         mapping = {name: value(ITEMS[name]) for name in known}  # type: ignore[operator]
         return pl.col("item").replace_strict(mapping, default=None, return_dtype=dtype)
 
+    # integer codes of the canonical period label and of the item: the windows and joins
+    # below group by one integer key instead of strings (same groups)
+    labels = {lab: k for k, lab in enumerate(sorted({v.label for v in ok_periods.values()}))}
+    label_code = {k: labels[v.label] for k, v in ok_periods.items()}
     df = with_numbers(df, "value", "num", _parse)
     df = df.with_columns(
+        pl.col("period")
+        .replace_strict(label_code, default=None, return_dtype=pl.Int64)
+        .alias("p_code"),
+        by_item(lambda i: ITEM_CODE[i.name], pl.Int64).alias("i_code"),
         by_period("label", pl.String).alias("p_label"),
         by_period("end", pl.Int64).alias("p_end"),
         by_period("span", pl.Int64).alias("p_span"),
@@ -120,8 +132,14 @@ def check_statement_frame(tables: Sequence[RawTable]) -> tuple[list[Problem], pl
     }
     df = df.with_columns(*[e.alias(f"_{k}") for k, e in rules.items()])
     df = df.with_columns((ok2 & ~pl.any_horizontal(*[f"_{k}" for k in rules])).alias("_ok3"))
+    firm_item = c("t").cast(pl.Int64) * len(ITEM_CODE) + c("i_code")  # null for an unknown item
     df = df.with_columns(
-        pl.when(c("_ok3")).then(c("line")).min().over("t", "p_label", "item").alias("_first_line")
+        (firm_item * (len(labels) + 1) + c("p_code")).alias("_k_label"),  # (t, p_label, item)
+        (firm_item * END_RANGE + c("p_end")).alias("_k_end"),  # (t, p_end, item)
+    )
+    # a null key (unknown item or period) groups rows that take no part in these rules
+    df = df.with_columns(
+        pl.when(c("_ok3")).then(c("line")).min().over("_k_label").alias("_first_line")
     )
     df = df.with_columns(
         (c("_ok3") & (c("line") != c("_first_line"))).alias("_dup"),
@@ -129,20 +147,20 @@ def check_statement_frame(tables: Sequence[RawTable]) -> tuple[list[Problem], pl
     )
     df = df.with_columns((c("_ok4") & (c("i_kind") != "flow")).alias("_point"))
     df = df.with_columns(
-        pl.when(c("_point"))
-        .then(c("line"))
-        .min()
-        .over("t", "p_end", "item")
-        .alias("_first_end_line")
+        pl.when(c("_point")).then(c("line")).min().over("_k_end").alias("_first_end_line")
     )
-    df = df.with_columns(
+    df = df.with_columns((c("_point") & (c("line") != c("_first_end_line"))).alias("_dup_end"))
+    # the label of the first figure of an item and period end: only a message about a
+    # second one names it, so it is looked up only when there is one
+    first_label = (
         pl.when(c("_point") & (c("line") == c("_first_end_line")))
         .then(c("p_label"))
         .max()
-        .over("t", "p_end", "item")
-        .alias("_first_end_label"),
-        (c("_point") & (c("line") != c("_first_end_line"))).alias("_dup_end"),
+        .over("_k_end")
+        if df["_dup_end"].any()
+        else pl.lit(None, dtype=pl.String)
     )
+    df = df.with_columns(first_label.alias("_first_end_label"))
     df = df.with_columns((c("_ok4") & ~c("_dup_end")).alias("_keep"))
     flags = [
         "_tmpl_item",
@@ -235,6 +253,7 @@ def check_statement_frame(tables: Sequence[RawTable]) -> tuple[list[Problem], pl
         "note",
         "line",
         "i_kind",
+        "i_code",
     )
     problems.extend(_identities(kept, files, SUM_TOLERANCE_ABS, SUM_TOLERANCE_REL))
     return problems, kept.select("t", *PARSED_KEYS)
@@ -282,13 +301,19 @@ def _identities(
     # year-to-date additivity: a figure of span S >= 2 against the first split s in 1..S-1
     # for which the YTD figure of span s ending S-s quarters earlier and the S-s single
     # quarters after it are all reported; the last figure of an (item, end, span) counts
+    firm_item = c("t").cast(pl.Int64) * len(ITEM_CODE) + c("i_code")
+
+    def key(end: pl.Expr, span: pl.Expr) -> pl.Expr:
+        """(t, item, end, span) as one integer (spans are 1-4, ends below END_RANGE)."""
+        return (firm_item * END_RANGE + end) * 8 + span
+
     flows = (
         kept.filter((c("i_kind") == "flow") & (c("kind") != "TTM"))
-        .unique(subset=["t", "item", "end", "span"], keep="last", maintain_order=True)
-        .select("t", "item", "end", "span", "value", "line")
+        .with_columns(key(c("end"), c("span")).alias("_k"))
+        .unique(subset=["_k"], keep="last", maintain_order=True)
+        .select("t", "item", "i_code", "end", "span", "value", "line", "_k")
     )
-    keys = ["t", "item", "end", "span"]
-    look = flows.select(*keys, "value")
+    look = flows.select("_k", "value")
     totals = flows.filter(c("span") >= 2)
     for name, end, span in (
         ("h1", c("end") - c("span") + 1, 1),
@@ -298,11 +323,9 @@ def _identities(
         ("q1", c("end") - 1, 1),
         ("q2", c("end") - 2, 1),
     ):
-        totals = totals.with_columns(
-            end.alias("_end"), pl.lit(span, dtype=pl.Int64).alias("_span")
-        ).join(
-            look.rename({"end": "_end", "span": "_span", "value": name}),
-            on=["t", "item", "_end", "_span"],
+        totals = totals.with_columns(key(end, pl.lit(span, dtype=pl.Int64)).alias("_kq")).join(
+            look.rename({"_k": "_kq", "value": name}),
+            on="_kq",
             how="left",
             maintain_order="left",
         )
