@@ -202,3 +202,16 @@ def test_columnar_coverage_equals_compute_bases_on_gappy_universes(
     assert bases.count("estimated") > 100 and bases.count("derived") > 100  # the gaps did bite
     assert latest_actuals_columns(inputs.statements) == latest_actuals(inputs)
     assert coverage(inputs)[1].equals(coverage(inputs, columnar=False)[1])
+
+
+def test_store_pickles_and_compares_with_plain_mappings(shipped: Inputs) -> None:
+    import pickle
+
+    store = shipped.statements
+    back = pickle.loads(pickle.dumps(store))
+    assert back == store and dict(back.items()) == dict(store.items())
+    plain = {t: tuple(rows) for t, rows in store.items()}
+    assert store == plain and plain == dict(store.items())
+    assert "603072.SH" in store and "000000.SZ" not in store and len(store) == len(plain)
+    with pytest.raises(KeyError):
+        store["000000.SZ"]
