@@ -9,7 +9,8 @@ dicts of a firm are made only when that firm is looked up (10,000 firms hold 725
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,23 +25,53 @@ Rows = tuple[dict[str, Any], ...]
 
 
 class StatementStore(Mapping[str, Rows]):
-    """Statement rows of many firms: ``frame`` holds ``t`` (the firm's position in
-    ``tickers``) and :data:`ROW_KEYS`, firm by firm in file row order."""
+    """Statement rows of many firms: :attr:`frame` holds ``t`` (the firm's position in
+    ``tickers``) and :data:`ROW_KEYS`, firm by firm in file row order.
 
-    def __init__(self, frame: pl.DataFrame, tickers: Sequence[str]):
-        import numpy as np
+    A store made by :meth:`as_of` keeps its parent: a firm's rows are the parent's row dicts
+    that pass the filter (the same dict objects, as filtering the rows of a plain mapping
+    gives), and its frame is the parent's frame filtered, made only when column-wise code
+    asks for it."""
 
-        self.frame = frame
+    def __init__(
+        self,
+        frame: pl.DataFrame | None,
+        tickers: Sequence[str],
+        parent: StatementStore | None = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        keep_frame: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    ):
         self.tickers = tuple(tickers)
         self._index = {t: i for i, t in enumerate(self.tickers)}
+        self._rows: dict[str, Rows] = {}
+        self._frame = frame
+        self._parent, self._keep, self._keep_frame = parent, keep, keep_frame
+        if frame is None and (parent is None or keep is None or keep_frame is None):
+            raise ValueError("a store needs its frame, or a parent and its filters")
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            assert self._parent is not None and self._keep_frame is not None
+            self._frame = self._keep_frame(self._parent.frame)
+        return self._frame
+
+    @cached_property
+    def _offsets(self) -> tuple[list[int], list[int]]:
+        """Per firm: its first row in :attr:`frame` and how many rows it has."""
+        import numpy as np
+
+        frame = self.frame
         counts = (
             np.bincount(frame["t"].to_numpy(), minlength=len(self.tickers))
             if frame.height
             else np.zeros(len(self.tickers), dtype=np.int64)
         )
-        self.counts: list[int] = counts.tolist()
-        self.starts: list[int] = (np.cumsum(counts) - counts).tolist()
-        self._rows: dict[str, Rows] = {}
+        return (np.cumsum(counts) - counts).tolist(), counts.tolist()
+
+    @property
+    def counts(self) -> list[int]:
+        return self._offsets[1]
 
     # --- the mapping ------------------------------------------------------------------------
 
@@ -48,9 +79,15 @@ class StatementStore(Mapping[str, Rows]):
         rows = self._rows.get(ticker)
         if rows is None:
             i = self._index[ticker]  # KeyError for a firm without a statements file
-            n = self.counts[i]
-            part = self.frame.slice(self.starts[i], n).select(ROW_KEYS) if n else None
-            rows = self._rows[ticker] = tuple(part.to_dicts()) if part is not None else ()
+            if self._parent is not None and self._keep is not None:
+                keep = self._keep
+                rows = tuple(r for r in self._parent[ticker] if keep(r))
+            else:
+                starts, counts = self._offsets
+                n = counts[i]
+                part = self.frame.slice(starts[i], n).select(ROW_KEYS) if n else None
+                rows = tuple(part.to_dicts()) if part is not None else ()
+            self._rows[ticker] = rows
         return rows
 
     def __iter__(self) -> Iterator[str]:
@@ -85,12 +122,25 @@ class StatementStore(Mapping[str, Rows]):
 
     __hash__ = None  # type: ignore[assignment]  # a mapping, as the dict it replaces
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a pickled store carries its own frame, not its parent and filters
+        state = dict(self.__dict__)
+        state.update(_frame=self.frame, _parent=None, _keep=None, _keep_frame=None)
+        state.pop("_offsets", None)
+        return state
+
     def _all_rows(self) -> None:
         """Every firm's row dicts made in one pass (iterating over all firms)."""
         if len(self._rows) == len(self.tickers):
             return
+        if self._parent is not None and self._keep is not None:
+            self._parent._all_rows()
+            for t in self.tickers:
+                self[t]
+            return
         values = self.frame.select(ROW_KEYS).to_dicts()
-        for t, start, n in zip(self.tickers, self.starts, self.counts, strict=True):
+        starts, counts = self._offsets
+        for t, start, n in zip(self.tickers, starts, counts, strict=True):
             if t not in self._rows:
                 self._rows[t] = tuple(values[start : start + n])
 
@@ -122,35 +172,37 @@ class StatementStore(Mapping[str, Rows]):
         """The number of statement rows of all firms."""
         return self.frame.height
 
-    def with_ticker(self) -> pl.DataFrame:
-        """:attr:`frame` with ``ticker`` for ``t``."""
-        import numpy as np
-        import polars as pl
-
-        names = np.repeat(np.array(self.tickers, dtype=object), self.counts)
-        return self.frame.with_columns(pl.Series("ticker", names, dtype=pl.String))
-
     def as_of(self, quarter: int, published_by: dt.date | None = None) -> StatementStore:
         """The rows of periods ending by ``quarter`` (and, with ``published_by``, known on that
         day: :meth:`stressmodel.inputs.load.Inputs.as_of`)."""
-        import polars as pl
+        from stressmodel.inputs.load import published_on
 
-        keep = pl.col("end") <= quarter
-        if published_by is not None:
-            from stressmodel.inputs.load import published_on
+        def known(r: dict[str, Any]) -> bool:
+            if published_by is None:
+                return True
+            day = published_on(str(r.get("note", "")))
+            return day is None or day <= published_by
 
-            # only a note that says "published ..." can carry a publication date
-            notes = self.frame.filter(
-                keep & pl.col("note").str.contains("published ", literal=True)
-            )
-            late = [
-                note
-                for note in notes["note"].unique().to_list()
-                if (day := published_on(str(note))) is not None and day > published_by
-            ]
-            if late:
-                keep = keep & ~pl.col("note").is_in(late)
-        return StatementStore(self.frame.filter(keep), self.tickers)
+        def keep(r: dict[str, Any]) -> bool:
+            return r["end"] <= quarter and known(r)
+
+        def keep_frame(frame: pl.DataFrame) -> pl.DataFrame:
+            import polars as pl
+
+            cond = pl.col("end") <= quarter
+            if published_by is not None:
+                # only a note that says "published ..." can carry a publication date
+                notes = frame.filter(cond & pl.col("note").str.contains("published ", literal=True))
+                late = [
+                    note
+                    for note in notes["note"].unique().to_list()
+                    if (day := published_on(str(note))) is not None and day > published_by
+                ]
+                if late:
+                    cond = cond & ~pl.col("note").is_in(late)
+            return frame.filter(cond)
+
+        return StatementStore(None, self.tickers, parent=self, keep=keep, keep_frame=keep_frame)
 
 
 def statement_store(statements: Mapping[str, Sequence[Mapping[str, Any]]]) -> StatementStore:
