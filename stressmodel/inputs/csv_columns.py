@@ -150,14 +150,13 @@ def read_csv_many(
             and b"\x01" not in data  # the separator of the line split below
             and b"\n\n" not in body  # a blank line inside: read_csv's parser skips it
             and not body.startswith(b"\xef\xbb\xbf")
-            and (len(body) <= limit or _short_lines(body, limit))
-        ):
+        ):  # (and no line longer than the csv module's field limit: checked below, in polars)
             out.append((None, [], data))
             plain.append(
                 (len(out) - 1, body + b"\n" if body else b"", body.count(b"\n") + 1 if body else 0)
             )
-            short = len(text) <= MAX_TEXT or _short_lines(body, MAX_TEXT)
-            clean.append(short and not has_control(data))
+            # clean if no control character and no line of more than MAX_TEXT bytes (below)
+            clean.append(not has_control(data))
         else:
             out.append((_parse_csv(text, name, expected), [], data))
     counts = [k for _i, _b, k in plain]
@@ -179,7 +178,10 @@ def read_csv_many(
         raise AssertionError(f"{lines.len()} lines split from {total}")
     file_of = pl.Series("f", np.repeat(np.arange(len(counts), dtype=np.int32), counts))
     n = len(expected)
-    ok = lines.str.contains(line_pattern(n))
+    width = lines.str.len_bytes()  # a line's bytes are at least its characters
+    ok = lines.str.contains(line_pattern(n)) & (width <= limit)
+    for j in set(file_of.filter(width > MAX_TEXT).unique().to_list()):
+        clean[j] = False  # a cell may be longer than MAX_TEXT: searched cell by cell
     bad = set(file_of.filter(~ok).unique().to_list())
     good = [j for j in range(len(plain)) if j not in bad]
     for j in sorted(bad):  # not plain after all: read_csv's own parser names what is wrong
@@ -221,12 +223,6 @@ def read_csv_many(
         out[i] = (table, [], out[i][2])
         start += have[g]
     return out
-
-
-def _short_lines(body: bytes, limit: int) -> bool:
-    """Whether no line of ``body`` is longer than ``limit`` bytes (so no field has more
-    characters)."""
-    return max(map(len, body.split(b"\n")), default=0) <= limit
 
 
 def sha256_bytes(data: bytes) -> str:
