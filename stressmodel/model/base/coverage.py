@@ -25,11 +25,16 @@ import numpy as np
 import polars as pl
 
 from stressmodel.inputs.load import Inputs
-from stressmodel.inputs.periods import parse_period, quarter_end_date, quarter_label
+from stressmodel.inputs.periods import (
+    parse_period,
+    quarter_end_date,
+    quarter_label,
+    quarter_of_date,
+)
 from stressmodel.inputs.statement_store import StatementStore, statement_store
 from stressmodel.inputs.statements import _basis
 from stressmodel.inputs.vocabulary import ITEMS
-from stressmodel.model.base.compute import event_since, peer_group
+from stressmodel.model.base.compute import peer_group
 from stressmodel.model.base.figures import (
     BALANCE_FALLBACKS,
     BALANCE_LOOKBACK,
@@ -424,7 +429,15 @@ def coverage_columns(
     g = Grid(store.frame, n, q)
     sector = inputs.sector
     groups = [peer_group(inputs, t) for t in tickers]
-    since = [event_since(inputs, t, q) for t in tickers]
+    # event_since of every firm, with one pass over the events (not one per firm)
+    end = quarter_end_date(q)
+    last_event: dict[str, int] = {}
+    for e in inputs.events:
+        if e["date"] <= end:
+            last_event[e["ticker"]] = quarter_of_date(
+                e["date"]
+            )  # the last one, as events_of(...)[-1]
+    since = [last_event.get(t) for t in tickers]
     back: dict[str, np.ndarray] = {}
     for item in CAPITAL_ITEMS:
         default = (
@@ -712,4 +725,4 @@ def latest_actuals_columns(
     return out
 
 
-__all__ = ["coverage_columns", "latest_actuals_columns", "quarter_end_date"]
+__all__ = ["coverage_columns", "latest_actuals_columns"]
