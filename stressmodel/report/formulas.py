@@ -200,12 +200,12 @@ def fill_column(
     """Write recorded formulas (:attr:`TemplateOps.cells`) into column ``col`` of
     ``sheet``, each with the engine's value of its line item as the cached result (a
     missing value is an error, as in :class:`ExcelOps`)."""
-    for name, row, text in cells:
-        if name not in cached:
-            raise ReportError(
-                f"workbook layout: the engine gave no value of {name!r} for sheet {sheet.name!r}"
-            )
-        sheet.formula(row, col, text, cached[name], style(name))
+    missing = [name for name, _row, _text in cells if name not in cached]
+    if missing:
+        raise ReportError(
+            f"workbook layout: the engine gave no value of {missing[0]!r} for sheet {sheet.name!r}"
+        )
+    sheet.formulas((row, col, text, cached[name], style(name)) for name, row, text in cells)
 
 
 class ExcelOps(TemplateOps):

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from stressmodel.errors import ReportError
 
@@ -108,6 +109,9 @@ TEXT_STYLES: dict[str, dict[str, Any]] = {
 }
 
 _FORMULA_SAFE = re.compile(r"^=[A-Za-z0-9_.$!'(),:+\-*/^<>=\s]*$")
+#: formula texts that passed _FORMULA_SAFE (the scenario sheets of every firm share theirs)
+_SAFE_FORMULAS: set[str] = set()
+_SAFE_FORMULAS_MAX = 500_000
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,254}$")
 _A1_LIKE = re.compile(r"^[A-Za-z]{1,3}[0-9]+$")
 _R1C1_LIKE = re.compile(r"^([Rr][0-9]*)?([Cc][0-9]*)?$")
@@ -137,12 +141,25 @@ def check_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
+    """A typed cell (immutable). A named tuple rather than a frozen dataclass: a
+    workbook holds some 14,000 of them per firm, and a tuple is made and read in a
+    fraction of the time."""
+
     kind: CellKind
     value: Any  # number, text or bool; for a formula the engine's cached value
     style: str = "text"
     formula: str | None = None
+
+
+def _check_formula(formula: str, sheet: str) -> None:
+    """Formula text of cell references, names, numbers and operators only (remembered
+    in _SAFE_FORMULAS once checked)."""
+    if not isinstance(formula, str) or not _FORMULA_SAFE.match(formula) or '"' in formula:
+        raise ReportError(f"workbook layout: unsafe formula text on {sheet!r}: {formula!r}")
+    if len(_SAFE_FORMULAS) >= _SAFE_FORMULAS_MAX:
+        _SAFE_FORMULAS.clear()
+    _SAFE_FORMULAS.add(formula)
 
 
 @dataclass(frozen=True)
@@ -263,11 +280,10 @@ class SheetSpec:
     # --- building helpers (pure) -------------------------------------------------------
 
     def _put(self, row: int, col: int, cell: Cell) -> None:
-        if (row, col) in self.cells:
+        if self.cells.setdefault((row, col), cell) is not cell:
             raise ReportError(
                 f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
             )
-        self.cells[(row, col)] = cell
 
     def text(self, row: int, col: int, value: str, style: str = "text") -> None:
         self._put(row, col, Cell("string", str(value), style))
@@ -294,14 +310,28 @@ class SheetSpec:
 
     def formula(self, row: int, col: int, formula: str, value: float, style: str) -> None:
         """A live formula with the engine's value as its cached result."""
-        if not _FORMULA_SAFE.match(formula) or '"' in formula:
-            raise ReportError(f"workbook layout: unsafe formula text on {self.name!r}: {formula!r}")
-        if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
-            raise ReportError(
-                f"workbook layout: no finite engine value for the formula {formula!r} on "
-                f"{self.name!r}"
-            )
-        self._put(row, col, Cell("formula", float(value), style, formula))
+        self.formulas(((row, col, formula, value, style),))
+
+    def formulas(self, entries: Iterable[tuple[int, int, str, Any, str]]) -> None:
+        """Live formulas ``(row, col, formula, engine value, style)``, each as
+        :meth:`formula` writes one (same checks, same cells), in one loop."""
+        put = self.cells.setdefault
+        safe = _SAFE_FORMULAS
+        new = tuple.__new__
+        for row, col, formula, value, style in entries:
+            if formula not in safe:
+                _check_formula(formula, self.name)
+            v = math.nan if value is None or value.__class__ is bool else float(value)
+            if v - v != 0.0:  # NaN or infinite
+                raise ReportError(
+                    f"workbook layout: no finite engine value for the formula {formula!r} on "
+                    f"{self.name!r}"
+                )
+            cell = new(Cell, ("formula", v, style, formula))
+            if put((row, col), cell) is not cell:
+                raise ReportError(
+                    f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
+                )
 
     def link(self, row: int, col: int, target: str, text: str) -> None:
         """A hyperlink; an external target that is not a safe URL is written as plain text."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -133,6 +134,13 @@ def scenario_prefix(scenario: str) -> str:
 
 def line_item_names() -> tuple[list[str], list[str]]:
     """Names of the line items of model.step and of model.terminal, in model order."""
+    steps, terminal_names = _line_item_names()
+    return list(steps), list(terminal_names)
+
+
+@functools.cache
+def _line_item_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # model.step run once with a recording back end (the same for every sheet of a run)
     rec = RecordingOps()
     z = Formula("0")
     f = dict.fromkeys(ALL_FIRM_PARAMS, z)
@@ -142,7 +150,7 @@ def line_item_names() -> tuple[list[str], list[str]]:
     steps = list(rec.names)
     rec2 = RecordingOps()
     terminal(rec2, f, s, {n: z for n in steps})
-    return steps, list(rec2.names)
+    return tuple(steps), tuple(rec2.names)
 
 
 # --- traffic lights and shared tables -------------------------------------------------------

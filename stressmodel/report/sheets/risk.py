@@ -146,6 +146,11 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
                 sh.number(top + i, j, v, f"{kind}/frozen")
     row = top + len(rows) + 2
     proj = r.projection.filter(pl.col("ticker") == ctx.ticker)
+    # each scenario's quarters in quarter order, cut once (not once per metric)
+    parts = {
+        scen: proj.filter(pl.col("scenario") == scen).sort("quarter_index")
+        for scen in ctx.scenarios
+    }
     for col, title, kind in QUARTER_METRICS:
         sh.text(row, 0, f"{title} by quarter", "section")
         for j in range(1, len(ctx.quarters) + 1):
@@ -156,7 +161,7 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
             sh.text(row, j, q, "header_num")
         row += 1
         for scen in ctx.scenarios:
-            part = proj.filter(pl.col("scenario") == scen).sort("quarter_index")
+            part = parts[scen]
             sh.text(row, 0, catalog.scenario_name(scen))
             for j, v in enumerate(part[col].to_list() if col in part.columns else [], start=1):
                 sh.number(

@@ -59,6 +59,15 @@ def _allocate_rows(
     steps: list[str], tv_names: list[str]
 ) -> tuple[dict[str, int], list[tuple[int, str]], int, int]:
     """Row of every line item; (row, title) of section headers; the valuation rows."""
+    rows, sections, block, end = _rows_of(tuple(steps), tuple(tv_names))
+    return dict(rows), list(sections), block, end
+
+
+@functools.cache
+def _rows_of(
+    steps: tuple[str, ...], tv_names: tuple[str, ...]
+) -> tuple[dict[str, int], tuple[tuple[int, str], ...], int, int]:
+    # the layout of the line items (memoised; _allocate_rows hands out copies)
     rows: dict[str, int] = {}
     sections: list[tuple[int, str]] = []
     r = QUARTER_ROW + 2
@@ -96,7 +105,7 @@ def _allocate_rows(
     ):
         rows[n] = r
         r += 1
-    return rows, sections, block, r
+    return rows, tuple(sections), block, r
 
 
 @functools.cache
