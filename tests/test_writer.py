@@ -47,8 +47,7 @@ def _write_both(
     out = []
     for fast in (True, False):
         monkeypatch.setattr(writer, "FAST_CELLS", fast)
-        monkeypatch.setattr(writer, "_PREPARED", {})
-        monkeypatch.setattr(writer, "_ESCAPED", {})
+        monkeypatch.setattr(writer, "_FORMULA_XML", {})
         folder = tmp_path / ("fast" if fast else "stock")
         folder.mkdir()
         write(folder)  # type: ignore[operator]

@@ -19,10 +19,12 @@ per-cell ``write_*`` calls.
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter  # type: ignore[import-untyped]
+import xlsxwriter.workbook  # type: ignore[import-untyped]
 from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
 from xlsxwriter.utility import xl_col_to_name  # type: ignore[import-untyped]
 from xlsxwriter.worksheet import (  # type: ignore[import-untyped]
@@ -82,181 +84,245 @@ def _fast_prepare(original: Any) -> Any:
 
 #: write cells through FastWorksheet (False: XlsxWriter's stock worksheet, one call per cell)
 FAST_CELLS = True
-#: formula text -> the text XlsxWriter stores for it (its ``_prepare_formula``), shared by
-#: every worksheet of the process: the scenario sheets of all firms have the same formulas
-_PREPARED: dict[str, str] = {}
-_PREPARED_MAX = 500_000
+#: formula text -> the XML text of its ``<f>`` element (XlsxWriter's ``_prepare_formula``
+#: then its ``_escape_data``), shared by every worksheet of the process: the scenario
+#: sheets of all firms have the same formulas. None: the formula needs XlsxWriter's own
+#: ``_write_formula`` (dynamic arrays, array formulas, future functions).
+_FORMULA_XML: dict[str, str | None] = {}
+_FORMULA_XML_MAX = 500_000
 
-
-#: formula text -> its XML text (XlsxWriter's ``_escape_data``), shared like _PREPARED
-_ESCAPED: dict[str, str] = {}
-
-
-def _escape_formula(formula: str) -> str:
-    text = formula
-    if xml_escapes.search(text):
-        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if len(_ESCAPED) >= _PREPARED_MAX:
-        _ESCAPED.clear()
-    _ESCAPED[formula] = text
-    return text
+_N_COLUMNS = 256
+_COLUMNS = [xl_col_to_name(c) for c in range(_N_COLUMNS)]
 
 
 class FastWorksheet(Worksheet):  # type: ignore[misc]
-    """XlsxWriter's worksheet with :meth:`store_cells` (a sheet's cells in one call) and a
-    shorter ``_write_cell`` for formatted number, shared-string, formula (float result)
-    and boolean cells; other cells go to the stock method. Same XML, byte for byte."""
+    """XlsxWriter's worksheet with :meth:`store_cells` (a sheet's cells in one call) that
+    keeps the spec's cells as they are and writes their ``<c>`` elements straight from
+    them when the sheet is assembled (no per-cell XlsxWriter tuple, no cell table):
+    formatted number, shared-string, formula (float result) and boolean cells. Anything
+    else (a long string, a formula XlsxWriter must rewrite, a hyperlink) goes into
+    XlsxWriter's cell table through its own methods and is written by its own
+    ``_write_cell``, in column order among the others. Same XML, byte for byte: shared
+    strings are numbered when stored, in row-major order, as ``write_string`` numbers
+    them; format indices are assigned as the rows are written, in the stock order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cells: list[tuple[tuple[int, int], Cell]] = []  # written by _write_rows
+        self._strings: list[int] = []  # shared-string index of each string cell of _cells
+        self._formats: dict[str, Any] = {}  # style -> Format
+        self._lookup: dict[tuple[int, int], Cell] | None = None  # for chart data
+        self._rows: set[int] = set()  # rows of _lookup
+        self._xfs: dict[str, int] = {}  # style -> format index, assigned while writing
 
     def store_cells(self, cells: list[tuple[tuple[int, int], Cell]], fmt: Any) -> None:
-        """Store ``cells`` ((row, col) -> Cell, in row-major order: shared strings are
-        numbered in the order they are stored, as ``write_string`` numbers them).
+        """Store ``cells`` ((row, col) -> Cell, in row-major order; once per sheet).
         ``fmt(style)`` gives the Format of a style."""
         if not cells:
             return
+        if self._cells or self.constant_memory:
+            raise ReportError("store_cells: once per sheet, not in constant-memory mode")
         first_row, last_row = cells[0][0][0], cells[-1][0][0]
         cols = [c for (_r, c), _cell in cells]
         for row, col in ((first_row, min(cols)), (last_row, max(cols))):
             if self._check_dimensions(row, col):
                 raise ReportError(f"cell ({row}, {col}) is outside the worksheet")
-        table = self.table
         index = self.str_table._get_shared_string_index
         long_string = self.xls_strmax // 2
-        prepared = _PREPARED
-        formats: dict[str, Any] = {}
-        new = tuple.__new__  # what the cell namedtuples' __new__ calls, without its frame
-        for (row, col), cell in cells:
-            style = cell.style
+        formula_xml = _FORMULA_XML
+        formats = self._formats
+        strings = self._strings
+        direct = self._cells
+        for item in cells:
+            (row, col), (kind, value, style, formula) = item
             f = formats.get(style)
             if f is None:
                 f = formats[style] = fmt(style)
-            kind = cell.kind
-            value = cell.value
             if kind == "string":
                 if len(value) > long_string:
                     self._write_string(row, col, value, f)
-                else:
-                    table[row][col] = new(CellStringTuple, (index(value), f))
+                    continue
+                strings.append(index(value))
             elif kind == "formula":
-                text = prepared.get(cell.formula)
-                if text is None:
-                    text = self._prepared(cell.formula)
-                if text is None:
-                    self._write_formula(row, col, cell.formula, f, value)
-                else:
-                    table[row][col] = new(CellFormulaTuple, (text, f, value))
+                text = formula_xml.get(formula, "")
+                if text == "":
+                    text = self._formula_xml(formula)
+                if text is None or value.__class__ is not float:
+                    self._write_formula(row, col, formula, f, value)
+                    continue
             elif kind == "number":
-                if value.__class__ is float and value - value == 0.0:  # finite float
-                    table[row][col] = new(CellNumberTuple, (value, f))
-                else:
+                if not (value.__class__ is float and value - value == 0.0):  # finite float
                     self._write_number(row, col, value, f)
-            elif kind == "bool":
-                table[row][col] = new(CellBooleanTuple, (1 if value else 0, f))
-            else:  # pragma: no cover - closed vocabulary
-                raise ReportError(f"unknown cell kind {cell.kind!r}")
+                    continue
+            elif kind != "bool":  # pragma: no cover - closed vocabulary
+                raise ReportError(f"unknown cell kind {kind!r}")
+            direct.append(item)
 
-    def _prepared(self, formula: str) -> str | None:
-        """What ``_write_formula`` stores for ``formula``, memoised; None when it needs
-        the dynamic-array or array-formula path of ``_write_formula`` itself."""
-        if not formula or re_dynamic_function.search(formula):
-            return None
-        if formula.startswith("{") and formula.endswith("}"):
-            return None
-        text: str = self._prepare_formula(formula)
-        if len(_PREPARED) >= _PREPARED_MAX:
-            _PREPARED.clear()
-        _PREPARED[formula] = text
+    def _formula_xml(self, formula: str) -> str | None:
+        """The ``<f>`` text XlsxWriter's ``_write_formula`` stores and writes for
+        ``formula``, memoised; None when it needs the dynamic-array or array-formula path
+        of ``_write_formula`` itself."""
+        text: str | None = None
+        array = formula.startswith("{") and formula.endswith("}")
+        if formula and not array and not re_dynamic_function.search(formula):
+            text = self._prepare_formula(formula)
+            if xml_escapes.search(text):
+                text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        if len(_FORMULA_XML) >= _FORMULA_XML_MAX:
+            _FORMULA_XML.clear()
+        _FORMULA_XML[formula] = text
         return text
 
-    def _calculate_spans(self) -> None:
-        """The stock method's ``spans`` of each block of 16 rows, from the columns a row
-        holds rather than by probing every column of the sheet's width."""
-        if self.comments:
-            super()._calculate_spans()
-            return
-        spans: dict[int, str] = {}
-        table = self.table
-        lo: int | None = None
-        hi = 0
-        last = self.dim_rowmax
-        for row_num in range(self.dim_rowmin, last + 1):
-            cells = table.get(row_num)
-            if cells:
-                a, b = min(cells), max(cells)
-                if lo is None:
-                    lo, hi = a, b
-                else:
-                    lo, hi = min(lo, a), max(hi, b)
-            if lo is not None and ((row_num + 1) % 16 == 0 or row_num == last):
-                spans[row_num // 16] = f"{lo + 1}:{hi + 1}"
-                lo = None
-        self.row_spans = spans
+    def _cell_xml(self, row: int, cells: list[tuple[tuple[int, int], Cell]], strings: Any) -> str:
+        """The ``<c>`` elements of stored cells of one row (``strings`` yields the shared
+        string indices in storage order)."""
+        r = str(row + 1)
+        xfs = self._xfs
+        formats = self._formats
+        formula_xml = _FORMULA_XML
+        columns = _COLUMNS
+        parts = []
+        append = parts.append
+        for (_row, col), (kind, value, style, formula) in cells:
+            xf = xfs.get(style)
+            if xf is None:
+                xf = xfs[style] = formats[style]._get_xf_index()
+            ref = columns[col] if col < _N_COLUMNS else xl_col_to_name(col)
+            if kind == "formula":
+                text = formula_xml.get(formula)
+                if text is None:  # the memo was emptied since the cell was stored
+                    text = self._formula_xml(formula)
+                append(f'<c r="{ref}{r}" s="{xf}"><f>{text}</f><v>{value}</v></c>')
+            elif kind == "string":
+                append(f'<c r="{ref}{r}" s="{xf}" t="s"><v>{next(strings)}</v></c>')
+            elif kind == "number":
+                append(f'<c r="{ref}{r}" s="{xf}"><v>{value:.16G}</v></c>')
+            else:
+                append(f'<c r="{ref}{r}" s="{xf}" t="b"><v>{1 if value else 0}</v></c>')
+        return "".join(parts)
 
     def _write_rows(self) -> None:
-        """The stock method's ``<row>`` elements, each row's cells written in one string:
-        formatted number, shared-string, formula (float result) and boolean cells as the
-        stock ``_write_cell`` writes them; any other cell, and sheets with comments, go
-        through the stock code."""
-        if self.comments or self.constant_memory:
+        """The stock method's ``<row>`` elements: each row's stored cells written in one
+        string, cells of XlsxWriter's table (and rows with a height only) through the
+        stock code. Sheets with comments go through the stock code with every cell in
+        the table."""
+        if self.comments:
+            self._move_to_table()
             super()._write_rows()
             return
-        self._calculate_spans()
-        table, row_info, spans = self.table, self.row_info, self.row_spans
+        self._xfs = {}
+        by_row: dict[int, list[tuple[tuple[int, int], Cell]]] = {}
+        for item in self._cells:
+            row = item[0][0]
+            cells = by_row.get(row)
+            if cells is None:
+                by_row[row] = [item]
+            else:
+                cells.append(item)
+        table, row_info = self.table, self.row_info
+        rows = sorted({*by_row, *(r for r, t in table.items() if t), *row_info})
+        # spans of each block of 16 rows: first and last column holding a cell
+        spans: dict[int, str] = {}
+        bounds: dict[int, list[int]] = {}
+        for row in rows:
+            cols = list(table.get(row) or ())
+            cells = by_row.get(row)
+            if cells:  # in column order
+                cols += (cells[0][0][1], cells[-1][0][1])
+            if cols:
+                lo, hi = min(cols), max(cols)
+                b = bounds.get(row // 16)
+                if b is None:
+                    bounds[row // 16] = [lo, hi]
+                else:
+                    b[0], b[1] = min(b[0], lo), max(b[1], hi)
+        for block, (lo, hi) in bounds.items():
+            spans[block] = f"{lo + 1}:{hi + 1}"
+        self.row_spans = spans
         write = self.fh.write
-        columns = _COLUMNS
-        escaped = _ESCAPED
+        strings = iter(self._strings)
         # a <row> without row_info has only r and spans (no height, format or outline)
         plain_rows = (
             self.default_row_height == self.original_row_height and self.excel_version != 2010
         )
-        for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
-            cells = table.get(row_num)
-            info = row_info.get(row_num)
-            if not cells:
-                if info is not None:
-                    self._write_empty_row(row_num, spans.get(row_num // 16), info)
+        for row in rows:
+            cells = by_row.get(row)
+            stock = table.get(row)
+            info = row_info.get(row)
+            span = spans.get(row // 16)
+            if not cells and not stock:
+                self._write_empty_row(row, span, info)
                 continue
-            r = str(row_num + 1)
-            span = spans.get(row_num // 16)
             if info is None and plain_rows:
-                write(f'<row r="{r}" spans="{span}">' if span else f'<row r="{r}">')
+                write(f'<row r="{row + 1}" spans="{span}">' if span else f'<row r="{row + 1}">')
             else:
-                self._write_row(row_num, span, info)
-            parts = []
-            for col_num in sorted(cells):
-                cell = cells[col_num]
-                f = cell.format
-                if f is not None:
-                    xf = f.xf_index
-                    if xf is None:
-                        xf = f._get_xf_index()
-                    cls = cell.__class__
-                    ref = columns[col_num] if col_num < _N_COLUMNS else xl_col_to_name(col_num)
-                    if cls is CellStringTuple:
-                        parts.append(f'<c r="{ref}{r}" s="{xf}" t="s"><v>{cell.string}</v></c>')
-                        continue
-                    if cls is CellFormulaTuple and cell.value.__class__ is float:
-                        formula = escaped.get(cell.formula)
-                        if formula is None:
-                            formula = _escape_formula(cell.formula)
-                        parts.append(
-                            f'<c r="{ref}{r}" s="{xf}"><f>{formula}</f><v>{cell.value}</v></c>'
-                        )
-                        continue
-                    if cls is CellNumberTuple:
-                        parts.append(f'<c r="{ref}{r}" s="{xf}"><v>{cell.number:.16G}</v></c>')
-                        continue
-                    if cls is CellBooleanTuple:
-                        parts.append(f'<c r="{ref}{r}" s="{xf}" t="b"><v>{cell.boolean}</v></c>')
-                        continue
-                write("".join(parts))
-                parts.clear()
-                super()._write_cell(row_num, col_num, cell)
-            write("".join(parts))
+                self._write_row(row, span, info)
+            if not stock:
+                write(self._cell_xml(row, cells or [], strings))
+            else:
+                # stored cells and the table's, in column order
+                mine = {item[0][1]: item for item in cells or ()}
+                for col in sorted({*mine, *stock}):
+                    if col in mine:
+                        write(self._cell_xml(row, [mine[col]], strings))
+                    else:
+                        super()._write_cell(row, col, stock[col])
             write("</row>")
 
+    def _move_to_table(self) -> None:
+        """Put the stored cells into XlsxWriter's cell table (for its stock writers)."""
+        strings = iter(self._strings)
+        formats = self._formats
+        table = self.table
+        for (row, col), cell in self._cells:
+            f = formats[cell.style]
+            kind = cell.kind
+            if kind == "string":
+                table[row][col] = CellStringTuple(next(strings), f)
+            elif kind == "formula":
+                table[row][col] = CellFormulaTuple(
+                    self._prepare_formula(cell.formula), f, cell.value
+                )
+            elif kind == "number":
+                table[row][col] = CellNumberTuple(cell.value, f)
+            else:
+                table[row][col] = CellBooleanTuple(1 if cell.value else 0, f)
+        self._cells, self._strings = [], []
 
-_N_COLUMNS = 256
-_COLUMNS = [xl_col_to_name(c) for c in range(_N_COLUMNS)]
+    def _get_range_data(self, row_start: int, col_start: int, row_end: int, col_end: int) -> Any:
+        """Chart data of a range, as the stock method reads it from its table: a number
+        as 16 significant digits, a string as its text, a formula as its cached value,
+        nothing for a boolean; one None for a row without cells, None for a missing cell."""
+        if not self._cells:
+            return super()._get_range_data(row_start, col_start, row_end, col_end)
+        if self._lookup is None:
+            self._lookup = dict(self._cells)
+            self._rows = {r for r, _c in self._lookup}
+        lookup, table, spec_rows = self._lookup, self.table, self._rows
+        data: list[Any] = []
+        for row in range(row_start, row_end + 1):
+            stock = table.get(row)
+            if not stock and row not in spec_rows:
+                data.append(None)
+                continue
+            for col in range(col_start, col_end + 1):
+                if stock and col in stock:
+                    data.extend(super()._get_range_data(row, col, row, col))
+                    continue
+                cell = lookup.get((row, col))
+                if cell is None:
+                    data.append(None)
+                elif cell.kind == "number":
+                    data.append(f"{cell.value:.16g}")
+                elif cell.kind in ("string", "formula"):
+                    data.append(cell.value)
+        return data
+
+    def release(self) -> None:
+        """Drop the cells (XlsxWriter's objects refer to each other, so only the cyclic
+        collector frees the sheet; emptying what it holds leaves it little to trace)."""
+        self.table.clear()
+        self._cells, self._strings, self._lookup = [], [], None
 
 
 def write_workbook(spec: WorkbookSpec, folder: Path) -> Path:
@@ -272,8 +338,40 @@ def write_workbook(spec: WorkbookSpec, folder: Path) -> Path:
     return path
 
 
+#: deflate level of the parts in the .xlsx zip. zlib's default (6) spent some 15 ms a
+#: firm workbook compressing about 1.4 MB of sheet XML; level 1 takes about a third of
+#: that for files about 18% larger (1.48 -> 1.75 MB for the shipped run's eight). The
+#: unzipped parts are the same bytes at any level.
+ZIP_LEVEL = 1
+
+
+class _LeveledZipFile(zipfile.ZipFile):
+    """The zip file XlsxWriter writes its parts into, deflating at :data:`ZIP_LEVEL`."""
+
+    def writestr(
+        self, zinfo_or_arcname: Any, data: Any, compress_type: Any = None, compresslevel: Any = None
+    ) -> None:
+        level = ZIP_LEVEL if compresslevel is None else compresslevel
+        super().writestr(zinfo_or_arcname, data, compress_type, level)
+
+
+class _Workbook(xlsxwriter.Workbook):  # type: ignore[misc]
+    """XlsxWriter's workbook packaging into a :class:`_LeveledZipFile`."""
+
+    def _store_workbook(self) -> None:
+        # XlsxWriter's _store_workbook makes its ZipFile from its module's global name;
+        # it is swapped only for the duration of this call (workbooks are written one at
+        # a time per process)
+        original = xlsxwriter.workbook.ZipFile
+        xlsxwriter.workbook.ZipFile = _LeveledZipFile
+        try:
+            super()._store_workbook()
+        finally:
+            xlsxwriter.workbook.ZipFile = original
+
+
 def _write(spec: WorkbookSpec, path: Path) -> None:
-    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    wb = _Workbook(str(path), WORKBOOK_OPTIONS)
     formats: dict[str, Any] = {}
 
     def fmt(style: str) -> Any:
@@ -297,7 +395,10 @@ def _write(spec: WorkbookSpec, path: Path) -> None:
         # XlsxWriter's objects refer to each other, so only the cyclic collector frees
         # them; emptying the cell tables (most of the objects) leaves it little to trace
         for ws in sheets.values():
-            ws.table.clear()
+            if isinstance(ws, FastWorksheet):
+                ws.release()
+            else:
+                ws.table.clear()
 
 
 def _abs_ref(sheet: str, row: int, col: int) -> str:
