@@ -3,7 +3,9 @@
 - :class:`stressmodel.report.writer.FastWorksheet` (bulk cell store, short ``<c>`` writer)
   writes the bytes XlsxWriter's stock worksheet writes, on every shipped workbook and on
   a sheet of edge cases (long strings, booleans, formulas with ``<``/``>``, columns past
-  the precomputed letters, row heights without cells, a hyperlink inside a row of cells);
+  the precomputed letters, row heights without cells, a hyperlink inside a row of cells
+  and one before every other cell of a sheet, shared strings XlsxWriter escapes or
+  marks, the interest-cover rule, chart data read from the cells);
 - the scenario sheets' formula text, memoised per run, is the same for every firm, and a
   sheet built from the memo equals one built from an empty memo (nothing of one firm
   leaks into another's).
@@ -24,7 +26,7 @@ from stressmodel.report import writer
 from stressmodel.report.sheets.common import COL_OPEN, COL_Q1
 from stressmodel.report.sheets.firm import firm_context, firm_workbook
 from stressmodel.report.sheets.scenario import scenario_formulas, scenario_sheet
-from stressmodel.report.spec import SheetSpec, WorkbookSpec
+from stressmodel.report.spec import ChartSpec, Range, Series, SheetSpec, WorkbookSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMS = ("603072.SH", "300224.SZ", "000970.SZ")
@@ -89,9 +91,27 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     sheet.heights = {7: 30.0, 5: 18.0}  # a row with a height only, and one with cells
     for r in range(8, 60):  # several blocks of 16 rows for the spans
         sheet.number(r, r % 7, float(r), "money")
+    # shared strings that XlsxWriter writes other than <si><t>text</t></si>
+    for c, text in enumerate(
+        (" lead", "trail ", "<r>rich-looking</r>", "non-char \ufffe", 'q"uote\nline', "")
+    ):
+        sheet.text(60, c, text)
+    # interest cover: the capped-display rule on number and formula cells, not on text
+    sheet.number(61, 0, 75.0, "cover")
+    sheet.formula(61, 1, "=A62*2", 150.0, "cover/frozen")
+    sheet.text(61, 2, "n/a", "cover")
+    sheet.number(62, 5, 3.0, "cover")
     other = SheetSpec("Other")
-    other.text(0, 0, "plain")  # a shared string already in the table
+    other.link(0, 0, "internal:'Edge'!A1", "a link before any other cell of the sheet")
+    other.text(0, 1, "plain")  # a shared string already in the table
     other.formula(1, 0, "='Edge'!A2*2", 3.0, "money")
+    other.number(2, 3, 1.0, "pct2")  # a style first used after the link
+    # chart data read from the stored cells: numbers, a formula, text, booleans, a missing
+    # cell and rows without cells
+    values = Range("Edge", 0, 0, 12, 2)
+    other.charts.append(
+        ChartSpec("line", "Edge data", (Series("edge", values, Range("Edge", 0, 0, 0, 2)),), (4, 4))
+    )
     spec = WorkbookSpec("edge.xlsx", [sheet, other, SheetSpec("Empty")])
     spec.define("edge_value", "Edge", 1, 0)
     fast, stock = _write_both(
