@@ -152,6 +152,10 @@ class Cell(NamedTuple):
     formula: str | None = None
 
 
+#: what a Cell's generated __new__ calls, without its Python frame (for the cell builders)
+_new = tuple.__new__
+
+
 def _check_formula(formula: str, sheet: str) -> None:
     """Formula text of cell references, names, numbers and operators only (remembered
     in _SAFE_FORMULAS once checked)."""
@@ -286,16 +290,25 @@ class SheetSpec:
             )
 
     def text(self, row: int, col: int, value: str, style: str = "text") -> None:
-        self._put(row, col, Cell("string", str(value), style))
+        cell = _new(Cell, ("string", value if value.__class__ is str else str(value), style, None))
+        if self.cells.setdefault((row, col), cell) is not cell:
+            raise ReportError(
+                f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
+            )
 
     def number(
         self, row: int, col: int, value: float | int | None, style: str, missing: str = "n/a"
     ) -> None:
         """A number; ``None``/NaN/inf become the text ``missing`` (never an error value)."""
-        if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
-            self._put(row, col, Cell("string", missing, "status"))
-        else:
-            self._put(row, col, Cell("number", float(value), style))
+        v = math.nan if value is None or value.__class__ is bool else float(value)
+        finite = v - v == 0.0  # not NaN, not infinite
+        cell = _new(
+            Cell, ("number", v, style, None) if finite else ("string", missing, "status", None)
+        )
+        if self.cells.setdefault((row, col), cell) is not cell:
+            raise ReportError(
+                f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
+            )
 
     def value(self, row: int, col: int, value: Any, style: str, missing: str = "n/a") -> None:
         """Any engine value: text as text, numbers as numbers, None as ``missing``."""
@@ -317,7 +330,7 @@ class SheetSpec:
         :meth:`formula` writes one (same checks, same cells), in one loop."""
         put = self.cells.setdefault
         safe = _SAFE_FORMULAS
-        new = tuple.__new__
+        new = _new
         for row, col, formula, value, style in entries:
             if formula not in safe:
                 _check_formula(formula, self.name)

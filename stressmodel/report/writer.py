@@ -171,14 +171,16 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
                 # the hyperlinks' format is first written here
                 fmt(link_style)._get_xf_index()
                 first_link = None
-            xf = xfs.get(style)
-            if xf is None:
+            try:
+                xf = xfs[style]
+            except KeyError:
                 f = formats[style] = fmt(style)
                 xf = xfs[style] = f._get_xf_index()
             ref = columns[col] if col < _N_COLUMNS else xl_col_to_name(col)
             if kind == "formula":
-                text = formula_xml.get(formula, "")
-                if text == "":
+                try:
+                    text = formula_xml[formula]
+                except KeyError:
                     text = self._formula_xml(formula)
                 if text is not None and value.__class__ is float:
                     append(f'<c r="{ref}{r}" s="{xf}"><f>{text}</f><v>{value}</v></c>')
