@@ -589,10 +589,35 @@ def _series(series: Series, line: bool) -> dict[str, Any]:
     return out
 
 
+#: a chart data point XlsxWriter's ``_xml_data_element`` writes escaped
+_SPECIAL_POINT = re.compile(r'["&<>\n]|_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]')
+
+
+def _fast_points(chart: Any) -> Any:
+    """``chart`` writing the ``<c:pt>`` elements of its cached data in one call each (a
+    number, or text that needs no escaping; anything else through XlsxWriter's own
+    ``_write_pt``). Same bytes."""
+    stock = chart._write_pt
+
+    def write_pt(idx: int, value: Any) -> None:
+        if value is None:
+            return
+        cls = value.__class__
+        if cls is float or cls is int or (cls is str and not _SPECIAL_POINT.search(value)):
+            chart.fh.write(f'<c:pt idx="{idx}"><c:v>{value}</c:v></c:pt>')
+        else:
+            stock(idx, value)
+
+    chart._write_pt = write_pt  # on this instance only
+    return chart
+
+
 def _chart(wb: Any, spec: ChartSpec) -> Any:
     if spec.title.startswith(("=", "+", "-", "@")):
         raise ReportError(f"chart title {spec.title!r} would be read as a formula")
     chart = wb.add_chart({"type": spec.kind})
+    if FAST_CELLS:
+        _fast_points(chart)
     for s in spec.series:
         chart.add_series(_series(s, spec.kind == "line"))
     chart.set_title({"name": spec.title, "name_font": {"size": 12}})
@@ -607,6 +632,8 @@ def _chart(wb: Any, spec: ChartSpec) -> Any:
     chart.set_legend({"position": "bottom"})
     if spec.overlay_line:
         line = wb.add_chart({"type": "line"})
+        if FAST_CELLS:
+            _fast_points(line)
         for s in spec.overlay_line:
             opts = _series(s, True)
             line.add_series(opts)
