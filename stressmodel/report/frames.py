@@ -40,9 +40,17 @@ def write_frame(
     for j, c in enumerate(frame.columns):
         sheet.text(top, left + j, c, "header")
         sheet.widths.setdefault(left + j, max(12.0, min(40.0, len(c) + 2.0)))
-    for i, row in enumerate(frame.iter_rows(), start=1):
-        for j, (c, v) in enumerate(zip(frame.columns, row, strict=True)):
-            _cell(sheet, top + i, left + j, v, f"{kinds[c]}/{role}")
+    styles = [f"{kinds[c]}/{role}" for c in frame.columns]
+    number, text = sheet.number, sheet.text
+    for i, row in enumerate(frame.iter_rows(), start=top + 1):
+        for j, (v, style) in enumerate(zip(row, styles, strict=True), start=left):
+            cls = v.__class__
+            if cls is float or cls is int:  # what _cell does with them, without its tests
+                number(i, j, v, style)
+            elif cls is str:
+                text(i, j, v, "text")
+            else:
+                _cell(sheet, i, j, v, style)
     return top + frame.height + 2
 
 
