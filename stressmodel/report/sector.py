@@ -294,12 +294,23 @@ def chart_sheets(
     for j, scen in enumerate(names, start=1):
         data.text(row, j, scen, "header_num")
     head = row
-    summary = {(r["ticker"], r["scenario"]): r for r in result.summary.iter_rows(named=True)}
+    # value per share of every (ticker, scenario) row (the last row of a pair, as a dict
+    # of the rows keeps it), read from those three columns only: the summary has some 70
+    # columns and a row per case, and making a dict of every row cost ~0.4 s at 100 firms
+    frame = result.summary
+    vps_column = (
+        frame["value_per_share"]
+        if "value_per_share" in frame.columns
+        else pl.repeat(None, frame.height, eager=True)
+    )
+    vps_of = dict(
+        zip(zip(frame["ticker"], frame["scenario"], strict=True), vps_column, strict=True)
+    )
     for i, t in enumerate(tickers, start=1):
         data.text(head + i, 0, t)
         price = result.bases.firms[t].get("share_price")
         for j, scen in enumerate(names, start=1):
-            vps = summary.get((t, scen), {}).get("value_per_share")
+            vps = vps_of.get((t, scen))
             ok = _is_num(vps) and _is_num(price) and float(price) > 0
             data.number(head + i, j, float(vps) / float(price) if ok else None, "multiple2/engine")
     cats = Range(data.name, head + 1, 0, head + len(tickers), 0)
