@@ -93,7 +93,16 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
         sheet.number(r, r % 7, float(r), "money")
     # shared strings that XlsxWriter writes other than <si><t>text</t></si>
     for c, text in enumerate(
-        (" lead", "trail ", "<r>rich-looking</r>", "non-char \ufffe", 'q"uote\nline', "")
+        (
+            " lead",
+            "\u00a0non-breaking",
+            "tab\t",
+            "trail ",
+            "<r>rich-looking</r>",
+            "non-char \ufffe",
+            'q"uote\nline',
+            "",
+        )
     ):
         sheet.text(60, c, text)
     # interest cover: the capped-display rule on number and formula cells, not on text

@@ -393,9 +393,23 @@ class _LeveledZipFile(zipfile.ZipFile):
         super().writestr(zinfo_or_arcname, data, compress_type, level)
 
 
-#: a shared string that XlsxWriter's ``_write_si`` writes other than ``<si><t>text</t></si>``
-#: (leading or trailing whitespace, control characters, ``_xHHHH_`` escapes, non-characters)
-_SPECIAL_STRING = re.compile(r"^\s|\s$|_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+#: characters of a shared string that XlsxWriter's ``_write_si`` writes escaped (control
+#: characters, non-characters); ``_xHHHH_`` text is escaped too, and leading or trailing
+#: whitespace marked (``\s`` of ``re`` is ``str.isspace``)
+_SPECIAL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+_ESCAPE_TEXT = re.compile(r"_x[0-9a-fA-F]{4}_")
+
+
+def _special_string(string: str) -> bool:
+    """Whether XlsxWriter's ``_write_si`` writes ``string`` other than ``<si><t>text</t></si>``
+    (XML escapes aside)."""
+    return bool(
+        string[:1].isspace()
+        or string[-1:].isspace()
+        or _SPECIAL_CHARACTER.search(string)
+        or ("_x" in string and _ESCAPE_TEXT.search(string))
+        or (string.startswith("<r>") and string.endswith("</r>"))
+    )
 
 
 class _FastSharedStrings(SharedStrings):  # type: ignore[misc]
@@ -404,10 +418,10 @@ class _FastSharedStrings(SharedStrings):  # type: ignore[misc]
 
     def _write_sst_strings(self) -> None:
         parts = []
-        special = _SPECIAL_STRING.search
+        special = _special_string
         escapes = xml_escapes.search
         for string in self.string_table.string_array:
-            if special(string) or (string.startswith("<r>") and string.endswith("</r>")):
+            if special(string):
                 self.fh.write("".join(parts))
                 parts.clear()
                 self._write_si(string)
