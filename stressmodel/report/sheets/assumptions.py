@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from stressmodel.analysis.consolidation import DUMMIES
 from stressmodel.inputs.periods import quarter_label
 from stressmodel.inputs.scenarios import opening_values
@@ -422,6 +424,7 @@ BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=65_536)  # the same names on every firm's sheets
 def input_bounds(name: str) -> tuple[float, float, bool]:
     """(low, high, integer) of a named input: the rate, share and switch bounds, else any
     number (a wide range, so the validation still refuses text)."""
