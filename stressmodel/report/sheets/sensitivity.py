@@ -30,10 +30,17 @@ def _rules(kind: str, price: float | None, min_cash: float) -> list[tuple[str, s
     return [("cf_red", "<", 1.0), ("cf_amber", "<", 2.0), ("cf_green", ">=", 2.0)]
 
 
+#: columns of the grid summary read by the sheet's blocks
+READ_COLUMNS = ("value_per_share", "min_cash", "min_interest_cover")
+
+
 def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
     r = ctx.result
     sh = SheetSpec("Sensitivity")
     grid = r.grid_summary.filter(pl.col("ticker") == ctx.ticker)
+    # the columns this sheet reads (the grid summary has ~65 and a row per grid case)
+    used = ("scenario", "scenario_kind", "export_shock", "output_cut", *READ_COLUMNS)
+    grid = grid.select([c for c in used if c in grid.columns])
     kind = pl.col("scenario_kind")
     first = [s for s in r.grid if s.kind == "grid"]
     second = [s for s in r.grid if s.kind == PERMANENT_GRID_KIND]
