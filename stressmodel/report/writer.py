@@ -18,6 +18,7 @@ per-cell ``write_*`` calls.
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from collections.abc import Sequence
@@ -122,6 +123,8 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         self._bounds: dict[int, tuple[int, int]] = {}  # row -> first, last stored column
         self._lookup: dict[tuple[int, int], Cell] | None = None  # for chart data
         self._rows: set[int] = set()  # rows of _lookup
+        self._copies: dict[int, dict[str, Any]] = {}  # rules made by repeat_cell_rule, by id
+        self._rule_xml: tuple[str, str] | None = None  # their <cfRule> around the priority
 
     def store_cells(
         self,
@@ -354,6 +357,32 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
                 cond_formats[ref].append(rule)
             else:
                 cond_formats[ref] = [rule]
+            self._copies[id(rule)] = rule
+
+    def _write_conditional_formatting(self, cond_range: str, params: list[dict[str, Any]]) -> None:
+        """The stock ``<conditionalFormatting>`` element; a range holding one copy made by
+        :meth:`repeat_cell_rule` from the XML of the first copy's ``<cfRule>`` (the copies
+        differ only in their priority)."""
+        rule = params[0] if len(params) == 1 else None
+        if rule is None or self._copies.get(id(rule)) is not rule:
+            super()._write_conditional_formatting(cond_range, params)
+            return
+        if self._rule_xml is None:
+            fh, self.fh = self.fh, io.StringIO()
+            try:
+                super()._write_cf_rule(rule)
+                text = self.fh.getvalue()
+            finally:
+                self.fh = fh
+            before, found, after = text.partition(f' priority="{rule["priority"]}"')
+            if not found or ' priority="' in after:  # pragma: no cover - XlsxWriter changed
+                raise ReportError("conditional format: unexpected <cfRule> XML")
+            self._rule_xml = (before, after)
+        before, after = self._rule_xml
+        self.fh.write(
+            f'<conditionalFormatting sqref="{cond_range}">{before} priority="{rule["priority"]}"'
+            f"{after}</conditionalFormatting>"
+        )
 
     def release(self) -> None:
         """Drop the cells (XlsxWriter's objects refer to each other, so only the cyclic
@@ -361,6 +390,7 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         self.table.clear()
         self._cells, self._lookup = [], None
         self._row_xml, self._mixed, self._bounds = {}, {}, {}
+        self._copies, self._rule_xml = {}, None
 
 
 def write_workbook(spec: WorkbookSpec, folder: Path) -> Path:
