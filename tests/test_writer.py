@@ -5,7 +5,7 @@
   a sheet of edge cases (long strings, booleans, formulas with ``<``/``>``, columns past
   the precomputed letters, row heights without cells, a hyperlink inside a row of cells
   and one before every other cell of a sheet, shared strings XlsxWriter escapes or
-  marks, the interest-cover rule, chart data read from the cells);
+  marks, the interest-cover rule, data validations, chart data read from the cells);
 - the scenario sheets' formula text, memoised per run, is the same for every firm, and a
   sheet built from the memo equals one built from an empty memo (nothing of one firm
   leaks into another's).
@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import datetime
 from functools import cache
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from stressmodel.report import writer
 from stressmodel.report.sheets.common import COL_OPEN, COL_Q1
 from stressmodel.report.sheets.firm import firm_context, firm_workbook
 from stressmodel.report.sheets.scenario import scenario_formulas, scenario_sheet
-from stressmodel.report.spec import ChartSpec, Range, Series, SheetSpec, WorkbookSpec
+from stressmodel.report.spec import ChartSpec, Range, Series, SheetSpec, Validation, WorkbookSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMS = ("603072.SH", "300224.SZ", "000970.SZ")
@@ -110,6 +111,50 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     sheet.formula(61, 1, "=A62*2", 150.0, "cover/frozen")
     sheet.text(61, 2, "n/a", "cover")
     sheet.number(62, 5, 3.0, "cover")
+    # data validations: number bounds (the fast path) and others (XlsxWriter's own)
+    sheet.validations += [
+        Validation(
+            1,
+            0,
+            {
+                "validate": "decimal",
+                "criteria": "between",
+                "minimum": 0.0,
+                "maximum": 1.0,
+                "error_title": "Bounds",
+                "error_message": 'between 0 & 1, "a share" <x>',
+            },
+        ),
+        Validation(1, 1, {"validate": "integer", "criteria": ">=", "value": 3}),
+        Validation(
+            1, 2, {"validate": "decimal", "criteria": "<", "value": -1e-300, "ignore_blank": False}
+        ),
+        Validation(2, 0, {"validate": "list", "source": ["a", "b"]}),
+        Validation(
+            2,
+            1,
+            {
+                "validate": "decimal",
+                "criteria": "between",
+                "minimum": 0,
+                "maximum": 9,
+                "input_title": "In",
+                "input_message": "a number",
+            },
+        ),
+        Validation(2, 2, {"validate": "any"}),
+        Validation(
+            3,
+            0,
+            {
+                "validate": "decimal",
+                "criteria": "between",
+                "minimum": 1,
+                "maximum": 2,
+                "error_type": "warning",
+            },
+        ),
+    ]
     other = SheetSpec("Other")
     other.link(0, 0, "internal:'Edge'!A1", "a link before any other cell of the sheet")
     other.text(0, 1, "plain")  # a shared string already in the table
@@ -121,7 +166,13 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     other.charts.append(
         ChartSpec("line", "Edge data", (Series("edge", values, Range("Edge", 0, 0, 0, 2)),), (4, 4))
     )
-    spec = WorkbookSpec("edge.xlsx", [sheet, other, SheetSpec("Empty")])
+    # a fixed creation time, as every workbook of a run has (XlsxWriter's default is the
+    # clock, which made the two files differ when their writes straddled a second)
+    spec = WorkbookSpec(
+        "edge.xlsx",
+        [sheet, other, SheetSpec("Empty")],
+        properties={"created": datetime.datetime(2025, 12, 31, tzinfo=datetime.UTC)},
+    )
     spec.define("edge_value", "Edge", 1, 0)
     fast, stock = _write_both(
         lambda folder: writer.write_workbook(spec, folder), tmp_path, monkeypatch
