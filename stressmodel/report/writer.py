@@ -6,14 +6,18 @@ off, and only typed writes (``write_string``, ``write_number``, ``write_formula`
 ``write_boolean``): text is never interpreted. The file is built in memory with fixed zip
 timestamps and fixed document properties, so the same spec gives the same bytes.
 
-Cells go through :class:`FastWorksheet`, XlsxWriter's worksheet with a bulk store of a
-sheet's cells (one dimension update, formula preparation memoised by formula text — the
-scenario sheets of every firm share their formula text) and a shorter writer of the
-``<c>`` elements of the four cell kinds a spec holds. It writes the same XML as the
-stock worksheet, byte for byte (tests/test_writer.py compares the two on the shipped
-workbooks); anything else (a long string, a formula XlsxWriter must rewrite) goes
-through XlsxWriter's own methods. :data:`FAST_CELLS` off uses the stock class and its
-per-cell ``write_*`` calls.
+Cells go through :class:`FastWorksheet`, XlsxWriter's worksheet writing the ``<c>``
+elements of a sheet's cells straight from the spec's cells when they are stored (formula
+text prepared once per process — the scenario sheets of every firm share it —, format
+indices assigned in the stock order), with shorter writers of the copies of the
+interest-cover rule and of number-bounded data validations; shared strings and chart
+data points are written in one string each where XlsxWriter would not escape them. The
+XML is the stock worksheet's, byte for byte (tests/test_writer.py compares the two on the
+shipped workbooks and on a sheet of edge cases); anything else (a long string, a formula
+XlsxWriter must rewrite, a hyperlink) goes through XlsxWriter's own methods.
+:data:`FAST_CELLS` off uses the stock classes and their per-cell ``write_*`` calls. The
+parts are deflated at :data:`ZIP_LEVEL` (1), so the ``.xlsx`` bytes differ from
+XlsxWriter's default level while every unzipped part is the same.
 """
 
 from __future__ import annotations
