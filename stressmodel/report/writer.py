@@ -130,7 +130,6 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         self._mixed: dict[int, dict[int, str]] = {}  # rows shared with the table: col -> <c>
         self._bounds: dict[int, tuple[int, int]] = {}  # row -> first, last stored column
         self._lookup: dict[tuple[int, int], Cell] | None = None  # for chart data
-        self._rows: set[int] = set()  # rows of _lookup
         self._copies: dict[int, dict[str, Any]] = {}  # rules made by repeat_cell_rule, by id
         self._rule_xml: tuple[str, str] | None = None  # their <cfRule> around the priority
 
@@ -140,10 +139,12 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         fmt: Any,
         links: Sequence[tuple[int, int]] = (),
         link_style: str = "link",
+        lookup: dict[tuple[int, int], Cell] | None = None,
     ) -> None:
         """Store ``cells`` ((row, col) -> Cell, in row-major order; once per sheet) and
         write their XML. ``fmt(style)`` gives the Format of a style; ``links``: the cells
-        the sheet's hyperlinks (style ``link_style``) will take, stored afterwards."""
+        the sheet's hyperlinks (style ``link_style``) will take, stored afterwards;
+        ``lookup``: the same cells by position, if the caller has them (chart data)."""
         if not cells:
             return
         if self._cells or self.constant_memory or self.table:
@@ -154,6 +155,7 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             if self._check_dimensions(row, col):
                 raise ReportError(f"cell ({row}, {col}) is outside the worksheet")
         self._cells = cells
+        self._lookup = lookup
         sst = self.str_table
         string_index = sst.string_table.get
         new_string = sst._get_shared_string_index
@@ -320,8 +322,8 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             return super()._get_range_data(row_start, col_start, row_end, col_end)
         if self._lookup is None:
             self._lookup = dict(self._cells)
-            self._rows = {r for r, _c in self._lookup}
-        lookup, table, spec_rows = self._lookup, self.table, self._rows
+        # a row holds stored cells exactly when store_cells recorded its bounds
+        lookup, table, spec_rows = self._lookup, self.table, self._bounds
         data: list[Any] = []
         for row in range(row_start, row_end + 1):
             stock = table.get(row)
@@ -591,7 +593,7 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
                 f"points, or --no-workbooks (the CSV and parquet tables have no such limit)"
             )
     if isinstance(ws, FastWorksheet):
-        ws.store_cells(cells, fmt, sorted(s.links))
+        ws.store_cells(cells, fmt, sorted(s.links), lookup=s.cells)
         cells_left: list[tuple[tuple[int, int], Cell]] = []
     else:
         cells_left = cells
