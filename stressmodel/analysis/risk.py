@@ -351,6 +351,16 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
     is below 1), ``firms_at_risk`` ("ticker (quarter)", in the order they cross) and, for
     comparison, ``dar_share_single_quarter`` (the same share with the cover of the worst
     single quarter, the previous definition)."""
+    return debt_at_risk_from_worst(debt_at_risk_worst(qm), opening_debt)
+
+
+def debt_at_risk_worst(qm: pl.DataFrame) -> pl.DataFrame:
+    """The part of :func:`debt_at_risk_by_scenario` that reads the quarters, reduced to one
+    row per case (ticker, scenario): the TTM cover's worst quarter (``ebit``,
+    ``interest_expense``), the first step and quarter at risk, and the worst single
+    quarter's (``ebit_1q``, ``interest_expense_1q``). Firm chunks' frames concatenated give
+    the whole run's (every figure is of one case), so a chunked run needs no quarters
+    after its chunk."""
     flagged = qm.with_columns(
         D.debt_at_risk_flag("ebit_ttm", "interest_expense_ttm", pl.lit(1.0)).alias("ttm_at_risk")
     )
@@ -359,7 +369,8 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
         .then(pl.col("ebit_ttm") / pl.col("interest_expense_ttm"))
         .otherwise(pl.when(pl.col("ebit_ttm") < 0).then(-math.inf).otherwise(math.inf))
     )
-    worst = flagged.group_by(KEYS).agg(
+    single = pl.col("interest_cover").fill_null(math.inf)
+    return flagged.group_by(KEYS).agg(
         pl.col("ebit_ttm").sort_by(key).first().alias("ebit"),
         pl.col("interest_expense_ttm").sort_by(key).first().alias("interest_expense"),
         pl.col("step").filter(pl.col("ttm_at_risk").fill_null(False)).min().alias("first_step"),
@@ -368,9 +379,17 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
         .filter(pl.col("ttm_at_risk").fill_null(False).sort_by(pl.col("step")))
         .first()
         .alias("first_quarter"),
+        pl.col("ebit").sort_by(single).first().alias("ebit_1q"),
+        pl.col("interest_expense").sort_by(single).first().alias("interest_expense_1q"),
     )
+
+
+def debt_at_risk_from_worst(worst: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.DataFrame:
+    """:func:`debt_at_risk_by_scenario` from the per-case rows of :func:`debt_at_risk_worst`
+    (of every firm, in any order)."""
     # sorted so that the sums run in one order: group_by returns groups in any order
-    frame = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
+    both = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
+    frame = both.select(*KEYS, "ebit", "interest_expense", "first_step", "first_quarter", "debt")
     out = D.debt_at_risk(
         frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
     )
@@ -384,7 +403,14 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
             pl.format("{} ({})", "ticker", "first_quarter").str.join("; ").alias("firms_at_risk"),
         )
     )
-    single = _single_quarter_share(qm, opening_debt)
+    single = _single_quarter_share(
+        both.select(
+            *KEYS,
+            pl.col("ebit_1q").alias("ebit"),
+            pl.col("interest_expense_1q").alias("interest_expense"),
+            "debt",
+        )
+    )
     return (
         out.join(crossing, on="scenario", how="left")
         .join(single, on="scenario", how="left")
@@ -396,14 +422,8 @@ def debt_at_risk_by_scenario(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl
     )
 
 
-def _single_quarter_share(qm: pl.DataFrame, opening_debt: pl.DataFrame) -> pl.DataFrame:
+def _single_quarter_share(frame: pl.DataFrame) -> pl.DataFrame:
     """DaR share with each firm's worst single-quarter interest cover (for comparison)."""
-    key = pl.col("interest_cover").fill_null(math.inf)
-    worst = qm.group_by(KEYS).agg(
-        pl.col("ebit").sort_by(key).first().alias("ebit"),
-        pl.col("interest_expense").sort_by(key).first().alias("interest_expense"),
-    )
-    frame = worst.join(opening_debt, on="ticker", how="left").sort(KEYS)
     return D.debt_at_risk(
         frame, by="scenario", ebit="ebit", interest_expense="interest_expense", debt="debt"
     ).select("scenario", pl.col("dar_share").alias("dar_share_single_quarter"))

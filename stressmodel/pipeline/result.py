@@ -23,6 +23,9 @@ class RunOptions:
     paths: int = 0
     price_date: dt.date | None = None  # value at the latest close on or before this date
     published_by: dt.date | None = None  # only figures published on or before this date
+    #: project, value and reduce the reported firms this many at a time (None: all at once);
+    #: the results are the same (see stressmodel.pipeline.stages.run_model)
+    chunk_firms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,9 @@ class RunResult:
     summary: pl.DataFrame  # one row per ticker x scenario (named and grid)
     extras: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    #: grid scenarios, every quarter (the columns of ``projection``); None: not kept
-    grid_projection: pl.DataFrame | None = None
+    #: grid scenarios, every quarter (the columns of ``projection``); None: not kept; a lazy
+    #: frame: a chunked run's quarters spilled to parquet parts (read when written out)
+    grid_projection: pl.DataFrame | pl.LazyFrame | None = None
     #: the run date printed in the workbooks' headers (UTC; SOURCE_DATE_EPOCH when set, see
     #: stressmodel.run.app.run_date); None outside a run (the header then prints &D)
     run_date: dt.date | None = None

@@ -28,7 +28,7 @@ from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_la
 from stressmodel.inputs.scenarios import GRID_KINDS, NAMED_SCENARIOS, PERMANENT_GRID_KIND, Scenario
 from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
 from stressmodel.model.cases import case_frame, per_firm_case_frame, scenario_frame
-from stressmodel.model.engine import KEYS, project
+from stressmodel.model.engine import KEYS, choose_backend, project
 from stressmodel.model.prices import PricePath, prnd_path
 from stressmodel.model.retained import opening_retained_earnings
 from stressmodel.model.through_cycle import MidCycleMargin, midcycle_margin
@@ -117,6 +117,10 @@ class Scenarios:
     firms_frame: pl.DataFrame
     cases: pl.DataFrame
     prices: PricePath | None = None
+    #: the engine every projection of the run's cases uses: the one ``auto`` picks for every
+    #: universe firm under every scenario (see :func:`peer_cases`), so that dropping peers'
+    #: cases or projecting firms in chunks changes no bit of any number
+    backend: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -154,12 +158,19 @@ def run_model(
     *,
     forecaster: Callable[..., Any] | None = None,
     executor: Executor | None = None,
+    spill: Spill | None = None,
 ) -> RunResult:
     """Run every scenario for the selected firms as of one quarter, stage by stage.
 
     ``forecaster``: a stand-in for the trade forecast with the same results (the run's
     on-disk cache, :mod:`stressmodel.run.cache`); None fits it. ``executor``: a
-    concurrent.futures executor (a Dask cluster's) for the Monte Carlo's firm chunks."""
+    concurrent.futures executor (a Dask cluster's) for the Monte Carlo's firm chunks.
+
+    ``options.chunk_firms``: project, value and reduce the reported firms in chunks of
+    that many (:func:`_chunked_stages`), with the same results as at once; ``spill``
+    takes each chunk's grid-scenario quarters (e.g. to a parquet part) and returns what
+    stands for them in ``RunResult.grid_projection`` (a lazy frame), so that no more
+    than one chunk's quarters are held; without it they are kept and concatenated."""
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     timed = _timer(timings)
@@ -168,6 +179,13 @@ def run_model(
     say(f"bases as of {quarter_label(sel.as_of)}")
     bases = timed("bases", stage_bases, inputs, sel, start=t0)
     scen = timed("scenarios", stage_scenarios, inputs, sel, bases, forecaster)
+    chunk = options.chunk_firms
+    if chunk is not None and chunk < len(bases.runnable):
+        if chunk < 1:
+            raise ValueError("chunk_firms must be at least 1")
+        return _run_chunked(
+            inputs, options, sel, bases, scen, chunk, say, timings, t0, executor, spill
+        )
     say(f"projecting {scen.cases.height} cases x {sel.horizon} quarters")
     proj = timed("projection", stage_projection, scen, sel)
     val = timed("valuation", stage_valuation, inputs, bases, scen, proj, sel)
@@ -179,6 +197,33 @@ def run_model(
     del proj
     idx = stage_index(inputs, bases, rk, scen)
     timings["risk"] = time.perf_counter() - t4
+    # hand the quarter metrics over to the tables stage, which consumes them
+    quarter_rows = [rk.quarter_metrics]
+    rk = replace(rk, quarter_metrics=rk.quarter_metrics.clear())
+    split = _split_quarters(quarter_rows, bases, scen)
+    return _finish(
+        inputs, options, sel, bases, scen, val, rk, idx, split, say, timings, t0, executor
+    )
+
+
+def _finish(
+    inputs: Inputs,
+    options: RunOptions,
+    sel: Selection,
+    bases: Bases,
+    scen: Scenarios,
+    val: Valuation,
+    rk: Risk,
+    idx: Index,
+    split: tuple[pl.DataFrame, Any],
+    say: Progress,
+    timings: dict[str, float],
+    t0: float,
+    executor: Executor | None,
+) -> RunResult:
+    """The stages after the index (cross-checks, reverse stress, Monte Carlo, tables),
+    the same for a run at once and a chunked one."""
+    timed = _timer(timings)
     multiples, multiples_note = stage_cross_checks(bases)
     say("reverse stress test")
     rev = timed("reverse_stress", stage_reverse_stress, inputs, bases, scen, val, sel)
@@ -189,9 +234,6 @@ def run_model(
             "montecarlo", stage_monte_carlo, inputs, bases, scen, sel, options.paths, executor
         )
     timings["total"] = time.perf_counter() - t0
-    # hand the quarter metrics over to the tables stage, which consumes them
-    quarter_rows = [rk.quarter_metrics]
-    rk = replace(rk, quarter_metrics=rk.quarter_metrics.clear())
     return stage_tables(
         sel,
         bases,
@@ -203,7 +245,126 @@ def run_model(
         (multiples, multiples_note),
         monte_carlo,
         timings,
+        split=split,
+    )
+
+
+#: takes a chunk's grid-scenario quarters and returns what stands for them (a lazy scan of
+#: where they were written)
+Spill = Callable[[pl.DataFrame], pl.LazyFrame]
+
+
+def _split_quarters(
+    quarter_rows: list[pl.DataFrame], b: Bases, scen: Scenarios
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The reported firms' named-scenario quarters and grid-scenario quarters, each sorted
+    by (ticker, scenario, quarter_index), consuming the one frame in ``quarter_rows``."""
+    keep = pl.col("ticker").is_in(list(b.runnable))
+    projection, grid_projection = _sorted_rows(
         quarter_rows,
+        [
+            keep & pl.col("scenario").is_in([sc.name for sc in scen.named]),
+            keep & pl.col("scenario").is_in([sc.name for sc in scen.grid]),
+        ],
+    )
+    return projection, grid_projection
+
+
+def firm_chunks(runnable: Sequence[str], universe: Sequence[str], size: int) -> list[list[str]]:
+    """The firms of each chunk of a chunked run: the reported firms in ticker order, ``size``
+    at a time (so that the chunks' sorted tables concatenate to the whole run's sorted
+    tables), then the peers (universe firms not reported: one case each) as one chunk."""
+    ordered = sorted(runnable)
+    chunks = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    reported = set(runnable)
+    peers = [t for t in universe if t not in reported]
+    return chunks + ([peers] if peers else [])
+
+
+def _run_chunked(
+    inputs: Inputs,
+    options: RunOptions,
+    sel: Selection,
+    bases: Bases,
+    scen: Scenarios,
+    size: int,
+    say: Progress,
+    timings: dict[str, float],
+    t0: float,
+    executor: Executor | None,
+    spill: Spill | None,
+) -> RunResult:
+    """:func:`run_model` in firm chunks: each chunk is projected, valued and put through
+    the risk metrics, then reduced to its per-case tables (values, case metrics, the debt
+    at risk's worst quarters) and its named- and grid-scenario quarters (the grid's handed
+    to ``spill``); its quarters are released before the next chunk. The cross-firm figures
+    (peer statistics, the index's band and ranks, debt at risk, the summary) are computed
+    from the reduced tables of every chunk, as a run at once computes them from its whole
+    frames: every reduced row reads one case, so the tables are the same."""
+    vctx = valuation_context(inputs, bases, sel)
+    rctx = risk_context(inputs, bases, sel)
+    reported = set(bases.runnable)
+    named = [sc.name for sc in scen.named]
+    grid = [sc.name for sc in scen.grid]
+    values: list[pl.DataFrame] = []
+    metrics: list[pl.DataFrame] = []
+    worst: list[pl.DataFrame] = []
+    named_rows: list[pl.DataFrame] = []
+    grid_rows: list[Any] = []
+    for key in ("projection", "valuation", "risk"):
+        timings[key] = 0.0
+    chunks = firm_chunks(bases.runnable, bases.universe, size)
+    for i, firms in enumerate(chunks, start=1):
+        cases = scen.cases.filter(pl.col("ticker").is_in(firms))
+        say(f"chunk {i} of {len(chunks)}: projecting {cases.height} cases x {sel.horizon} quarters")
+        t = time.perf_counter()
+        proj = project(cases, sel.horizon, sel.quarters, sel.as_of + 1, backend=scen.backend)
+        t1 = time.perf_counter()
+        vals = value_cases(vctx, proj, cases, sel)
+        t2 = time.perf_counter()
+        qm = risk.quarter_metrics(proj, rctx.base_q, rctx.fx, rctx.deflator, rctx.material)
+        del proj
+        metrics.append(risk.distance_to_default(risk.case_metrics(qm, vals, sel.horizon)))
+        values.append(vals)
+        if firms[0] in reported:
+            worst.append(risk.debt_at_risk_worst(qm))
+            held = [qm]
+            del qm
+            n_rows, g_rows = _sorted_rows(
+                held, [pl.col("scenario").is_in(named), pl.col("scenario").is_in(grid)]
+            )
+            named_rows.append(n_rows)
+            grid_rows.append(spill(g_rows) if spill is not None else g_rows)
+            del g_rows
+        else:
+            del qm
+        t3 = time.perf_counter()
+        timings["projection"] += t1 - t
+        timings["valuation"] += t2 - t1
+        timings["risk"] += t3 - t2
+    t = time.perf_counter()
+    val = replace(vctx, values=pl.concat(values, how="vertical").sort(KEYS))
+    dar = risk.debt_at_risk_from_worst(pl.concat(worst, how="vertical"), rctx.opening_debt)
+    rk = Risk(pl.DataFrame(), pl.concat(metrics, how="vertical"), rctx.actual, dar, rctx.fx_note)
+    idx = stage_index(inputs, bases, rk, scen)
+    timings["risk"] += time.perf_counter() - t
+    projection = pl.concat(named_rows, how="vertical")
+    # spilled: a lazy frame over the parts, combined when projections.parquet is written
+    grid_projection = pl.concat(grid_rows, how="vertical")
+    return _finish(
+        inputs,
+        options,
+        sel,
+        bases,
+        scen,
+        val,
+        rk,
+        idx,
+        (projection, grid_projection),
+        say,
+        timings,
+        t0,
+        executor,
     )
 
 
@@ -300,12 +461,33 @@ def stage_scenarios(
     )
     scen = scenario_frame([*named, *grid], as_of, horizon, tp.loss, pp.change)
     firms_frame = b.bases.frame(list(b.universe))
-    return Scenarios(named, grid, tp, firms_frame, case_frame(firms_frame, scen), pp)
+    cases = peer_cases(case_frame(firms_frame, scen), b.runnable)
+    backend = choose_backend("auto", firms_frame.height * scen.height)
+    return Scenarios(named, grid, tp, firms_frame, cases, pp, backend)
+
+
+#: the one scenario of which a peer (a universe firm the run does not report) is projected
+PEER_SCENARIO = "baseline"
+
+
+def peer_cases(cases: pl.DataFrame, runnable: Sequence[str]) -> pl.DataFrame:
+    """The cases a run projects: every case of the firms it reports (``runnable``) and
+    only the :data:`PEER_SCENARIO` case of every other universe firm (in the frame's
+    order). Nothing else reads a peer's projection: the consolidation index's peer
+    statistics take the actual metrics and the baseline cash runway of every universe firm
+    (:func:`stage_index`), the cross-check multiples and actual metrics come from base
+    figures, and every other table is filtered to the reported firms. A frame without a
+    baseline case is returned whole."""
+    if PEER_SCENARIO not in set(cases["scenario"].unique().to_list()):
+        return cases
+    return cases.filter(
+        pl.col("ticker").is_in(list(runnable)) | (pl.col("scenario") == PEER_SCENARIO)
+    )
 
 
 def stage_projection(scen: Scenarios, sel: Selection) -> pl.DataFrame:
     """Stage 3: the quarterly projection of every case."""
-    return project(scen.cases, sel.horizon, sel.quarters, sel.as_of + 1)
+    return project(scen.cases, sel.horizon, sel.quarters, sel.as_of + 1, backend=scen.backend)
 
 
 def _net_debt(bases: BaseSet, t: str) -> float:
@@ -317,6 +499,13 @@ def stage_valuation(
     inputs: Inputs, b: Bases, scen: Scenarios, proj: pl.DataFrame, sel: Selection
 ) -> Valuation:
     """Stage 4: value per share of every case (quarterly DCF)."""
+    ctx = valuation_context(inputs, b, sel)
+    return replace(ctx, values=value_cases(ctx, proj, scen.cases, sel))
+
+
+def valuation_context(inputs: Inputs, b: Bases, sel: Selection) -> Valuation:
+    """What the valuation reads beside the quarters, for every universe firm (shares, net
+    debt, discount rate, growth, mid-cycle margins and drivers); ``values`` empty."""
     universe = list(b.universe)
     firm_values = pl.DataFrame(
         {
@@ -328,20 +517,26 @@ def stage_valuation(
     )
     sector = inputs.sector
     rate, growth = sector.float("discount_rate"), sector.float("terminal_growth")
-    val = dcf(proj, scen.cases, firm_values, rate, growth, sel.horizon).sort(KEYS)
     margins = midcycle_margins(inputs, universe, sel.as_of)
-    drivers = midcycle_drivers(inputs)
+    return Valuation(firm_values, pl.DataFrame(), rate, growth, margins, midcycle_drivers(inputs))
+
+
+def value_cases(
+    ctx: Valuation, proj: pl.DataFrame, cases: pl.DataFrame, sel: Selection
+) -> pl.DataFrame:
+    """Trailing and mid-cycle value of every case of ``cases`` from its quarters ``proj``
+    (sorted by case; each row reads its own case only)."""
+    val = dcf(proj, cases, ctx.firm_values, ctx.rate, ctx.growth, sel.horizon).sort(KEYS)
     mid = midcycle_dcf(
         proj,
-        scen.cases,
-        firm_values,
-        {t: m.value for t, m in margins.items()},
-        rate,
+        cases,
+        ctx.firm_values,
+        {t: m.value for t, m in ctx.margins.items()},
+        ctx.rate,
         sel.horizon,
-        drivers,
+        ctx.drivers,
     )
-    val = val.join(mid, on=list(KEYS), how="left").sort(KEYS)
-    return Valuation(firm_values, val, rate, growth, margins, drivers)
+    return val.join(mid, on=list(KEYS), how="left").sort(KEYS)
 
 
 def midcycle_drivers(inputs: Inputs) -> MidCycleDrivers:
@@ -377,6 +572,31 @@ def stage_risk(
     inputs: Inputs, b: Bases, proj: pl.DataFrame, val: Valuation, sel: Selection
 ) -> Risk:
     """Stage 5: distress metrics per quarter and per case, actual metrics, debt at risk."""
+    ctx = risk_context(inputs, b, sel)
+    qm = risk.quarter_metrics(proj, ctx.base_q, ctx.fx, ctx.deflator, ctx.material)
+    cm = risk.distance_to_default(risk.case_metrics(qm, val.values, sel.horizon))
+    dar = risk.debt_at_risk_by_scenario(
+        qm.filter(pl.col("ticker").is_in(list(b.runnable))), ctx.opening_debt
+    )
+    return Risk(qm, cm, ctx.actual, dar, ctx.fx_note)
+
+
+@dataclass(frozen=True)
+class RiskContext:
+    """What the risk stage reads beside the quarters, for every universe firm."""
+
+    base_q: pl.DataFrame
+    fx: float
+    deflator: float
+    fx_note: str
+    material: tuple[float, float]
+    actual: pl.DataFrame
+    opening_debt: pl.DataFrame
+
+
+def risk_context(inputs: Inputs, b: Bases, sel: Selection) -> RiskContext:
+    """The base quarter, FX and deflator, materiality, actual metrics and opening debt of
+    every universe firm (from base figures; no projection)."""
     universe = list(b.universe)
     dated = inputs.as_of(sel.as_of)
     re0 = {
@@ -389,8 +609,6 @@ def stage_risk(
         inputs.sector.float("material_debt_share_of_assets"),
         inputs.sector.float("material_interest_floor"),
     )
-    qm = risk.quarter_metrics(proj, base_q, fx, deflator, material)
-    cm = risk.distance_to_default(risk.case_metrics(qm, val.values, sel.horizon))
     actual = risk.actual_metrics(
         b.bases, universe, fx, deflator, material, retained=retained
     ).with_columns(
@@ -410,10 +628,7 @@ def stage_risk(
             ],
         }
     )
-    dar = risk.debt_at_risk_by_scenario(
-        qm.filter(pl.col("ticker").is_in(list(b.runnable))), opening_debt
-    )
-    return Risk(qm, cm, actual, dar, fx_note)
+    return RiskContext(base_q, fx, deflator, fx_note, material, actual, opening_debt)
 
 
 def stage_index(inputs: Inputs, b: Bases, rk: Risk, scen: Scenarios) -> Index:
@@ -664,12 +879,15 @@ def stage_tables(
     monte_carlo: dict[str, pl.DataFrame],
     timings: dict[str, float],
     quarter_rows: list[pl.DataFrame] | None = None,
+    *,
+    split: tuple[pl.DataFrame, Any] | None = None,
 ) -> RunResult:
     """Stage 9: the result tables: named-scenario projection, case summary, extras.
 
     ``quarter_rows``: a list holding the quarter metrics (``rk.quarter_metrics`` when None),
     emptied as they are split into the named and grid projections (the caller keeps no
-    other reference, so their memory is released column by column)."""
+    other reference, so their memory is released column by column). ``split``: those two
+    already (a chunked run's; the grid's may be a lazy frame of spilled parts)."""
     runnable = list(b.runnable)
     named, grid = scen.named, scen.grid
     prices, price_dates = _prices(b)
@@ -687,13 +905,11 @@ def stage_tables(
     keep = pl.col("ticker").is_in(runnable)
     # the named scenarios' quarters, and the grid scenarios' (written to projections.parquet
     # after the named ones)
-    projection, grid_projection = _sorted_rows(
-        quarter_rows if quarter_rows is not None else [rk.quarter_metrics],
-        [
-            keep & pl.col("scenario").is_in(named_names),
-            keep & pl.col("scenario").is_in([sc.name for sc in grid]),
-        ],
-    )
+    if split is None:
+        split = _split_quarters(
+            quarter_rows if quarter_rows is not None else [rk.quarter_metrics], b, scen
+        )
+    projection, grid_projection = split
     scen_params = pl.DataFrame(
         [
             {
