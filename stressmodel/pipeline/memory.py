@@ -1,21 +1,26 @@
 """How much memory a run needs, estimated before anything is allocated.
 
 The projection, risk, valuation and reverse-stress stages hold frames of one row per
-firm x case x quarter, where the firms are the whole peer universe (every firm of
-firms.csv with data, whatever ``--firms`` selects) and the cases are the named scenarios
-plus the sensitivity grid. Measured on this machine (``/usr/bin/time -v stressmodel run
---no-workbooks`` on synthetic universes from :func:`stressmodel.bench.write_synthetic_inputs`,
+firm x case x quarter, where the firms are the reported firms (``--firms`` or the
+register's default run) under every case (the named scenarios plus the sensitivity grid)
+and the other firms of firms.csv, projected as peers under the baseline case only.
+Measured on this machine (``/usr/bin/time -v stressmodel run --no-workbooks`` on
+synthetic universes from :func:`stressmodel.bench.write_synthetic_inputs`,
 82 cases, 8 quarters): peak RSS 468 MB with 100 firms and 1,129 MB with 400 firms, i.e.
 about 3.4 kB per firm-case-quarter above a fixed part of about 250 MB. The estimate rounds
 both up (4 kB, 300 MB) so that it errs on the side of refusing. A Monte Carlo run adds its
 block of at most ``montecarlo.MAX_CASES`` cases (about 0.5 GB).
+
+A run above its limit (or above :data:`CHUNK_ABOVE_BYTES`) is processed in chunks of
+reported firms (:func:`plan`): the quarters then held are one chunk's, plus the per-case
+tables of every firm (:data:`HELD_BYTES_PER_CASE`).
 
 Pure: no I/O. What is *available* is read by :func:`stressmodel.run.app.memory_limit`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: bytes per firm x case x quarter over all stages at their peak (measured 3.4 kB)
 BYTES_PER_CASE_QUARTER = 4096
@@ -25,33 +30,91 @@ FIXED_BYTES = 300 * 1024**2
 MONTE_CARLO_BYTES = 512 * 1024**2
 
 
+#: bytes held per reported firm x case after its chunk (summary, values, case metrics,
+#: index rows: about 250 columns of 8 bytes) and per named-scenario quarter (the named
+#: projection kept for the workbooks: about 110 columns); an assumption sized from the
+#: frames' widths, rounded up
+HELD_BYTES_PER_CASE = 2048
+HELD_BYTES_PER_NAMED_QUARTER = 1024
+#: a run whose estimate is above this is chunked even when the limit would allow it at
+#: once: a chunk's frames stay cache- and memory-friendly and the peak stays near this
+CHUNK_ABOVE_BYTES = 1024**3
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
+    """``firms`` reported firms under ``cases_per_firm`` cases each, ``peers`` universe
+    firms projected under the baseline case only, ``quarters`` projected quarters;
+    ``chunk_firms``: the reported firms projected at a time (None: all at once)."""
+
     firms: int
     cases_per_firm: int
     quarters: int
     monte_carlo: bool
+    peers: int = 0
+    chunk_firms: int | None = None
 
     @property
     def bytes(self) -> int:
-        rows = self.firms * self.cases_per_firm * self.quarters
+        at_once = self.firms if self.chunk_firms is None else min(self.firms, self.chunk_firms)
+        rows = max(at_once * self.cases_per_firm, self.peers if self.chunk_firms else 0)
+        if self.chunk_firms is None:
+            rows += self.peers
+        held = 0
+        if self.chunk_firms is not None:
+            held = self.firms * self.cases_per_firm * HELD_BYTES_PER_CASE
         return (
             FIXED_BYTES
-            + rows * BYTES_PER_CASE_QUARTER
+            + rows * self.quarters * BYTES_PER_CASE_QUARTER
+            + held
             + (MONTE_CARLO_BYTES if self.monte_carlo else 0)
         )
 
     def describe(self) -> str:
         return (
             f"{self.firms:,} firms x {self.cases_per_firm:,} cases x {self.quarters} quarters"
+            + (f" and {self.peers:,} peers x 1 case" if self.peers else "")
+            + (f", {self.chunk_firms:,} firms at a time" if self.chunk_firms is not None else "")
             + (" plus the Monte Carlo block" if self.monte_carlo else "")
         )
 
 
 def estimate(
-    firms: int, cases_per_firm: int, quarters: int, monte_carlo: bool = False
+    firms: int,
+    cases_per_firm: int,
+    quarters: int,
+    monte_carlo: bool = False,
+    peers: int = 0,
+    chunk_firms: int | None = None,
 ) -> MemoryEstimate:
-    return MemoryEstimate(firms, cases_per_firm, quarters, monte_carlo)
+    return MemoryEstimate(firms, cases_per_firm, quarters, monte_carlo, peers, chunk_firms)
+
+
+def chunk_firms(whole: MemoryEstimate, limit: int) -> int | None:
+    """The most reported firms a chunk may hold for the run of ``whole`` (an estimate at
+    once) to stay within ``limit`` bytes: None when it fits at once, 0 when not even one
+    firm at a time fits."""
+    if whole.bytes <= limit:
+        return None
+    one = replace(whole, chunk_firms=1)
+    if one.bytes > limit:
+        return 0
+    per_firm = whole.cases_per_firm * whole.quarters * BYTES_PER_CASE_QUARTER
+    room = limit - replace(whole, chunk_firms=0).bytes  # what the chunk's quarters may take
+    k = max(1, min(whole.firms, room // per_firm)) if per_firm else whole.firms
+    while k > 1 and replace(whole, chunk_firms=k).bytes > limit:
+        k -= 1
+    return k
+
+
+def plan(whole: MemoryEstimate, limit: int, chunk_above: int = CHUNK_ABOVE_BYTES) -> int | None:
+    """The chunk size a run uses: None (at once) when its estimate is within both ``limit``
+    and ``chunk_above``; else the largest chunk within ``min(limit, chunk_above)``, or
+    within ``limit`` when none fits the lower one; 0 when not even one firm fits ``limit``."""
+    k = chunk_firms(whole, min(limit, chunk_above))
+    if k == 0 and chunk_above < limit:
+        k = chunk_firms(whole, limit)
+    return k
 
 
 def human(n: float) -> str:

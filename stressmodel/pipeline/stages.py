@@ -324,7 +324,7 @@ def _run_chunked(
         t2 = time.perf_counter()
         qm = risk.quarter_metrics(proj, rctx.base_q, rctx.fx, rctx.deflator, rctx.material)
         del proj
-        metrics.append(risk.distance_to_default(risk.case_metrics(qm, vals, sel.horizon)))
+        metrics.append(risk.case_metrics(qm, vals, sel.horizon))
         values.append(vals)
         if firms[0] in reported:
             worst.append(risk.debt_at_risk_worst(qm))
@@ -345,7 +345,11 @@ def _run_chunked(
     t = time.perf_counter()
     val = replace(vctx, values=pl.concat(values, how="vertical").sort(KEYS))
     dar = risk.debt_at_risk_from_worst(pl.concat(worst, how="vertical"), rctx.opening_debt)
-    rk = Risk(pl.DataFrame(), pl.concat(metrics, how="vertical"), rctx.actual, dar, rctx.fx_note)
+    # the distance to default on every chunk's case metrics at once, as a run at once takes
+    # it: polars divides by a broadcast (one-row) column through its reciprocal, so a chunk
+    # of one firm would differ in the last bit
+    cm = risk.distance_to_default(pl.concat(metrics, how="vertical"))
+    rk = Risk(pl.DataFrame(), cm, rctx.actual, dar, rctx.fx_note)
     idx = stage_index(inputs, bases, rk, scen)
     timings["risk"] += time.perf_counter() - t
     projection = pl.concat(named_rows, how="vertical")

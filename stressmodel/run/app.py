@@ -366,7 +366,7 @@ def run_and_write(
     cleanup_stale(outputs_dir)
     if target.exists() and not force:
         raise OutputExistsError(outputs.exists_message(target))
-    check_memory(inputs, options)
+    estimate, chunk = check_memory(inputs, options)
     write_workbooks = workbook_writer() if workbooks else None
     later, stale = actuals_status(inputs, firms, as_of)
     fused.set_object_cache(fused_object_cache(default_cache_dir()))
@@ -378,87 +378,102 @@ def run_and_write(
         model_inputs = replace(
             model_inputs, prices=tuple(p for p in inputs.prices if p["date"] <= options.price_date)
         )
-    forecaster = cached_forecaster(default_cache_dir(), forecast_bounded_index)
-    result = run_model(
-        model_inputs,
-        RunOptions(
-            as_of=as_of,
-            firms=options.firms,
-            horizon=options.horizon,
-            paths=options.paths,
-            price_date=options.price_date,
-        ),
-        say,
-        forecaster=forecaster,
-        executor=executor,
-    )
-    result = replace(
-        result,
-        later_data={t: q for t, q in later.items() if t in result.tickers},
-        run_date=printed_date,
-    )
-    stages.update(result.timings)
-    say("comparing with earlier runs")
-    t = time.perf_counter()
-    frames, info = compare_with_earlier(
-        result,
-        inputs,
-        outputs.earlier_runs(outputs_dir, as_of),
-        RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon),
-        forecaster,
-    )
-    if frames:
-        result = replace(result, extras={**result.extras, **frames})
-    stages["history"] = time.perf_counter() - t
-    with AtomicFolder(target, force) as tmp:
-        say("writing tables")
-        t = time.perf_counter()
-        names = results.write_result_files(result, inputs, tmp)
-        names += _write_history(result, inputs, tmp)
-        for writer in extra_writers or []:
-            names += writer(result, inputs, tmp)
-        stages["write_tables"] = time.perf_counter() - t
-        outputs.pause_for_test("tables")
-        if write_workbooks is not None:
-            say("writing workbooks")
-            t = time.perf_counter()
-            # the writer's contract is (result, inputs, folder); parallel options only when asked
-            parallel: dict[str, Any] = {}
-            if _workers(workers) > 1:
-                parallel["workers"] = _workers(workers)
-            if executor is not None:
-                parallel["executor"] = executor
-            names += write_workbooks(result, inputs, tmp, **parallel)
-            stages["workbooks"] = time.perf_counter() - t
-        write_manifest(
-            tmp,
-            as_of=result.as_of_label,
-            options={
-                "inputs": str(inputs_dir),
-                "outputs": str(outputs_dir),
-                "as_of": result.as_of_label,
-                "as_of_default": options.as_of is None,
-                "firms": list(result.tickers),
-                "horizon": result.horizon,
-                "paths": options.paths,
-                "price_date": options.price_date.isoformat() if options.price_date else None,
-                "published_by": options.published_by.isoformat() if options.published_by else None,
-                "force": force,
-                "workbooks": workbooks,
-                "allow_projection_only": allow_projection_only,
-            },
-            input_hashes=inputs.file_hashes,
-            outputs=names,
-            started=started,
-            stages=stages,
-            extra={
-                "firms_with_later_data": result.later_data,
-                "firms_without_actuals_for_as_of": stale,
-                "latest_actuals": asof.labels(latest),
-                "projection_only": projection_only,
-                "history": info,
-            },
+    # a chunked run's grid quarters wait in parquet parts beside the as-of folder (owned,
+    # removed when the run ends or by the next run's cleanup after a kill)
+    spill = outputs.SpillParts(outputs_dir, target.name) if chunk is not None else None
+    chunk_note = {"chunk_firms": chunk, "estimate": memory.human(estimate.bytes)}
+    try:
+        forecaster = cached_forecaster(default_cache_dir(), forecast_bounded_index)
+        result = run_model(
+            model_inputs,
+            RunOptions(
+                as_of=as_of,
+                firms=options.firms,
+                horizon=options.horizon,
+                paths=options.paths,
+                price_date=options.price_date,
+                chunk_firms=chunk,
+            ),
+            say,
+            forecaster=forecaster,
+            executor=executor,
+            spill=spill,
         )
+        result = replace(
+            result,
+            later_data={t: q for t, q in later.items() if t in result.tickers},
+            run_date=printed_date,
+        )
+        stages.update(result.timings)
+        say("comparing with earlier runs")
+        t = time.perf_counter()
+        frames, info = compare_with_earlier(
+            result,
+            inputs,
+            outputs.earlier_runs(outputs_dir, as_of),
+            RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon),
+            forecaster,
+        )
+        if frames:
+            result = replace(result, extras={**result.extras, **frames})
+        stages["history"] = time.perf_counter() - t
+        with AtomicFolder(target, force) as tmp:
+            say("writing tables")
+            t = time.perf_counter()
+            names = results.write_result_files(result, inputs, tmp)
+            names += _write_history(result, inputs, tmp)
+            for writer in extra_writers or []:
+                names += writer(result, inputs, tmp)
+            stages["write_tables"] = time.perf_counter() - t
+            outputs.pause_for_test("tables")
+            if write_workbooks is not None:
+                say("writing workbooks")
+                t = time.perf_counter()
+                # the writer's contract is (result, inputs, folder); parallel options only when asked
+                parallel: dict[str, Any] = {}
+                if _workers(workers) > 1:
+                    parallel["workers"] = _workers(workers)
+                if executor is not None:
+                    parallel["executor"] = executor
+                names += write_workbooks(result, inputs, tmp, **parallel)
+                stages["workbooks"] = time.perf_counter() - t
+            write_manifest(
+                tmp,
+                as_of=result.as_of_label,
+                options={
+                    "inputs": str(inputs_dir),
+                    "outputs": str(outputs_dir),
+                    "as_of": result.as_of_label,
+                    "as_of_default": options.as_of is None,
+                    "firms": list(result.tickers),
+                    "horizon": result.horizon,
+                    "paths": options.paths,
+                    "price_date": options.price_date.isoformat() if options.price_date else None,
+                    "published_by": options.published_by.isoformat()
+                    if options.published_by
+                    else None,
+                    "force": force,
+                    "workbooks": workbooks,
+                    "allow_projection_only": allow_projection_only,
+                },
+                input_hashes=inputs.file_hashes,
+                outputs=names,
+                started=started,
+                stages=stages,
+                extra={
+                    "firms_with_later_data": result.later_data,
+                    "firms_without_actuals_for_as_of": stale,
+                    "latest_actuals": asof.labels(latest),
+                    "projection_only": projection_only,
+                    "history": info,
+                    **({"chunked": chunk_note} if chunk is not None else {}),
+                },
+            )
+    finally:
+        if spill is not None:
+            spill.close()
+    if spill is not None:  # its parts are gone; the file holds them
+        result = replace(result, grid_projection=None)
     return RunReport(
         result,
         target,
@@ -514,23 +529,34 @@ def memory_limit() -> tuple[int, str]:
     return limit, source
 
 
-def check_memory(inputs: Inputs, options: RunOptions) -> memory.MemoryEstimate:
-    """Refuse, before anything is allocated, a run whose estimate exceeds the memory
-    limit: exit 2 naming the estimate, the limit and what to change."""
+def check_memory(inputs: Inputs, options: RunOptions) -> tuple[memory.MemoryEstimate, int | None]:
+    """The run's memory estimate and how many reported firms it processes at a time (None:
+    all at once; see :func:`stressmodel.pipeline.memory.plan`). Refuse, before anything is
+    allocated, a run that does not fit its limit even one firm at a time: exit 2 naming the
+    estimate, the limit and what to change."""
     n_cases = len(inputs.scenarios.named) + len(inputs.scenarios.grid_scenarios())
     horizon = options.horizon or inputs.sector.int("horizon_quarters")
-    # the peer universe: every firm of firms.csv is projected, whatever --firms selects
-    est = memory.estimate(len(inputs.register), n_cases, horizon, options.paths > 0)
+    # the reported firms under every case; every other firm of firms.csv is projected as a
+    # peer under the baseline case (its baseline cash runway feeds the index's peer stats)
+    firms = len(select_firms(inputs, options.firms))
+    peers = max(0, len(inputs.register) - firms)
+    est = memory.estimate(firms, n_cases, horizon, options.paths > 0, peers)
     limit, source = memory_limit()
-    if est.bytes > limit:
+    chunk = memory.plan(est, limit)
+    if chunk == 0:
+        one = memory.estimate(firms, n_cases, horizon, options.paths > 0, peers, chunk_firms=1)
         raise MemoryLimitError(
             f"this run needs about {memory.human(est.bytes)} of memory ({est.describe()}), more than the "
-            f"{memory.human(limit)} it may use ({source}); nothing was computed or written. Make it smaller: "
-            f"fewer firms in firms.csv (every firm there is projected as a peer, so --firms alone does not "
-            f"shrink it), fewer grid points ([grid] in scenarios.toml), a shorter --horizon, or run it on a "
-            f"cluster in parts"
+            f"{memory.human(limit)} it may use ({source}), and about {memory.human(one.bytes)} even one firm "
+            f"at a time; nothing was computed or written. Make it smaller: fewer firms (--firms, or fewer "
+            f"firms in firms.csv: every firm there is still projected as a peer in its baseline case), fewer "
+            f"grid points ([grid] in scenarios.toml), a shorter --horizon, or run it on a cluster in parts"
         )
-    return est
+    return (
+        est
+        if chunk is None
+        else memory.estimate(firms, n_cases, horizon, options.paths > 0, peers, chunk)
+    ), chunk
 
 
 # --- validate: coverage table --------------------------------------------------------------

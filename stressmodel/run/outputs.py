@@ -619,6 +619,49 @@ def write_file_atomic(
         _remove(owned.path)
 
 
+# --- a chunked run's parquet parts ----------------------------------------------------------
+
+#: the target name of a chunked run's parts wrapper, beside the as-of folder it belongs to
+PARTS_SUFFIX = "-parts"
+
+
+class SpillParts:
+    """Where a chunked run puts each chunk's grid-scenario quarters until
+    ``projections.parquet`` is written: one parquet file per chunk in an owned wrapper
+    (``.stressmodel-tmp-<as_of>-parts.<pid>.<run id>``, the ownership rule above) in the
+    outputs folder, made at the first part. Call it with a frame: the frame is written and a
+    lazy scan of it returned (what ``RunResult.grid_projection`` concatenates). ``close``
+    removes the wrapper; a killed run's wrapper is removed by the next run's cleanup.
+    A read-only or full disk: exit 2 with a plain message."""
+
+    def __init__(self, outputs_root: Path, label: str):
+        self.outputs_root = outputs_root
+        self.target = f"{label}{PARTS_SUFFIX}"
+        self._owned: Owned | None = None
+        self.parts: list[Path] = []
+
+    def __call__(self, frame: pl.DataFrame) -> pl.LazyFrame:
+        try:
+            if self._owned is None:
+                self.outputs_root.mkdir(parents=True, exist_ok=True)
+                self._owned = make_wrapper(self.outputs_root, "tmp", self.target)
+                self._owned.payload.mkdir()
+            path = self._owned.payload / f"part-{len(self.parts):05d}.parquet"
+            frame.write_parquet(path)
+        except OSError as e:
+            raise environment_error(
+                e, f"could not write a chunk's quarters in {self.outputs_root}"
+            ) from None
+        self.parts.append(path)
+        return pl.scan_parquet(path)
+
+    def close(self) -> None:
+        if self._owned is not None:
+            release(self._owned)
+            _remove(self._owned.path)
+            self._owned = None
+
+
 # --- earlier runs ------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ end-of-run summary text. Pure frame building plus thin writers."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -46,24 +47,38 @@ PROJECTION_CONTRACT = (
 DROP_FROM_PROJECTION = ("market_cap", "shares", "equity_volatility", "past_year_return")
 
 
-def projection_table(result: RunResult) -> pl.DataFrame:
+def projection_table(result: RunResult) -> pl.DataFrame | pl.LazyFrame:
     """One row per firm x scenario x projected quarter: the named scenarios (firm by firm,
     as ``result.projection``), then the grid scenarios; ``scenario_kind`` tells them apart
     (readers of named scenarios filter on it: earlier parquets have no grid rows and no
-    such column)."""
+    such column). A lazy frame when the grid's quarters are (a chunked run's parts on disk:
+    :func:`write_projections` streams them into the file)."""
     kinds = {sc.name: sc.kind for sc in (*result.scenarios, *result.grid)}
-    frames = [result.projection]
-    if result.grid_projection is not None and not result.grid_projection.is_empty():
-        frames.append(result.grid_projection)
+    grid = result.grid_projection
+    frames: list[Any] = [result.projection]
+    if isinstance(grid, pl.LazyFrame):
+        frames = [result.projection.lazy(), grid]
+    elif grid is not None and not grid.is_empty():
+        frames.append(grid)
     df = pl.concat(frames, how="vertical").with_columns(
         pl.col("scenario")
         .replace_strict(kinds, default="named", return_dtype=pl.String)
         .alias("scenario_kind")
     )
-    drop = [c for c in df.columns if c.startswith("base_") or c in DROP_FROM_PROJECTION]
-    df = df.drop(drop)
-    rest = [c for c in df.columns if c not in (*PROJECTION_CONTRACT, "scenario_kind")]
-    return df.select(*PROJECTION_CONTRACT, "scenario_kind", *rest)
+    columns = df.collect_schema().names()
+    drop = [c for c in columns if c.startswith("base_") or c in DROP_FROM_PROJECTION]
+    rest = [c for c in columns if c not in (*PROJECTION_CONTRACT, "scenario_kind", *drop)]
+    return df.drop(drop).select(*PROJECTION_CONTRACT, "scenario_kind", *rest)
+
+
+def write_projections(result: RunResult, path: Path) -> None:
+    """``projections.parquet``: written at once, or, for a chunked run, streamed from its
+    parts (the same rows and columns; the file's row groups differ)."""
+    table = projection_table(result)
+    if isinstance(table, pl.LazyFrame):
+        table.sink_parquet(path)
+    else:
+        table.write_parquet(path)
 
 
 def scenarios_table(result: RunResult) -> pl.DataFrame:
@@ -215,7 +230,7 @@ def write_result_files(result: RunResult, inputs: Inputs, folder: Path) -> list[
     if "montecarlo" in result.extras:
         files["montecarlo.csv"] = result.extras["montecarlo"]
     names = []
-    projection_table(result).write_parquet(folder / "projections.parquet")
+    write_projections(result, folder / "projections.parquet")
     names.append("projections.parquet")
     for name, frame in files.items():
         write_csv(frame, folder / name)
