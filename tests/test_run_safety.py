@@ -734,11 +734,19 @@ def test_a_run_above_the_memory_limit_exits_2_before_computing(tmp_path, monkeyp
     assert res.exit_code == 2, res.output
     inputs = load_inputs(INPUTS)
     n_cases = len(inputs.scenarios.named) + len(inputs.scenarios.grid_scenarios())
-    est = memory.estimate(len(inputs.register), n_cases, inputs.sector.int("horizon_quarters"))
+    # the two firms of --firms under every case, the other firms of firms.csv as peers
+    # under the baseline case only
+    firms, peers = len(FIRMS.split(",")), len(inputs.register) - len(FIRMS.split(","))
+    est = memory.estimate(firms, n_cases, inputs.sector.int("horizon_quarters"), peers=peers)
+    one = memory.estimate(firms, n_cases, est.quarters, peers=peers, chunk_firms=1)
     message = res.stderr.strip()
     assert message.startswith(f"error: this run needs about {memory.human(est.bytes)} of memory")
-    assert f"({len(inputs.register)} firms x {n_cases} cases x {est.quarters} quarters)" in message
+    assert (
+        f"({firms} firms x {n_cases} cases x {est.quarters} quarters and {peers} peers x 1 case)"
+        in message
+    )
     assert f"more than the 200 MB it may use ({MEMORY_LIMIT_ENV}=200M)" in message
+    assert f"about {memory.human(one.bytes)} even one firm at a time" in message
     for option in ("--firms", "grid points", "--horizon", "cluster"):
         assert option in message
     assert "Traceback" not in res.output

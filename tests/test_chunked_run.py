@@ -1,0 +1,200 @@
+"""A run processed in firm chunks gives the same outputs as a run at once, and peers
+(universe firms a run does not report) projected under the baseline case only give the
+same outputs as projecting every case of theirs (issue 18 item 3, issue 17's 1,000-firm
+memory bound)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from stressmodel.cli import main
+from stressmodel.inputs.load import load_inputs
+from stressmodel.pipeline import memory, stages
+from stressmodel.pipeline.result import RunOptions, RunResult
+from stressmodel.run import outputs
+from stressmodel.run.app import MEMORY_LIMIT_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUTS = ROOT / "inputs"
+AS_OF = "2025Q1"
+FRAMES = ("projection", "grid_projection", "grid_summary", "valuation", "summary")
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return load_inputs(INPUTS)
+
+
+def _frames(result: RunResult) -> dict[str, pl.DataFrame]:
+    out = {name: getattr(result, name) for name in FRAMES}
+    for key, value in result.extras.items():
+        if isinstance(value, pl.DataFrame):
+            out[key] = value
+    # the index's rows come in the order of a group_by (any order) in both paths
+    out["consolidation"] = out["consolidation"].sort("ticker", "scenario")
+    return out
+
+
+def _assert_same(a: RunResult, b: RunResult) -> None:
+    fa, fb = _frames(a), _frames(b)
+    assert set(fa) == set(fb)
+    for name, frame in fa.items():
+        assert frame.height > 0, name
+        assert frame.equals(fb[name]), name  # every value to the bit, nulls alike
+    for key in ("peer_median_roa", "fx_note", "multiples_note", "universe", "not_run"):
+        assert a.extras[key] == b.extras[key], key
+    assert a.tickers == b.tickers
+
+
+@pytest.fixture(scope="module")
+def at_once(inputs):
+    return stages.run_model(inputs, RunOptions(as_of=None))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_a_chunked_run_model_equals_the_run_at_once(inputs, at_once, size):
+    chunked = stages.run_model(inputs, RunOptions(chunk_firms=size))
+    assert len(at_once.tickers) > size  # really in chunks
+    _assert_same(at_once, chunked)
+
+
+def test_firm_chunks_are_sorted_ranges_then_the_peers():
+    chunks = stages.firm_chunks(["C", "A", "E", "B", "D"], ["A", "B", "C", "D", "E", "P", "Q"], 2)
+    assert chunks == [["A", "B"], ["C", "D"], ["E"], ["P", "Q"]]
+
+
+def test_peers_projected_under_the_baseline_only_give_the_same_outputs(inputs, monkeypatch):
+    """Two reported firms, six peers: the peers' other cases change no output."""
+    options = RunOptions(firms=("603072.SH", "300224.SZ"))
+    pruned = stages.run_model(inputs, options)
+    peers = set(pruned.extras["universe"]) - set(pruned.tickers)
+    assert len(peers) >= 5
+    peer_rows = pruned.cases.filter(pl.col("ticker").is_in(list(peers)))
+    assert peer_rows["scenario"].unique().to_list() == [stages.PEER_SCENARIO]
+    monkeypatch.setattr(stages, "peer_cases", lambda cases, _runnable: cases)
+    full = stages.run_model(inputs, options)
+    n_cases = len(inputs.scenarios.named) + len(inputs.scenarios.grid_scenarios())
+    assert full.cases.height == len(full.extras["universe"]) * n_cases > pruned.cases.height
+    _assert_same(full, pruned)
+    # and chunked on top of it
+    _assert_same(full, stages.run_model(inputs, RunOptions(firms=options.firms, chunk_firms=1)))
+
+
+# --- the memory plan ----------------------------------------------------------------------
+
+
+def test_the_plan_runs_at_once_within_the_limit_and_in_chunks_above_it():
+    whole = memory.estimate(1000, 259, 8)
+    assert memory.plan(memory.estimate(7, 259, 8, peers=1), 20 * 1024**3) is None
+    k = memory.plan(whole, 20 * 1024**3)  # above CHUNK_ABOVE_BYTES: chunked anyway
+    assert k is not None and 1 <= k < 1000
+    assert memory.estimate(1000, 259, 8, chunk_firms=k).bytes <= memory.CHUNK_ABOVE_BYTES
+    assert memory.estimate(1000, 259, 8, chunk_firms=k + 1).bytes > memory.CHUNK_ABOVE_BYTES
+    # a limit below CHUNK_ABOVE_BYTES: the largest chunk within the limit
+    limit = 900 * 1024**2
+    k = memory.plan(whole, limit)
+    assert k is not None and memory.estimate(1000, 259, 8, chunk_firms=k).bytes <= limit
+    assert memory.estimate(1000, 259, 8, chunk_firms=k + 1).bytes > limit
+    # not even one firm at a time
+    assert memory.plan(whole, memory.FIXED_BYTES) == 0
+    assert memory.plan(whole, 200 * 1024**2) == 0
+
+
+def test_a_chunk_estimate_counts_one_chunk_of_quarters_and_every_case_held():
+    a = memory.estimate(100, 50, 8, chunk_firms=10)
+    b = memory.estimate(100, 50, 8, chunk_firms=20)
+    assert b.bytes - a.bytes == 10 * 50 * 8 * memory.BYTES_PER_CASE_QUARTER
+    c = memory.estimate(200, 50, 8, chunk_firms=10)
+    assert c.bytes - a.bytes == 100 * 50 * memory.HELD_BYTES_PER_CASE
+    # peers: their one case each, at once with the firms or as their own chunk
+    assert memory.estimate(10, 50, 8, peers=30).bytes - memory.estimate(10, 50, 8).bytes == (
+        30 * 8 * memory.BYTES_PER_CASE_QUARTER
+    )
+    assert "10 firms at a time" in a.describe()
+
+
+# --- end to end: the CLI under a test-set memory limit -------------------------------------
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _run(out: Path, env: dict[str, str], workbooks: bool) -> tuple[int, str]:
+    argv = ["run", "--inputs", str(INPUTS), "--outputs", str(out), "--as-of", AS_OF]
+    if not workbooks:
+        argv.append("--no-workbooks")
+    res = CliRunner().invoke(main, argv, env=env, catch_exceptions=False)
+    return res.exit_code, res.stdout
+
+
+def _limit_for_chunks(inputs, size: int) -> str:
+    n_cases = len(inputs.scenarios.named) + len(inputs.scenarios.grid_scenarios())
+    firms = len(stages.select_firms(inputs, None))
+    peers = len(inputs.register) - firms
+    est = memory.estimate(firms, n_cases, inputs.sector.int("horizon_quarters"), False, peers, size)
+    assert memory.plan(memory.estimate(firms, n_cases, 8, False, peers), est.bytes) == size
+    return str(est.bytes)
+
+
+@pytest.mark.parametrize("workbooks", [False, True])
+def test_a_run_over_the_memory_limit_completes_in_chunks_with_the_same_outputs(
+    tmp_path, inputs, workbooks
+):
+    env = {"SOURCE_DATE_EPOCH": "1764633600"}
+    whole_out, chunk_out = tmp_path / "whole", tmp_path / "chunked"
+    code, text = _run(whole_out, env, workbooks)
+    assert code == 0, text
+    code, chunked_text = _run(
+        chunk_out, {**env, MEMORY_LIMIT_ENV: _limit_for_chunks(inputs, 2)}, workbooks
+    )
+    assert code == 0, chunked_text
+    assert chunked_text.replace(str(chunk_out), str(whole_out)) == text  # the summary text
+    a, b = _files(whole_out / AS_OF), _files(chunk_out / AS_OF)
+    assert set(a) == set(b)
+    assert any(n.endswith(".xlsx") for n in a) == workbooks
+    for name in a:
+        if name in ("manifest.json", "projections.parquet"):
+            continue
+        assert a[name] == b[name], name  # CSVs and workbooks: the same bytes
+    pa = pl.read_parquet(whole_out / AS_OF / "projections.parquet")
+    pb = pl.read_parquet(chunk_out / AS_OF / "projections.parquet")
+    assert pa.height > 0 and pa.schema == pb.schema and pa.equals(pb)
+    manifest = json.loads((chunk_out / AS_OF / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["chunked"]["chunk_firms"] == 2
+    assert "chunked" not in json.loads(
+        (whole_out / AS_OF / "manifest.json").read_text(encoding="utf-8")
+    )
+    digest = hashlib.sha256((chunk_out / AS_OF / "projections.parquet").read_bytes()).hexdigest()
+    assert manifest["outputs"]["projections.parquet"] == digest
+    # the parts went with the run: nothing else in the outputs folder
+    assert sorted(p.name for p in chunk_out.iterdir()) == [AS_OF]
+
+
+def test_parts_are_owned_and_removed_on_close(tmp_path):
+    parts = outputs.SpillParts(tmp_path, AS_OF)
+    frame = pl.DataFrame({"ticker": ["A", "B"], "x": [1.0, 2.0]})
+    lazy = parts(frame)
+    assert lazy.collect().equals(frame)
+    (wrapper,) = [p for p in tmp_path.iterdir()]
+    owned = outputs.read_owned(wrapper)
+    assert owned is not None and owned.kind == "tmp" and owned.target == f"{AS_OF}-parts"
+    parts.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_runs_parts_are_cleaned_by_the_next_run(tmp_path, monkeypatch):
+    """A wrapper left by a process that is gone goes at the next run's cleanup."""
+    parts = outputs.SpillParts(tmp_path, AS_OF)
+    parts(pl.DataFrame({"x": [1]}))
+    (wrapper,) = list(tmp_path.iterdir())
+    outputs.release(parts._owned)  # as if this process had died: no longer in use here
+    monkeypatch.setattr(outputs, "_in_use", lambda _path, _pid: False)
+    assert outputs.cleanup_stale(tmp_path) == [wrapper]
+    assert list(tmp_path.iterdir()) == []
