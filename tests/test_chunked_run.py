@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from stressmodel.cli import main
 from stressmodel.inputs.load import load_inputs
+from stressmodel.model.cases import case_frame
 from stressmodel.pipeline import memory, stages
 from stressmodel.pipeline.result import RunOptions, RunResult
 from stressmodel.run import outputs
@@ -64,6 +65,17 @@ def test_a_chunked_run_model_equals_the_run_at_once(inputs, at_once, size):
     _assert_same(at_once, chunked)
 
 
+def test_peer_cases_are_the_full_frame_with_the_peers_other_cases_left_out():
+    firms = pl.DataFrame({"ticker": ["Z", "A", "M", "B"], "f_x": [1.0, 2.0, 3.0, 4.0]})
+    scen = pl.DataFrame({"scenario": ["seed", "baseline", "g1"], "s_y": [0.1, 0.2, 0.3]})
+    full = case_frame(firms, scen)
+    want = full.filter(pl.col("ticker").is_in(["M", "Z"]) | (pl.col("scenario") == "baseline"))
+    assert stages.peer_cases(firms, scen, ["M", "Z"]).equals(want)
+    assert (
+        stages.peer_cases(firms, scen.filter(pl.col("scenario") != "baseline"), ["M"]).height == 8
+    )
+
+
 def test_firm_chunks_are_sorted_ranges_then_the_peers():
     chunks = stages.firm_chunks(["C", "A", "E", "B", "D"], ["A", "B", "C", "D", "E", "P", "Q"], 2)
     assert chunks == [["A", "B"], ["C", "D"], ["E"], ["P", "Q"]]
@@ -77,7 +89,9 @@ def test_peers_projected_under_the_baseline_only_give_the_same_outputs(inputs, m
     assert len(peers) >= 5
     peer_rows = pruned.cases.filter(pl.col("ticker").is_in(list(peers)))
     assert peer_rows["scenario"].unique().to_list() == [stages.PEER_SCENARIO]
-    monkeypatch.setattr(stages, "peer_cases", lambda cases, _runnable: cases)
+    monkeypatch.setattr(
+        stages, "peer_cases", lambda firms, scen, _runnable: case_frame(firms, scen)
+    )
     full = stages.run_model(inputs, options)
     n_cases = len(inputs.scenarios.named) + len(inputs.scenarios.grid_scenarios())
     assert full.cases.height == len(full.extras["universe"]) * n_cases > pruned.cases.height
@@ -198,3 +212,49 @@ def test_a_killed_runs_parts_are_cleaned_by_the_next_run(tmp_path, monkeypatch):
     monkeypatch.setattr(outputs, "_in_use", lambda _path, _pid: False)
     assert outputs.cleanup_stale(tmp_path) == [wrapper]
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the cross-checks' leave-one-out medians (O(n log n), 10,000 peers) -------------------
+
+
+def _numpy_leave_one_out(values):
+    import numpy as np
+
+    out = []
+    for i in range(len(values)):
+        others = [v for j, v in enumerate(values) if j != i and v is not None]
+        out.append(float(np.median(others)) if others else None)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_leave_one_out_medians_equal_numpy_to_the_bit(seed):
+    import random
+    import struct
+
+    from stressmodel.analysis.valuation import leave_one_out_medians
+
+    rng = random.Random(seed)
+    n = rng.choice([0, 1, 2, 3, 4, 5, 8, 13, 50])
+    pool = [rng.uniform(-30, 80) for _ in range(max(1, n // 3))]  # ties
+    values = [
+        None
+        if rng.random() < 0.2
+        else (rng.choice(pool) if rng.random() < 0.4 else rng.uniform(-30, 80) * 1e3)
+        for _ in range(n)
+    ]
+    got, want = leave_one_out_medians(values), _numpy_leave_one_out(values)
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert (g is None) == (w is None)
+        if g is not None:
+            assert struct.pack("<d", g) == struct.pack("<d", w)
+
+
+def test_leave_one_out_medians_with_a_nan_take_numpys_path():
+    from stressmodel.analysis.valuation import leave_one_out_medians
+
+    values = [1.0, float("nan"), 3.0, None]
+    got = leave_one_out_medians(values)
+    want = _numpy_leave_one_out(values)
+    assert [str(x) for x in got] == [str(x) for x in want]

@@ -17,6 +17,7 @@ Net debt and the share count are those of the as-of quarter.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 
@@ -311,6 +312,39 @@ def pb_roe_regression(multiples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     return out, note
 
 
+def leave_one_out_medians(values: Sequence[float | None]) -> list[float | None]:
+    """Per position i, ``np.median`` of the non-null values at every other position (None
+    when there are none), to the bit: from one sorted copy, the middle of the sorted values
+    with one occurrence of ``values[i]`` left out (the mean of the two middle ones, (a + b)
+    / 2 as numpy takes it, for an even count). O(n log n) where a median per firm is
+    O(n^2): 10,000 firms' cross-checks took 50 s. Values holding a NaN take numpy's path."""
+    present = [v for v in values if v is not None]
+    if any(math.isnan(v) for v in present):
+        return [
+            float(np.median(o))
+            if (o := [v for j, v in enumerate(values) if j != i and v is not None])
+            else None
+            for i in range(len(values))
+        ]
+    s = sorted(present)
+    k = len(s)
+
+    def middle(drop: int | None) -> float | None:
+        n = k - (drop is not None)
+        if n == 0:
+            return None
+
+        def at(j: int) -> float:
+            return s[j] if drop is None or j < drop else s[j + 1]
+
+        if n % 2:
+            return float(at(n // 2))
+        return float((at(n // 2 - 1) + at(n // 2)) / 2)
+
+    whole = middle(None)
+    return [whole if v is None else middle(bisect.bisect_left(s, v)) for v in values]
+
+
 def cross_checks(
     firm_rows: Sequence[dict[str, float | str | bool | None]],
 ) -> tuple[pl.DataFrame, str]:
@@ -354,15 +388,9 @@ def cross_checks(
         },
     )
     df = mult.join(extra, on="ticker", how="left")
-    tick = df["ticker"].to_list()
     medians: dict[str, list[float | None]] = {}
     for m in ("ev_ebitda", "pe", "pb"):
-        vals = df[m].to_list()
-        out: list[float | None] = []
-        for i in range(len(tick)):
-            others = [v for j, v in enumerate(vals) if j != i and v is not None]
-            out.append(float(np.median(others)) if others else None)
-        medians[m] = out
+        medians[m] = leave_one_out_medians(df[m].to_list())
     df = df.with_columns(
         pl.Series("peer_median_ev_ebitda", medians["ev_ebitda"], dtype=pl.Float64),
         pl.Series("peer_median_pe", medians["pe"], dtype=pl.Float64),

@@ -465,7 +465,7 @@ def stage_scenarios(
     )
     scen = scenario_frame([*named, *grid], as_of, horizon, tp.loss, pp.change)
     firms_frame = b.bases.frame(list(b.universe))
-    cases = peer_cases(case_frame(firms_frame, scen), b.runnable)
+    cases = peer_cases(firms_frame, scen, b.runnable)
     backend = choose_backend("auto", firms_frame.height * scen.height)
     return Scenarios(named, grid, tp, firms_frame, cases, pp, backend)
 
@@ -474,19 +474,27 @@ def stage_scenarios(
 PEER_SCENARIO = "baseline"
 
 
-def peer_cases(cases: pl.DataFrame, runnable: Sequence[str]) -> pl.DataFrame:
+def peer_cases(
+    firms: pl.DataFrame, scenarios: pl.DataFrame, runnable: Sequence[str]
+) -> pl.DataFrame:
     """The cases a run projects: every case of the firms it reports (``runnable``) and
-    only the :data:`PEER_SCENARIO` case of every other universe firm (in the frame's
-    order). Nothing else reads a peer's projection: the consolidation index's peer
-    statistics take the actual metrics and the baseline cash runway of every universe firm
-    (:func:`stage_index`), the cross-check multiples and actual metrics come from base
-    figures, and every other table is filtered to the reported firms. A frame without a
-    baseline case is returned whole."""
-    if PEER_SCENARIO not in set(cases["scenario"].unique().to_list()):
-        return cases
-    return cases.filter(
-        pl.col("ticker").is_in(list(runnable)) | (pl.col("scenario") == PEER_SCENARIO)
-    )
+    only the :data:`PEER_SCENARIO` case of every other universe firm, in the order of
+    :func:`~stressmodel.model.cases.case_frame` (firm-major) with the other rows left out
+    (built without the whole cross join: 10,000 firms x 259 cases are 1.5 GB). Nothing else
+    reads a peer's projection: the consolidation index's peer statistics take the actual
+    metrics and the baseline cash runway of every universe firm (:func:`stage_index`), the
+    cross-check multiples and actual metrics come from base figures, and every other table
+    is filtered to the reported firms. Without a baseline scenario: every case."""
+    if PEER_SCENARIO not in set(scenarios["scenario"].to_list()):
+        return case_frame(firms, scenarios)
+    reported = pl.col("ticker").is_in(list(runnable))
+    f = firms.with_row_index("_firm")
+    sc = scenarios.with_row_index("_scen")
+    parts = [
+        case_frame(f.filter(reported), sc),
+        case_frame(f.filter(~reported), sc.filter(pl.col("scenario") == PEER_SCENARIO)),
+    ]
+    return pl.concat(parts, how="vertical").sort("_firm", "_scen").drop("_firm", "_scen")
 
 
 def stage_projection(scen: Scenarios, sel: Selection) -> pl.DataFrame:

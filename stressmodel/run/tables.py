@@ -3,6 +3,7 @@ end-of-run summary text. Pure frame building plus thin writers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,13 @@ def summary_table(result: RunResult) -> pl.DataFrame:
 
 
 def base_figures_table(result: RunResult) -> pl.DataFrame:
-    prov = result.bases.provenance().filter(
+    # the reported firms' figures only (in the bases' firm order), not every peer's and
+    # then filtered: 10,000 peers' figures as row dicts were 1.5 GB
+    reported = set(result.tickers)
+    bases = replace(
+        result.bases, firms={t: f for t, f in result.bases.firms.items() if t in reported}
+    )
+    prov = bases.provenance().filter(
         pl.col("ticker").is_in(list(result.tickers)) & (pl.col("figure") != "share_price_date")
     )
     return prov.with_columns(pl.lit(result.as_of_label).alias("as_of")).select(
