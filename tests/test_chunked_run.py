@@ -258,3 +258,23 @@ def test_leave_one_out_medians_with_a_nan_take_numpys_path():
     got = leave_one_out_medians(values)
     want = _numpy_leave_one_out(values)
     assert [str(x) for x in got] == [str(x) for x in want]
+
+
+def test_backtests_from_the_selected_firms_bases_equal_those_from_every_firms(inputs, monkeypatch):
+    from stressmodel.inputs.periods import parse_quarter
+    from stressmodel.pipeline.backtest import run_backtests
+
+    firms = ("603072.SH", "300224.SZ")
+    as_of = parse_quarter("2025Q4")
+    lean = run_backtests(inputs, firms, as_of, 8)
+    assert lean.projections
+    whole_bases = stages.compute_bases
+
+    def every_firm(*args, tickers=None, **kw):
+        return whole_bases(*args, **kw)
+
+    monkeypatch.setattr(stages, "compute_bases", every_firm)
+    full = run_backtests(inputs, firms, as_of, 8)
+    assert lean.projections.keys() == full.projections.keys() and lean.skipped == full.skipped
+    for q, frame in full.projections.items():
+        assert frame.height > 0 and frame.equals(lean.projections[q]), q

@@ -420,9 +420,15 @@ def stale_quarters(
     return out
 
 
-def stage_bases(inputs: Inputs, sel: Selection) -> Bases:
-    """Stage 1: base figures and model parameters of every firm at the as-of quarter."""
-    bases = compute_bases(inputs, sel.as_of, sel.price_date)
+def stage_bases(inputs: Inputs, sel: Selection, *, selected_only: bool = False) -> Bases:
+    """Stage 1: base figures and model parameters of every firm at the as-of quarter.
+
+    ``selected_only``: the selected firms' bases only (the peer medians still from every
+    firm; the universe is then the selected firms), for callers that read no peer's base
+    (the back-tests)."""
+    bases = compute_bases(
+        inputs, sel.as_of, sel.price_date, tickers=sel.firms if selected_only else None
+    )
     runnable = [t for t in sel.firms if t in bases.firms]
     not_run = {t: bases.not_runnable.get(t, "no data") for t in sel.firms if t not in bases.firms}
     if not runnable:

@@ -120,11 +120,20 @@ def peer_group(inputs: Inputs, ticker: str) -> str:
     return str(inputs.firm(ticker).get("peer_group") or "")
 
 
-def compute_bases(inputs: Inputs, q: int, price_date: dt.date | None = None) -> BaseSet:
+def compute_bases(
+    inputs: Inputs,
+    q: int,
+    price_date: dt.date | None = None,
+    *,
+    tickers: Iterable[str] | None = None,
+) -> BaseSet:
     """Base figures for every firm in the register at as-of quarter ``q``.
 
     ``inputs`` may be unfiltered; only statements on or before ``q`` are used, and prices on
     or before the end of ``q`` (or on or before ``price_date`` when given).
+    ``tickers``: the firm bases of these firms only (a firm's base reads its own figures and
+    its peer group's medians, which still come from every firm), for callers that read no
+    other firm's base (the back-tests).
     """
     at = inputs.as_of(q)
     stmts = {t: build(t, rows, q) for t, rows in at.statements.items()}
@@ -134,7 +143,10 @@ def compute_bases(inputs: Inputs, q: int, price_date: dt.date | None = None) -> 
     peers = peer_medians(own, groups)
     firms: dict[str, FirmBase] = {}
     not_runnable: dict[str, str] = {}
+    wanted = None if tickers is None else set(tickers)
     for t in at.tickers:
+        if wanted is not None and t not in wanted:
+            continue
         try:
             firms[t] = firm_base(
                 at, t, q, stmts[t], own[t], peers.get(groups[t], {}), since[t], inputs, price_date
