@@ -380,7 +380,15 @@ def run_and_write(
         )
     # a chunked run's grid quarters wait in parquet parts beside the as-of folder (owned,
     # removed when the run ends or by the next run's cleanup after a kill)
-    spill = outputs.SpillParts(outputs_dir, target.name) if chunk is not None else None
+    spill = None
+    if chunk is not None:
+        kinds = {
+            sc.name: sc.kind
+            for sc in (*inputs.scenarios.named.values(), *inputs.scenarios.grid_scenarios())
+        }
+        spill = outputs.SpillParts(
+            outputs_dir, target.name, lambda f: results.projection_rows(f, kinds)
+        )
     chunk_note = {"chunk_firms": chunk, "estimate": memory.human(estimate.bytes)}
     try:
         forecaster = cached_forecaster(default_cache_dir(), forecast_bounded_index)

@@ -629,18 +629,26 @@ class SpillParts:
     """Where a chunked run puts each chunk's grid-scenario quarters until
     ``projections.parquet`` is written: one parquet file per chunk in an owned wrapper
     (``.stressmodel-tmp-<as_of>-parts.<pid>.<run id>``, the ownership rule above) in the
-    outputs folder, made at the first part. Call it with a frame: the frame is written and a
-    lazy scan of it returned (what ``RunResult.grid_projection`` concatenates). ``close``
+    outputs folder, made at the first part. Call it with a frame: the frame (laid out by
+    ``prepare``) is written and a lazy scan of it returned (what ``RunResult.grid_projection`` concatenates). ``close``
     removes the wrapper; a killed run's wrapper is removed by the next run's cleanup.
     A read-only or full disk: exit 2 with a plain message."""
 
-    def __init__(self, outputs_root: Path, label: str):
+    def __init__(
+        self,
+        outputs_root: Path,
+        label: str,
+        prepare: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    ):
         self.outputs_root = outputs_root
         self.target = f"{label}{PARTS_SUFFIX}"
+        self.prepare = prepare  # the layout a part is written in (the final file's)
         self._owned: Owned | None = None
         self.parts: list[Path] = []
 
     def __call__(self, frame: pl.DataFrame) -> pl.LazyFrame:
+        if self.prepare is not None:
+            frame = self.prepare(frame)
         try:
             if self._owned is None:
                 self.outputs_root.mkdir(parents=True, exist_ok=True)

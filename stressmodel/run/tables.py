@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -48,28 +47,40 @@ PROJECTION_CONTRACT = (
 DROP_FROM_PROJECTION = ("market_cap", "shares", "equity_volatility", "past_year_return")
 
 
-def projection_table(result: RunResult) -> pl.DataFrame | pl.LazyFrame:
-    """One row per firm x scenario x projected quarter: the named scenarios (firm by firm,
-    as ``result.projection``), then the grid scenarios; ``scenario_kind`` tells them apart
-    (readers of named scenarios filter on it: earlier parquets have no grid rows and no
-    such column). A lazy frame when the grid's quarters are (a chunked run's parts on disk:
-    :func:`write_projections` streams them into the file)."""
-    kinds = {sc.name: sc.kind for sc in (*result.scenarios, *result.grid)}
-    grid = result.grid_projection
-    frames: list[Any] = [result.projection]
-    if isinstance(grid, pl.LazyFrame):
-        frames = [result.projection.lazy(), grid]
-    elif grid is not None and not grid.is_empty():
-        frames.append(grid)
-    df = pl.concat(frames, how="vertical").with_columns(
+def projection_kinds(result: RunResult) -> dict[str, str]:
+    """Scenario name -> its ``scenario_kind`` (named, or the grid's kind)."""
+    return {sc.name: sc.kind for sc in (*result.scenarios, *result.grid)}
+
+
+def projection_rows(frame: pl.DataFrame, kinds: dict[str, str]) -> pl.DataFrame:
+    """Quarter rows in the layout of projections.parquet: ``scenario_kind`` added, the base
+    and market columns dropped, the promised columns first."""
+    df = frame.with_columns(
         pl.col("scenario")
         .replace_strict(kinds, default="named", return_dtype=pl.String)
         .alias("scenario_kind")
     )
-    columns = df.collect_schema().names()
-    drop = [c for c in columns if c.startswith("base_") or c in DROP_FROM_PROJECTION]
-    rest = [c for c in columns if c not in (*PROJECTION_CONTRACT, "scenario_kind", *drop)]
-    return df.drop(drop).select(*PROJECTION_CONTRACT, "scenario_kind", *rest)
+    drop = [c for c in df.columns if c.startswith("base_") or c in DROP_FROM_PROJECTION]
+    df = df.drop(drop)
+    rest = [c for c in df.columns if c not in (*PROJECTION_CONTRACT, "scenario_kind")]
+    return df.select(*PROJECTION_CONTRACT, "scenario_kind", *rest)
+
+
+def projection_table(result: RunResult) -> pl.DataFrame | pl.LazyFrame:
+    """One row per firm x scenario x projected quarter: the named scenarios (firm by firm,
+    as ``result.projection``), then the grid scenarios; ``scenario_kind`` tells them apart
+    (readers of named scenarios filter on it: earlier parquets have no grid rows and no
+    such column). A lazy frame when the grid's quarters are a chunked run's parts on disk,
+    already in this layout (:func:`projection_rows`, applied as each part is written): a
+    plain concatenation of scans, which :func:`write_projections` streams into the file."""
+    kinds = projection_kinds(result)
+    grid = result.grid_projection
+    if isinstance(grid, pl.LazyFrame):
+        return pl.concat([projection_rows(result.projection, kinds).lazy(), grid], how="vertical")
+    frames = [result.projection]
+    if grid is not None and not grid.is_empty():
+        frames.append(grid)
+    return projection_rows(pl.concat(frames, how="vertical"), kinds)
 
 
 def write_projections(result: RunResult, path: Path) -> None:
