@@ -342,6 +342,7 @@ def _run_chunked(
         timings["projection"] += t1 - t
         timings["valuation"] += t2 - t1
         timings["risk"] += t3 - t2
+    say("risk metrics and consolidation index")
     t = time.perf_counter()
     val = replace(vctx, values=pl.concat(values, how="vertical").sort(KEYS))
     dar = risk.debt_at_risk_from_worst(pl.concat(worst, how="vertical"), rctx.opening_debt)

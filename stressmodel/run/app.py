@@ -419,7 +419,9 @@ def run_and_write(
             result,
             inputs,
             outputs.earlier_runs(outputs_dir, as_of),
-            RunOptions(as_of=as_of, firms=options.firms, horizon=options.horizon),
+            RunOptions(
+                as_of=as_of, firms=options.firms, horizon=options.horizon, chunk_firms=chunk
+            ),
             forecaster,
         )
         if frames:

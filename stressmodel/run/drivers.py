@@ -122,6 +122,13 @@ class Reverted:
     note: str  # "" when rerun; else why there is no rerun
 
 
+def _drop(frame: pl.DataFrame) -> pl.LazyFrame:
+    """A chunked rerun's grid quarters are not kept: the drivers read its summary and
+    reverse-stress table only (``options.chunk_firms`` is the run's, so a rerun stays in
+    the run's memory)."""
+    return frame.clear().lazy()
+
+
 def reverted_inputs(inputs: Inputs, previous: int, current: int, group: str) -> Inputs | None:
     """The inputs known at ``current`` with ``group`` as known at ``previous`` (None for
     the undated assumptions, which cannot be reverted)."""
@@ -182,7 +189,9 @@ def rerun(
         rev = reverted_inputs(inputs, previous, current, g)
         assert rev is not None
         try:
-            res = run_model(rev, replace(options, as_of=current, paths=0), forecaster=forecaster)
+            res = run_model(
+                rev, replace(options, as_of=current, paths=0), forecaster=forecaster, spill=_drop
+            )
         except StressModelError as exc:
             out[g] = Reverted(
                 g, None, f"the model cannot run with the {quarter_label(previous)} {g}: {exc}"
@@ -192,7 +201,10 @@ def rerun(
     # every dated group as known at ``previous``, the quarter at ``current``: the as-of shift
     try:
         res = run_model(
-            inputs.as_of(previous), replace(options, as_of=current, paths=0), forecaster=forecaster
+            inputs.as_of(previous),
+            replace(options, as_of=current, paths=0),
+            forecaster=forecaster,
+            spill=_drop,
         )
         out[AS_OF_SHIFT] = Reverted(
             AS_OF_SHIFT, history.run_metrics(res.summary, res.extras["reverse_stress"]), ""
