@@ -655,7 +655,9 @@ class SpillParts:
                 self._owned = make_wrapper(self.outputs_root, "tmp", self.target)
                 self._owned.payload.mkdir()
             path = self._owned.payload / f"part-{len(self.parts):05d}.parquet"
-            frame.write_parquet(path)
+            # lz4: read once, by the sink; measured at 1,000 firms (39 parts), parts and sink
+            # 2.2 + 4.9 s CPU against 4.2 + 5.6 s with the default zstd
+            frame.write_parquet(path, compression="lz4")
         except OSError as e:
             raise environment_error(
                 e, f"could not write a chunk's quarters in {self.outputs_root}"
