@@ -394,3 +394,81 @@ def test_run_published_by_leaves_out_figures_published_later(tmp_path: Path) -> 
     assert "2025Q3" not in later and "2025Q2" in later
     bad = CliRunner().invoke(main, ["run", "--inputs", str(root), "--published-by", "soon"])
     assert bad.exit_code == 2 and "--published-by must be a date" in bad.output
+
+
+def test_peer_median_how_lists_the_peers_only_up_to_the_cap() -> None:
+    """A peer median's how text names its reporting peers when there are at most
+    MAX_LISTED_PEERS (12); a larger group is named by count and group alone."""
+    from stressmodel.model.base.figures import MAX_LISTED_PEERS, PeerStat
+
+    assert MAX_LISTED_PEERS == 12
+    few = PeerStat(0.5, tuple(f"T{i:02d}" for i in range(12)), "g")
+    many = PeerStat(0.5, tuple(f"T{i:02d}" for i in range(13)), "g")
+    assert few.median_how("dso") == (
+        "peer median dso of 12 reporting peers in group g (" + ", ".join(few.tickers) + ")"
+    )
+    assert many.median_how("dso") == "peer median dso of 13 reporting peers in group g"
+
+
+def test_large_peer_group_figures_name_the_count_not_the_tickers(tmp_path: Path) -> None:
+    """On a synthetic universe of 40 firms (about half report receivables), a firm without
+    receivables has dso from the median of more than 12 peers: the text gives the number of
+    peers and the group, no ticker; the shipped 8-firm register still lists its peers."""
+    from stressmodel.bench import setting, write_synthetic_inputs
+
+    write_synthetic_inputs(ROOT / "inputs", tmp_path, setting(ROOT / "inputs").templates, 40)
+    bases = compute_bases(load_inputs(tmp_path), parse_quarter("2025Q3"))
+    hows = {
+        f.how for fb in bases.firms.values() for f in fb.figures.values() if "peer median" in f.how
+    }
+    large = [h for h in hows if "peer median dso of" in h]
+    assert large, "no firm estimated dso from its peers"
+    for h in large:
+        n = int(h.split("peer median dso of ")[1].split(" ")[0])
+        assert n > 12
+        assert h.endswith(f"(peer median dso of {n} reporting peers in group re_magnets)")
+        assert ".S" not in h  # no ticker (.SZ/.SH) in the text
+    shipped = compute_bases(load_inputs(ROOT / "inputs"), parse_quarter("2025Q3"))
+    dso = {
+        f.how
+        for fb in shipped.firms.values()
+        for n, f in fb.figures.items()
+        if "peer median dso" in f.how
+    }
+    assert dso and all(h.endswith("300224.SZ, 603072.SH))") for h in dso), dso
+
+
+def test_change_report_for_a_group_too_large_to_list(tmp_path: Path) -> None:
+    """peer_estimate_changes reads the count-and-group text of a large group, also when a
+    group grows past the cap (the earlier text listed its tickers)."""
+    from stressmodel.run.app import peer_estimate_changes
+
+    cols = {
+        "ticker": ["000795.SZ"] * 2,
+        "figure": ["receivables", "inventory"],
+        "value": [1.0, 2.0],
+        "basis": ["estimated"] * 2,
+        "sources": [""] * 2,
+    }
+    twelve = ", ".join(f"T{i:02d}" for i in range(12))
+    old = [
+        "TTM revenue x receivable days / 365 (peer median dso of 13 reporting peers in group g)",
+        f"TTM cost of revenue x inventory days / 365 (peer median dio of 12 reporting peers in group g ({twelve}))",
+    ]
+    new = [
+        "TTM revenue x receivable days / 365 (peer median dso of 14 reporting peers in group g)",
+        "TTM cost of revenue x inventory days / 365 (peer median dio of 13 reporting peers in group g)",
+    ]
+    pl.DataFrame({**cols, "how": old}).write_csv(tmp_path / "base_figures.csv")
+    notes = peer_estimate_changes(tmp_path / "base_figures.csv", pl.DataFrame({**cols, "how": new}))
+    assert notes == {
+        "000795.SZ": "peer estimates moved: "
+        "receivables: TTM revenue x receivable days / 365 now from 14 reporting peers in group g "
+        "(was 13 reporting peers in group g); "
+        "inventory: TTM cost of revenue x inventory days / 365 now from 13 reporting peers in group g "
+        f"(was {twelve})"
+    }
+    assert (
+        peer_estimate_changes(tmp_path / "base_figures.csv", pl.DataFrame({**cols, "how": old}))
+        == {}
+    )

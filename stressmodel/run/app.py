@@ -167,10 +167,27 @@ def peer_estimate_changes(previous_base: Path, current: pl.DataFrame) -> dict[st
         key = (r["ticker"], r["figure"])
         if r["basis"] == "estimated" and "peer median" in how and key in old and old[key] != how:
             out.setdefault(r["ticker"], []).append(
-                f"{r['figure']}: {how.split(' (')[0]} now from {how.rsplit('(', 1)[-1].rstrip(')')} "
-                f"(was {old[key].rsplit('(', 1)[-1].rstrip(')')})"
+                f"{r['figure']}: {how.split(' (')[0]} now from {_peer_source(how)} (was {_peer_source(old[key])})"
             )
     return {t: "peer estimates moved: " + "; ".join(v) for t, v in out.items()}
+
+
+#: a peer median's how text (model/base/figures.py PeerStat.median_how), possibly inside an
+#: outer text's parentheses: count, group and, for a group of at most MAX_LISTED_PEERS, the tickers
+_PEER_HOW_RE = re.compile(
+    r"peer median \S+ of (\d+) reporting peers in group (.+?)(?: \(([^()]*)\))?\)*$"
+)
+
+
+def _peer_source(how: str) -> str:
+    """The peers a how text names: the listed tickers, else "N reporting peers in group G"
+    (a group too large to list), else (another wording) the text's last parenthesis."""
+    m = _PEER_HOW_RE.search(how)
+    if m is None:
+        return how.rsplit("(", 1)[-1].rstrip(")")
+    if m.group(3) is not None:
+        return m.group(3)
+    return f"{m.group(1)} reporting peers in group {m.group(2)}"
 
 
 FORECAST_SOURCE_BACKTEST = "back-test"

@@ -20,6 +20,9 @@ FLOW_LOOKBACK = 12
 RATE_BOUNDS = (0.01, 0.12)  # own interest rate (TTM interest / average debt) accepted within
 INTEREST_MAX_AGE = 4  # quarters: an older TTM interest expense is not the firm's current rate
 MIN_REPORTING_PEERS = 3  # an estimate from peers needs at least this many reporting firms
+#: a peer median's "how" text names its reporting peers only up to this many; a larger group
+#: is named by its count and group alone (10,000 firms made each text ~110 kB of tickers)
+MAX_LISTED_PEERS = 12
 #: balances and ratios that describe the capital structure: those dated before a corporate
 #: event (IPO, conversion, issue) are never used after it (working-capital items are kept)
 CAPITAL_ITEMS = frozenset(
@@ -125,12 +128,12 @@ class PeerStat:
 
     def median_how(self, name: str) -> str:
         """How a figure estimated by this median is obtained; one text per ratio, shared by
-        every firm that uses it."""
+        every firm that uses it.  The reporting peers are listed when there are at most
+        MAX_LISTED_PEERS of them; otherwise the text gives their number and group only."""
         cache: dict[str, str] = self.__dict__.setdefault("_how", {})
         if name not in cache:
-            cache[name] = (
-                f"peer median {name} of {self.n} reporting peers in group {self.group} ({self.listed})"
-            )
+            text = f"peer median {name} of {self.n} reporting peers in group {self.group}"
+            cache[name] = f"{text} ({self.listed})" if self.n <= MAX_LISTED_PEERS else text
         return cache[name]
 
 
