@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -280,12 +282,20 @@ def load_inputs(root: Path) -> Inputs:
         # the name of a statements file in messages: _rel(root, path), without a relative_to
         # per file (10,000 files); sorted by name, as paths of one folder sort
         prefix = _rel(root, sdir) + "/"
-        for path in sorted(sdir.iterdir(), key=lambda p: p.name):
+        # os.scandir: whether an entry is a folder comes with the listing (no stat per file)
+        with os.scandir(sdir) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for entry in entries:
+            path = sdir / entry.name
             stem, suffix = path.stem, path.suffix.lower()
-            if path.name.startswith(".") or (path.is_dir() and suffix not in (".csv", ".xlsx")):
+            try:
+                is_dir = entry.is_dir()  # follows a symbolic link, as Path.is_dir
+            except OSError:  # e.g. a link loop: Path.is_dir says False or raises as before
+                is_dir = path.is_dir()
+            if path.name.startswith(".") or (is_dir and suffix not in (".csv", ".xlsx")):
                 continue  # hidden files (editor lock files) and sub-folders are not inputs
             name = prefix + printable(path.name)
-            if path.is_dir():
+            if is_dir:
                 problems.append(Problem(name, None, None, "a regular file", "a folder"))
                 continue
             if suffix not in (".csv", ".xlsx"):
@@ -548,7 +558,7 @@ def load_inputs(root: Path) -> Inputs:
         root=root,
         register=tuple(register),
         statements=statements if statements is not None else StatementStore.empty(),
-        prices=tuple(sorted(prices, key=lambda p: (p["ticker"], p["date"], p["item"]))),
+        prices=tuple(sorted(prices, key=itemgetter("ticker", "date", "item"))),
         trade=tuple(trade),
         sector=sector,
         scenarios=scenarios,
