@@ -50,6 +50,40 @@ def test_worker_processes_write_the_same_bytes(
     assert _files(tmp_path) == serial[1]
 
 
+def test_a_pool_started_early_writes_the_same_bytes(
+    serial: tuple[list[str], dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the run starts the pool before the model stages (run.app.early_pool) and hands it over
+    monkeypatch.setattr(report, "MIN_FIRMS_PER_WORKER", 1)
+    result, inputs = shipped_run()
+    with report.start_pool(inputs, 2) as pool:
+        assert pool.size == 2
+        names = report.write_workbooks(result, inputs, tmp_path, pool=pool)
+    assert names == serial[0]
+    assert _files(tmp_path) == serial[1]
+
+
+def test_the_run_starts_its_pool_early_only_for_a_parallel_unchunked_run() -> None:
+    from stressmodel.run.app import early_pool
+
+    inputs = load_inputs(ROOT / "inputs")
+    eight = [f"F{i}" for i in range(8)]  # only the count matters
+    assert (
+        report.pool_size(2, 8) == 2
+        and report.pool_size(2, 7) == 1
+        and report.pool_size(1, 100) == 1
+    )
+    assert early_pool(inputs, eight[:7], 2, None, None) is None  # too few firms: serial
+    assert early_pool(inputs, eight, 1, None, None) is None
+    assert early_pool(inputs, eight, 2, None, 4) is None  # chunked: no idle workers
+    with ThreadPoolExecutor(1) as ex:
+        assert early_pool(inputs, eight, 2, ex, None) is None  # the executor writes them
+    pool = early_pool(inputs, eight, 2, None, None)
+    assert pool is not None
+    with pool:
+        assert pool.size == 2
+
+
 def test_any_executor_writes_the_same_bytes(
     serial: tuple[list[str], dict[str, bytes]], tmp_path: Path
 ) -> None:
@@ -135,3 +169,24 @@ def test_monte_carlo_in_firm_chunks_equals_the_serial_draws() -> None:
     with ThreadPoolExecutor(2) as ex:
         for chunks in (1, 2, 3):
             assert monte_carlo_in_chunks(firms, spec, result.as_of, ex, chunks).equals(serial)
+
+
+def test_a_run_with_workers_writes_the_serial_bytes(tmp_path: Path) -> None:
+    # 8 firms: the run starts its pool of 2 before the model stages and writes through it
+    from stressmodel.bench import setting, write_synthetic_inputs
+
+    src = tmp_path / "inputs"
+    write_synthetic_inputs(ROOT / "inputs", src, setting(ROOT / "inputs").templates, 8)
+    books: dict[str, dict[str, bytes]] = {}
+    for w in ("1", "2"):
+        out = tmp_path / f"out{w}"
+        res = CliRunner().invoke(
+            main,
+            ["run", "--inputs", str(src), "--outputs", str(out), "--quiet", "--workers", w],
+            env={"SOURCE_DATE_EPOCH": "1764547200"},
+        )
+        assert res.exit_code == 0, res.output
+        (folder,) = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        books[w] = {p.name: p.read_bytes() for p in sorted(folder.glob("*.xlsx"))}
+    assert len(books["1"]) == 9  # 8 firms and the sector summary
+    assert books["2"] == books["1"]

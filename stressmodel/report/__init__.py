@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -213,6 +213,44 @@ def _chunks(items: Sequence[str], n: int) -> list[list[str]]:
     return [c for c in out if c]
 
 
+def pool_size(workers: int, firms: int) -> int:
+    """Processes a ``workers`` run of ``firms`` firm workbooks uses: at most one per
+    :data:`MIN_FIRMS_PER_WORKER` firms; 1 means the serial writer."""
+    return max(1, min(workers, firms // MIN_FIRMS_PER_WORKER))
+
+
+@dataclass
+class WorkbookPool:
+    """A pool of ``size`` workbook processes, each holding the run's inputs
+    (:func:`start_pool`); ``with`` shuts it down."""
+
+    executor: ProcessPoolExecutor
+    size: int
+
+    def __enter__(self) -> WorkbookPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def start_pool(inputs: Inputs, n: int) -> WorkbookPool:
+    """A pool of ``n`` workbook processes, started now: each is spawned, imports the
+    package and receives the inputs while the caller goes on (the run starts it before the
+    model stages, so the workers' start-up of about half a second each overlaps them)."""
+    executor = ProcessPoolExecutor(
+        n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(inputs,)
+    )
+    # with spawn the executor starts a process per submitted task while none is idle
+    for _ in range(n):
+        executor.submit(_ready)
+    return WorkbookPool(executor, n)
+
+
+def _ready() -> bool:
+    return "inputs" in _WORKER
+
+
 def write_workbooks(
     result: RunResult,
     inputs: Inputs,
@@ -220,6 +258,7 @@ def write_workbooks(
     *,
     workers: int = 1,
     executor: Executor | None = None,
+    pool: WorkbookPool | None = None,
 ) -> list[str]:
     """Write ``<TICKER>.xlsx`` for every firm of the run and ``sector_summary.xlsx`` into
     ``folder``; returns the file names written (firms in run order, then the sector).
@@ -230,14 +269,19 @@ def write_workbooks(
     the sheets use polars, whose thread pool does not survive a fork (a forked child can
     deadlock on its first parallel operation). ``executor``: any concurrent.futures
     executor instead (each task receives the run cut to a chunk of firms; e.g. a Dask
-    cluster, whose workers must see ``folder``). The sector summary is written here, from
-    the cash of every firm's engine values the tasks return. Either way the bytes are
-    those of the serial run."""
+    cluster, whose workers must see ``folder``). ``pool``: a pool from :func:`start_pool`
+    (started with these ``inputs``) used instead of starting one; the caller shuts it down.
+    The sector summary is written here, from the cash of every firm's engine values the
+    tasks return. Either way the bytes are those of the serial run."""
     folder = Path(folder)
     tickers = list(result.tickers)
     for ticker in tickers:
         safe_component(ticker, "ticker")
-    parallel = executor is not None or (workers > 1 and len(tickers) >= 2 * MIN_FIRMS_PER_WORKER)
+    parallel = (
+        executor is not None
+        or pool is not None
+        or (workers > 1 and len(tickers) >= 2 * MIN_FIRMS_PER_WORKER)
+    )
     if not parallel:
         names, values = write_firm_workbooks(result, inputs, tickers, folder)
     elif executor is not None:
@@ -247,25 +291,32 @@ def write_workbooks(
             for c in chunks
         ]
         names, values = _gather(futures)
+    elif pool is not None:
+        names, values = _write_in_pool(pool, result, tickers, folder)
     else:
-        n = min(workers, len(tickers) // MIN_FIRMS_PER_WORKER)
-        with ProcessPoolExecutor(
-            n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(inputs,)
-        ) as pool:
-            # more chunks than workers, so a slow chunk does not hold the others up; each
-            # task receives only its firms' rows of the run's per-firm frames, and at most
-            # 2 n tasks wait at a time (each holds its copy of those rows until it is done)
-            pending: deque[Any] = deque()
-            done: list[Any] = []
-            for c in _chunks(tickers, 4 * n):
-                pending.append(pool.submit(_write_in_worker, firms_run(result, c), c, str(folder)))
-                if len(pending) >= 2 * n:
-                    done.append(_result(pending.popleft()))
-            done += [_result(f) for f in pending]
-            names, values = _merge(done)
+        n = pool_size(workers, len(tickers))
+        with start_pool(inputs, n) as own:
+            names, values = _write_in_pool(own, result, tickers, folder)
     sector = sector_workbook(result, inputs, values)
     write_workbook(sector, folder)
     return [*names, sector.filename]
+
+
+def _write_in_pool(
+    pool: WorkbookPool, result: RunResult, tickers: Sequence[str], folder: Path
+) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
+    n = pool.size
+    # more chunks than workers, so a slow chunk does not hold the others up; each task
+    # receives only its firms' rows of the run's per-firm frames, and at most 2 n tasks
+    # wait at a time (each holds its copy of those rows until it is done)
+    pending: deque[Any] = deque()
+    done: list[Any] = []
+    for c in _chunks(tickers, 4 * n):
+        pending.append(pool.executor.submit(_write_in_worker, firms_run(result, c), c, str(folder)))
+        if len(pending) >= 2 * n:
+            done.append(_result(pending.popleft()))
+    done += [_result(f) for f in pending]
+    return _merge(done)
 
 
 def _result(future: Any) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:

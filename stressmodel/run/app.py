@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -120,6 +120,25 @@ def _workers(workers: int | None) -> int:
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     return workers
+
+
+def early_pool(
+    inputs: Inputs,
+    firms: Sequence[str],
+    workers: int | None,
+    executor: Executor | None,
+    chunk: int | None,
+) -> Any:
+    """The workbook processes of a ``--workers`` run, started before the model stages so
+    that their start-up (spawn, imports, the inputs) overlaps them; None when the writer
+    is serial, when an executor writes the workbooks, or for a chunked run (whose idle
+    workers would add their memory to the model stages' peak)."""
+    if executor is not None or chunk is not None:
+        return None
+    from stressmodel.report import pool_size, start_pool
+
+    n = pool_size(_workers(workers), len(firms))
+    return start_pool(inputs, n) if n > 1 else None
 
 
 def workbook_writer() -> Callable[..., list[str]]:
@@ -407,6 +426,7 @@ def run_and_write(
             outputs_dir, target.name, lambda f: results.projection_rows(f, kinds)
         )
     chunk_note = {"chunk_firms": chunk, "estimate": memory.human(estimate.bytes)}
+    pool = early_pool(inputs, firms, workers, executor, chunk) if workbooks else None
     try:
         forecaster = cached_forecaster(default_cache_dir(), forecast_bounded_index)
         result = run_model(
@@ -462,6 +482,8 @@ def run_and_write(
                     parallel["workers"] = _workers(workers)
                 if executor is not None:
                     parallel["executor"] = executor
+                if pool is not None:
+                    parallel["pool"] = pool
                 names += write_workbooks(result, inputs, tmp, **parallel)
                 stages["workbooks"] = time.perf_counter() - t
             write_manifest(
@@ -499,6 +521,8 @@ def run_and_write(
     finally:
         if spill is not None:
             spill.close()
+        if pool is not None:
+            pool.executor.shutdown(wait=True, cancel_futures=True)
     if spill is not None:  # its parts are gone; the file holds them
         result = replace(result, grid_projection=None)
     return RunReport(
