@@ -23,7 +23,11 @@ from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.inputs.periods import parse_quarter
 from stressmodel.inputs.statement_store import StatementStore, statement_figures, statement_store
 from stressmodel.model.base import compute_bases, latest_actuals
-from stressmodel.model.base.coverage import coverage_columns, latest_actuals_columns
+from stressmodel.model.base.coverage import (
+    coverage_columns,
+    latest_actuals_columns,
+    peer_stats_columns,
+)
 from stressmodel.run.app import COVERAGE_FIGURES, coverage
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
@@ -48,6 +52,26 @@ def assert_same_coverage(inputs: Inputs, quarters: range) -> int:
         assert got[1] == want[1], q  # not runnable, with the same reason
         assert got[0] == want[0], q
         compared += sum(len(v) for v in want[0].values())
+    return compared
+
+
+def assert_same_peers(inputs: Inputs, quarters: range, firms: int = 3) -> int:
+    """The columnar peer medians equal :func:`peer_medians` over every firm's own ratios, and
+    the bases of a few firms alone (``compute_bases(tickers=...)``, which reads them) equal
+    those of the full set; returns how many peer statistics were compared."""
+    compared = 0
+    for q in quarters:
+        full = compute_bases(inputs, q)
+        got = peer_stats_columns(inputs, q)
+        assert got == full.peers, q
+        compared += sum(len(v) for v in got.values())
+        some = sorted(full.firms)[::7][:firms] + sorted(full.not_runnable)[:1]
+        alone = compute_bases(inputs, q, tickers=some)
+        assert alone.peers == full.peers, q
+        assert alone.firms == {t: full.firms[t] for t in some if t in full.firms}, q
+        assert alone.not_runnable == {
+            t: full.not_runnable[t] for t in some if t in full.not_runnable
+        }, q
     return compared
 
 
@@ -102,6 +126,10 @@ def test_columnar_coverage_equals_compute_bases_on_the_shipped_inputs_at_every_q
         shipped, range(parse_quarter("2021Q1"), parse_quarter("2026Q4") + 1)
     )
     assert compared > 1000
+    assert (
+        assert_same_peers(shipped, range(parse_quarter("2021Q1"), parse_quarter("2026Q4") + 1))
+        > 100
+    )
     # with the statements as a plain mapping (dataclasses.replace), the same
     from dataclasses import replace
 
@@ -197,6 +225,10 @@ def test_columnar_coverage_equals_compute_bases_on_gappy_universes(
         inputs, range(parse_quarter("2023Q1"), parse_quarter("2026Q2") + 1, 3)
     )
     assert compared > 1000
+    assert (
+        assert_same_peers(inputs, range(parse_quarter("2023Q1"), parse_quarter("2026Q2") + 1, 3))
+        > 50
+    )
     ref = compute_bases(inputs, parse_quarter("2025Q3"))
     bases = [f.basis for fb in ref.firms.values() for f in fb.figures.values()]
     assert bases.count("estimated") > 100 and bases.count("derived") > 100  # the gaps did bite

@@ -23,6 +23,7 @@ import polars as pl
 
 from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import quarter_end_date, quarter_of_date
+from stressmodel.inputs.statement_store import StatementStore
 from stressmodel.inputs.statements import Figure, FirmStatements, build
 from stressmodel.model.base.balance_sheet import build_balance_sheet
 from stressmodel.model.base.export_split import build_export_split
@@ -136,14 +137,23 @@ def compute_bases(
     other firm's base (the back-tests).
     """
     at = inputs.as_of(q)
-    stmts = {t: build(t, rows, q) for t, rows in at.statements.items()}
+    wanted = None if tickers is None else set(tickers)
+    if wanted is not None and isinstance(at.statements, StatementStore):
+        # the peer medians from every firm's columns at once; FirmStatements and own ratios
+        # of the wanted firms only (10,000 firms: each back-test quarter built them all)
+        from stressmodel.model.base.coverage import peer_stats_columns
+
+        stmts = {t: build(t, at.statements[t], q) for t in at.statements.tickers if t in wanted}
+        peers = peer_stats_columns(inputs, q)
+    else:
+        stmts = {t: build(t, rows, q) for t, rows in at.statements.items()}
     since = {t: event_since(inputs, t, q) for t in stmts}
     own = {t: own_ratios(fs, q, since[t]) for t, fs in stmts.items()}
     groups = {t: peer_group(inputs, t) for t in stmts}
-    peers = peer_medians(own, groups)
+    if wanted is None or not isinstance(at.statements, StatementStore):
+        peers = peer_medians(own, groups)
     firms: dict[str, FirmBase] = {}
     not_runnable: dict[str, str] = {}
-    wanted = None if tickers is None else set(tickers)
     for t in at.tickers:
         if wanted is not None and t not in wanted:
             continue

@@ -46,6 +46,7 @@ from stressmodel.model.base.figures import (
     RATIO_LOOKBACK,
     SECTOR_FALLBACKS,
     Builder,
+    PeerStat,
 )
 from stressmodel.model.base.market import market
 
@@ -416,18 +417,18 @@ def peer_columns(own: dict[str, Own], groups: Sequence[str]) -> Peers:
     return Peers(n, med)
 
 
-def coverage_columns(
-    inputs: Inputs, q: int, figures: Sequence[str]
-) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Per runnable firm, the basis of each of ``figures`` it has at as-of quarter ``q``
-    (``compute_bases(inputs, q).firms[t].figures[name].basis``), and the firms that cannot
-    be run with the reason (``compute_bases(...).not_runnable``)."""
+def _own_columns(
+    inputs: Inputs, q: int
+) -> tuple[
+    Inputs, StatementStore, list[str], list[str], Grid, dict[str, np.ndarray], dict[str, Own]
+]:
+    """The inputs as of ``q``, their statement store, its firms, their peer groups, the grid, the capital items'
+    look-backs after corporate events and every firm's own ratios at as-of quarter ``q``."""
     at = inputs.as_of(q)
     store: StatementStore = statement_store(at.statements)
     tickers = list(store.tickers)
     n = len(tickers)
     g = Grid(store.frame, n, q)
-    sector = inputs.sector
     groups = [peer_group(inputs, t) for t in tickers]
     # event_since of every firm, with one pass over the events (not one per firm)
     end = quarter_end_date(q)
@@ -449,6 +450,37 @@ def coverage_columns(
             [default if s is None else max(min(default, q - s), 0) for s in since], dtype=np.int64
         )
     own, _cogs_found, _cogs_value = own_ratios_columns(g, back)
+    return at, store, tickers, groups, g, back, own
+
+
+def peer_stats_columns(inputs: Inputs, q: int) -> dict[str, dict[str, PeerStat]]:
+    """:func:`stressmodel.model.base.ratios.peer_medians` of every firm's own ratios at as-of
+    quarter ``q`` (what :func:`compute_bases` gives as ``peers``), from the columns: the same
+    medians (``statistics.median`` of the same floats) and the same sorted reporting tickers,
+    without building each firm's :class:`FirmStatements`."""
+    _at, _store, tickers, groups, _g, _back, own = _own_columns(inputs, q)
+    tarr = np.array(tickers, dtype=object)
+    garr = np.array(groups, dtype=object)
+    out: dict[str, dict[str, PeerStat]] = {}
+    for name, o in own.items():
+        for grp in dict.fromkeys(garr[o.ok].tolist()):
+            m = o.ok & (garr == grp)
+            stat = PeerStat(
+                statistics.median(o.v[m].tolist()), tuple(sorted(tarr[m].tolist())), grp
+            )
+            out.setdefault(grp, {})[name] = stat
+    return out
+
+
+def coverage_columns(
+    inputs: Inputs, q: int, figures: Sequence[str]
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Per runnable firm, the basis of each of ``figures`` it has at as-of quarter ``q``
+    (``compute_bases(inputs, q).firms[t].figures[name].basis``), and the firms that cannot
+    be run with the reason (``compute_bases(...).not_runnable``)."""
+    at, store, tickers, groups, g, back, own = _own_columns(inputs, q)
+    n = len(tickers)
+    sector = inputs.sector
     peers = peer_columns(own, groups)
     garr = groups
 
