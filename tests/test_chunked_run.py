@@ -111,10 +111,11 @@ def test_the_plan_runs_at_once_within_the_limit_and_in_chunks_above_it():
     assert memory.estimate(1000, 259, 8, chunk_firms=k).bytes <= memory.CHUNK_ABOVE_BYTES
     assert memory.estimate(1000, 259, 8, chunk_firms=k + 1).bytes > memory.CHUNK_ABOVE_BYTES
     # a limit below CHUNK_ABOVE_BYTES: the largest chunk within the limit
+    # (100 cases: 1,000 firms' inputs and held cases of 259 take 994 MB before any quarter)
     limit = 900 * 1024**2
-    k = memory.plan(whole, limit)
-    assert k is not None and memory.estimate(1000, 259, 8, chunk_firms=k).bytes <= limit
-    assert memory.estimate(1000, 259, 8, chunk_firms=k + 1).bytes > limit
+    k = memory.plan(memory.estimate(1000, 100, 8), limit)
+    assert k is not None and k > 1 and memory.estimate(1000, 100, 8, chunk_firms=k).bytes <= limit
+    assert memory.estimate(1000, 100, 8, chunk_firms=k + 1).bytes > limit
     # not even one firm at a time
     assert memory.plan(whole, memory.FIXED_BYTES) == 0
     assert memory.plan(whole, 200 * 1024**2) == 0
@@ -125,12 +126,29 @@ def test_a_chunk_estimate_counts_one_chunk_of_quarters_and_every_case_held():
     b = memory.estimate(100, 50, 8, chunk_firms=20)
     assert b.bytes - a.bytes == 10 * 50 * 8 * memory.BYTES_PER_CASE_QUARTER
     c = memory.estimate(200, 50, 8, chunk_firms=10)
-    assert c.bytes - a.bytes == 100 * 50 * memory.HELD_BYTES_PER_CASE
+    assert (
+        c.bytes - a.bytes
+        == 100 * 50 * memory.HELD_BYTES_PER_CASE + 100 * memory.INPUT_BYTES_PER_FIRM
+    )
     # peers: their one case each, at once with the firms or as their own chunk
     assert memory.estimate(10, 50, 8, peers=30).bytes - memory.estimate(10, 50, 8).bytes == (
-        30 * 8 * memory.BYTES_PER_CASE_QUARTER
+        30 * 8 * memory.BYTES_PER_CASE_QUARTER + 30 * memory.INPUT_BYTES_PER_FIRM
     )
     assert "10 firms at a time" in a.describe()
+
+
+def test_every_register_firm_adds_its_inputs_and_base_chunked_or_not() -> None:
+    """The per-firm part (measured 178 kB per firm of inputs and base at 10,000 firms) grows
+    with the register and is not reduced by chunking: 8 reported firms among 10,000 are
+    estimated above 2 GB (measured peak of that run: 2.2 GB), not the ~0.7 GB of quarters."""
+    small, big = memory.estimate(8, 259, 8, peers=92), memory.estimate(8, 259, 8, peers=9992)
+    assert big.bytes - small.bytes == 9900 * (
+        8 * memory.BYTES_PER_CASE_QUARTER + memory.INPUT_BYTES_PER_FIRM
+    )
+    assert big.bytes > 2 * 1024**3
+    at_once, chunked = memory.estimate(100, 50, 8), memory.estimate(100, 50, 8, chunk_firms=10)
+    for e in (at_once, chunked):
+        assert e.bytes >= memory.FIXED_BYTES + 100 * memory.INPUT_BYTES_PER_FIRM
 
 
 # --- end to end: the CLI under a test-set memory limit -------------------------------------

@@ -757,7 +757,9 @@ def test_the_memory_estimate_grows_with_firms_cases_and_quarters():
     from stressmodel.pipeline import memory
 
     base = memory.estimate(8, 82, 8).bytes
-    assert memory.estimate(16, 82, 8).bytes - base == 8 * 82 * 8 * memory.BYTES_PER_CASE_QUARTER
+    assert memory.estimate(16, 82, 8).bytes - base == 8 * (
+        82 * 8 * memory.BYTES_PER_CASE_QUARTER + memory.INPUT_BYTES_PER_FIRM
+    )
     assert memory.estimate(8, 164, 8).bytes > base and memory.estimate(8, 82, 16).bytes > base
     # 10,000 firms of the default grid: far beyond a 6 GB address-space limit
     assert memory.estimate(10_000, 82, 8).bytes > 6 * 1024**3

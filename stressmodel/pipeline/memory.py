@@ -9,7 +9,9 @@ synthetic universes from :func:`stressmodel.bench.write_synthetic_inputs`,
 82 cases, 8 quarters): peak RSS 468 MB with 100 firms and 1,129 MB with 400 firms, i.e.
 about 3.4 kB per firm-case-quarter above a fixed part of about 250 MB. The estimate rounds
 both up (4 kB, 300 MB) so that it errs on the side of refusing. A Monte Carlo run adds its
-block of at most ``montecarlo.MAX_CASES`` cases (about 0.5 GB).
+block of at most ``montecarlo.MAX_CASES`` cases (about 0.5 GB). Every firm of the register
+adds its inputs and base (:data:`INPUT_BYTES_PER_FIRM`, 10,000 firms: about 1.9 GB), which
+chunking does not reduce.
 
 A run above its limit (or above :data:`CHUNK_ABOVE_BYTES`) is processed in chunks of
 reported firms (:func:`plan`): the quarters then held are one chunk's, plus the per-case
@@ -28,6 +30,11 @@ BYTES_PER_CASE_QUARTER = 4096
 FIXED_BYTES = 300 * 1024**2
 #: the Monte Carlo block (``montecarlo.MAX_CASES`` cases, about 0.5 GB)
 MONTE_CARLO_BYTES = 512 * 1024**2
+#: per firm of the register (reported firms and peers): its inputs and base, held for the
+#: whole run. Measured peak RSS after ``load_inputs`` and ``compute_bases`` of every firm on
+#: synthetic universes: 296 MB at 1,000 firms, 1,898 MB at 10,000, i.e. 178 kB per firm
+#: (rounded up); the fixed part above holds the first few hundred firms' share
+INPUT_BYTES_PER_FIRM = 192 * 1024
 
 
 #: bytes held per reported firm x case once its chunk is reduced (its rows of the case
@@ -63,6 +70,7 @@ class MemoryEstimate:
             held = self.firms * self.cases_per_firm * HELD_BYTES_PER_CASE
         return (
             FIXED_BYTES
+            + (self.firms + self.peers) * INPUT_BYTES_PER_FIRM
             + rows * self.quarters * BYTES_PER_CASE_QUARTER
             + held
             + (MONTE_CARLO_BYTES if self.monte_carlo else 0)
