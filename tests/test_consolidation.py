@@ -392,3 +392,43 @@ def test_numeric_core_imports_no_io_libraries() -> None:
     root = Path(__file__).resolve().parents[1]
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("n", "draws_n", "decimals"),
+    [(201, 40, None), (257, 33, 1), (300, 70, 0), (640, 5, 2), (1000, 3, None)],
+)
+def test_kendall_tau_b_pair_counts_equal_scipy_to_the_bit(
+    n: int, draws_n: int, decimals: int | None
+) -> None:
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(n)
+    point = rng.random(n)
+    draws = point[:, None] + 0.05 * rng.random((n, draws_n))
+    if decimals is not None:  # ties in both sides and joint ties
+        point, draws = np.round(point, decimals), np.round(draws, decimals + 1)
+    draws[:, 0] = draws[0, 0]  # one draw all tied: NaN, as scipy
+    draws[:, 1] = -point  # perfectly discordant
+    got = c._kendall_tau_b_counts(point, draws)
+    want = np.array([kendalltau(point, draws[:, d], variant="b").statistic for d in range(draws_n)])
+    assert np.isnan(got[0]) and np.isnan(want[0])
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(c._kendall_tau_b(point, draws), got, equal_nan=True)
+
+
+def test_discordant_pairs_counts_every_strict_inversion() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 5, 8, 13, 64, 100):
+        ranks = rng.integers(0, max(1, n // 2), size=(6, n)).astype(np.int64)
+        want = [sum(int(r[i] > r[j]) for i in range(n) for j in range(i + 1, n)) for r in ranks]
+        assert c._discordant_pairs(ranks).tolist() == want
+
+
+def test_row_quantiles_of_expit_equal_numpy_quantile_of_expit() -> None:
+    rng = np.random.default_rng(11)
+    eta = rng.normal(size=(37, 1000))
+    eta[3] = 0.25  # a row of ties
+    got = c.row_quantiles_of_expit(eta, (0.10, 0.50, 0.90))
+    want = np.quantile(c.expit(eta), (0.10, 0.50, 0.90), axis=1)
+    assert np.array_equal(got, want)
