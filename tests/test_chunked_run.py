@@ -296,3 +296,18 @@ def test_backtests_from_the_selected_firms_bases_equal_those_from_every_firms(in
     assert lean.projections.keys() == full.projections.keys() and lean.skipped == full.skipped
     for q, frame in full.projections.items():
         assert frame.height > 0 and frame.equals(lean.projections[q]), q
+
+
+def test_the_workbooks_read_nothing_that_for_workbooks_releases(inputs) -> None:
+    from stressmodel.inputs.periods import parse_quarter
+    from stressmodel.pipeline.result import for_workbooks
+    from stressmodel.report import workbook_specs
+
+    full = stages.run_model(inputs, RunOptions(as_of=parse_quarter(AS_OF)))
+    cut = for_workbooks(full)
+    names = {s.name for s in full.scenarios}
+    assert set(cut.cases["scenario"]) == names and cut.cases.height < full.cases.height
+    assert cut.grid_projection is None
+    want, got = workbook_specs(full, inputs), workbook_specs(cut, inputs)
+    assert [s.filename for s in got] == [s.filename for s in want]
+    assert got == want  # every sheet's cells, formulas, charts and formats

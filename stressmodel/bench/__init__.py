@@ -714,7 +714,9 @@ def bench_end_to_end(
         out["rss_before_mb"], out["peak_rss_mb"] = mem.before_mb, mem.peak_mb
         out["as_of"] = report.result.as_of_label
         out["horizon"] = report.result.horizon
-        out["cases"] = report.result.cases.height
+        out["cases"] = (
+            report.result.valuation.height
+        )  # one row per case (cases keeps the named ones after the workbooks)
         manifest = report.folder / "manifest.json"
         stages: dict[str, float] = {}
         if manifest.exists():

@@ -4,7 +4,7 @@ writers read)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -58,3 +58,14 @@ class RunResult:
     @property
     def as_of_label(self) -> str:
         return quarter_label(self.as_of)
+
+
+def for_workbooks(result: RunResult) -> RunResult:
+    """The run without what no workbook reads, to release before the workbook phase:
+    ``cases`` keeps the named scenarios' rows (the workbooks' engine values read those only,
+    stressmodel.report.values.case_values; the grid cases' parameters are some 40% of the
+    frames a run holds) and ``grid_projection`` is dropped (the grid quarters go to
+    projections.parquet only). Everything else is the run's, unchanged."""
+    names = [s.name for s in result.scenarios]
+    cases = result.cases.filter(pl.col("scenario").is_in(names))
+    return replace(result, cases=cases, grid_projection=None)
