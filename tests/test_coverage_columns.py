@@ -22,7 +22,7 @@ from stressmodel.bench import setting, write_synthetic_inputs
 from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.inputs.periods import parse_quarter
 from stressmodel.inputs.statement_store import StatementStore, statement_figures, statement_store
-from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.model.base import compute, compute_bases, latest_actuals
 from stressmodel.model.base.coverage import (
     coverage_columns,
     latest_actuals_columns,
@@ -66,7 +66,15 @@ def assert_same_peers(inputs: Inputs, quarters: range, firms: int = 3) -> int:
         assert got == full.peers, q
         compared += sum(len(v) for v in got.values())
         some = sorted(full.firms)[::7][:firms] + sorted(full.not_runnable)[:1]
-        alone = compute_bases(inputs, q, tickers=some)
+        alone = compute_bases(inputs, q, tickers=some)  # per-firm or columnar by register size
+        with pytest.MonkeyPatch.context() as mp:  # the columnar path whatever the size
+            mp.setattr(compute, "COLUMNAR_PEERS_FROM", 0)
+            col = compute_bases(inputs, q, tickers=some)
+        assert (col.firms, col.peers, col.not_runnable) == (
+            alone.firms,
+            alone.peers,
+            alone.not_runnable,
+        ), q
         assert alone.peers == full.peers, q
         assert alone.firms == {t: full.firms[t] for t in some if t in full.firms}, q
         assert alone.not_runnable == {

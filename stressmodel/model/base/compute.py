@@ -121,6 +121,12 @@ def peer_group(inputs: Inputs, ticker: str) -> str:
     return str(inputs.firm(ticker).get("peer_group") or "")
 
 
+#: registers of at least this many firms take a ``tickers=`` call's peer medians from the
+#: columnar store at once; below it the per-firm path is faster (one column-wise pass costs
+#: ~0.05 s whatever the size: 8 firms take ~0.01 s firm by firm, 10,000 firms ~1.5 s)
+COLUMNAR_PEERS_FROM = 64
+
+
 def compute_bases(
     inputs: Inputs,
     q: int,
@@ -138,7 +144,12 @@ def compute_bases(
     """
     at = inputs.as_of(q)
     wanted = None if tickers is None else set(tickers)
-    if wanted is not None and isinstance(at.statements, StatementStore):
+    columnar = (
+        wanted is not None
+        and isinstance(at.statements, StatementStore)
+        and len(at.statements) >= COLUMNAR_PEERS_FROM
+    )
+    if columnar:
         # the peer medians from every firm's columns at once; FirmStatements and own ratios
         # of the wanted firms only (10,000 firms: each back-test quarter built them all)
         from stressmodel.model.base.coverage import peer_stats_columns
@@ -150,7 +161,7 @@ def compute_bases(
     since = {t: event_since(inputs, t, q) for t in stmts}
     own = {t: own_ratios(fs, q, since[t]) for t, fs in stmts.items()}
     groups = {t: peer_group(inputs, t) for t in stmts}
-    if wanted is None or not isinstance(at.statements, StatementStore):
+    if not columnar:
         peers = peer_medians(own, groups)
     firms: dict[str, FirmBase] = {}
     not_runnable: dict[str, str] = {}
