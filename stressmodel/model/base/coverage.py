@@ -49,6 +49,7 @@ from stressmodel.model.base.figures import (
     PeerStat,
 )
 from stressmodel.model.base.market import market
+from stressmodel.model.base.ratios import POINT_RATIOS
 
 #: basis codes of the arrays: 0 missing, then the three bases
 MISSING, REPORTED, DERIVED, ESTIMATED = 0, 1, 2, 3
@@ -322,14 +323,7 @@ def own_ratios_columns(
     put("da_ratio", found, val, bas)
     put("ni_margin", *_ttm_ratio(g, "net_income", "revenue"))
     put("cfo_ratio", *_ttm_ratio(g, "operating_cash_flow", "revenue"))
-    for item, name in (
-        ("inventory_days", "dio"),
-        ("receivable_days", "dso"),
-        ("liabilities_to_assets", "liabilities_to_assets"),
-        ("overseas_revenue_share", "export_share"),
-        ("current_ratio", "current_ratio"),
-        ("inventory_turnover", "inventory_turnover"),
-    ):
+    for item, name in POINT_RATIOS:
         f = g.latest_point(item, back[item] if item in CAPITAL_ITEMS else RATIO_LOOKBACK)
         put(name, f.ok, f.v, f.b)
     gx = g.latest_point("gross_margin_overseas", RATIO_LOOKBACK * 2)

@@ -36,6 +36,17 @@ def _ttm_ratio(
     return None
 
 
+#: own ratios that are the latest reported point of one statement item: (item, ratio name)
+POINT_RATIOS = (
+    ("inventory_days", "dio"),
+    ("receivable_days", "dso"),
+    ("liabilities_to_assets", "liabilities_to_assets"),
+    ("overseas_revenue_share", "export_share"),
+    ("current_ratio", "current_ratio"),
+    ("inventory_turnover", "inventory_turnover"),
+)
+
+
 def own_ratios(fs: FirmStatements, q: int, since: int | None = None) -> dict[str, Figure]:
     """Ratios a firm reports (or that follow from its reports) at or before q.
 
@@ -79,14 +90,7 @@ def own_ratios(fs: FirmStatements, q: int, since: int | None = None) -> dict[str
     put("da_ratio", da)
     put("ni_margin", _ttm_ratio(fs, "net_income", "revenue", q))
     put("cfo_ratio", _ttm_ratio(fs, "operating_cash_flow", "revenue", q))
-    for item, name in (
-        ("inventory_days", "dio"),
-        ("receivable_days", "dso"),
-        ("liabilities_to_assets", "liabilities_to_assets"),
-        ("overseas_revenue_share", "export_share"),
-        ("current_ratio", "current_ratio"),
-        ("inventory_turnover", "inventory_turnover"),
-    ):
+    for item, name in POINT_RATIOS:
         fig = fs.latest_point(item, q, back(item, RATIO_LOOKBACK))
         if fig is not None:
             put(name, fig)
