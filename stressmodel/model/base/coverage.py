@@ -49,7 +49,7 @@ from stressmodel.model.base.figures import (
     PeerStat,
 )
 from stressmodel.model.base.market import market
-from stressmodel.model.base.ratios import POINT_RATIOS
+from stressmodel.model.base.ratios import BALANCE_ITEMS, POINT_RATIOS
 
 #: basis codes of the arrays: 0 missing, then the three bases
 MISSING, REPORTED, DERIVED, ESTIMATED = 0, 1, 2, 3
@@ -343,14 +343,7 @@ def own_ratios_columns(
     put("asp", afound, av, ab)
     bs = {
         name: g.latest_point(name, back[name] if name in CAPITAL_ITEMS else BALANCE_LOOKBACK)
-        for name in (
-            "cash_and_equivalents",
-            "receivables",
-            "inventory",
-            "total_assets",
-            "total_liabilities",
-            "total_debt",
-        )
+        for name in BALANCE_ITEMS
     }
     rev = g.latest_ttm("revenue", g.q, 12)
     with np.errstate(all="ignore"):

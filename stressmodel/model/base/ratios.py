@@ -36,6 +36,16 @@ def _ttm_ratio(
     return None
 
 
+#: the reported balances the balance-sheet ratios read (latest point of each)
+BALANCE_ITEMS = (
+    "cash_and_equivalents",
+    "receivables",
+    "inventory",
+    "total_assets",
+    "total_liabilities",
+    "total_debt",
+)
+
 #: own ratios that are the latest reported point of one statement item: (item, ratio name)
 POINT_RATIOS = (
     ("inventory_days", "dio"),
@@ -138,17 +148,7 @@ def own_ratios(fs: FirmStatements, q: int, since: int | None = None) -> dict[str
                 )
                 break
     # balance-sheet ratios from reported balances
-    bs = {
-        n: fs.latest_point(n, q, back(n, BALANCE_LOOKBACK))
-        for n in (
-            "cash_and_equivalents",
-            "receivables",
-            "inventory",
-            "total_assets",
-            "total_liabilities",
-            "total_debt",
-        )
-    }
+    bs = {n: fs.latest_point(n, q, back(n, BALANCE_LOOKBACK)) for n in BALANCE_ITEMS}
     rev = fs.latest_ttm("revenue", q)
     cogs_v = rev.value * cogs.value if (rev and cogs) else None
     if rev and rev.value > 0:
