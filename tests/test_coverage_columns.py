@@ -174,10 +174,7 @@ def _gappy_universe(dest: Path, n: int, seed: int, drop: float) -> None:
         "interest_expense",
     )
     for path in sorted((dest / "statements").iterdir()):
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            cols = list(reader.fieldnames or [])
-            rows = list(reader)
+        cols, rows = _read_rows(path)
         p = rng.choice((0.0, drop / 2, drop))
         gone = set(rng.sample(items_dropped, rng.choice((0, 0, 1, 3))))
         kept = [
@@ -186,14 +183,8 @@ def _gappy_universe(dest: Path, n: int, seed: int, drop: float) -> None:
             if (r["item"] == "revenue" and r["period"].startswith("FY"))
             or (r["item"] not in gone and rng.random() >= p)
         ]
-        with open(path, "w", encoding="utf-8", newline="") as fh:
-            w = csv.DictWriter(fh, cols, lineterminator="\n")
-            w.writeheader()
-            w.writerows(kept)
-    with open(dest / "firms.csv", encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = list(reader.fieldnames or [])
-        firms = list(reader)
+        _write_rows(path, cols, kept)
+    cols, firms = _read_rows(dest / "firms.csv")
     for r in firms:
         r["peer_group"] = rng.choice(
             ("re_magnets", "re_magnets", "re_magnets", "small_a", "small_b")
@@ -202,24 +193,28 @@ def _gappy_universe(dest: Path, n: int, seed: int, drop: float) -> None:
             r["export_share"] = r["export_share_period"] = r["export_share_source"] = ""
         if rng.random() < 0.3:
             r["equity_volatility"] = r["equity_volatility_source"] = ""
-    with open(dest / "firms.csv", "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, cols, lineterminator="\n")
-        w.writeheader()
-        w.writerows(firms)
+    _write_rows(dest / "firms.csv", cols, firms)
     # events of the shipped firms apply to the synthetic firms copied from them
-    with open(dest / "events.csv", encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        ecols = list(reader.fieldnames or [])
-        events = list(reader)
+    ecols, events = _read_rows(dest / "events.csv")
     out = []
     for i, r in enumerate(firms):
         for e in events:
             if r["note"].startswith(f"synthetic benchmark firm: {e['ticker']} x ") and i % 2:
                 out.append({**e, "ticker": r["ticker"]})
-    with open(dest / "events.csv", "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, ecols, lineterminator="\n")
+    _write_rows(dest / "events.csv", ecols, out)
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _write_rows(path: Path, cols: list[str], rows: list[dict[str, str]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, cols, lineterminator="\n")
         w.writeheader()
-        w.writerows(out)
+        w.writerows(rows)
 
 
 @pytest.mark.parametrize(("seed", "drop"), [(1, 0.3), (2, 0.6), (3, 0.9)])
