@@ -107,9 +107,21 @@ def test_the_plan_runs_at_once_within_the_limit_and_in_chunks_above_it():
     whole = memory.estimate(1000, 259, 8)
     assert memory.plan(memory.estimate(7, 259, 8, peers=1), 20 * 1024**3) is None
     k = memory.plan(whole, 20 * 1024**3)  # above CHUNK_ABOVE_BYTES: chunked anyway
-    assert k is not None and 1 <= k < 1000
-    assert memory.estimate(1000, 259, 8, chunk_firms=k).bytes <= memory.CHUNK_ABOVE_BYTES
-    assert memory.estimate(1000, 259, 8, chunk_firms=k + 1).bytes > memory.CHUNK_ABOVE_BYTES
+    # the largest chunk within CHUNK_ABOVE_BYTES is 3 firms here (1,000 firms' inputs and
+    # held cases take most of it), below the floor of MIN_CHUNK_FIRMS
+    soft = memory.chunk_firms(whole, memory.CHUNK_ABOVE_BYTES)
+    assert soft is not None and 1 <= soft < memory.MIN_CHUNK_FIRMS
+    assert k == memory.MIN_CHUNK_FIRMS
+    # a smaller register: the largest chunk within CHUNK_ABOVE_BYTES, above the floor
+    mid = memory.estimate(100, 259, 8)
+    k = memory.plan(mid, 20 * 1024**3)
+    assert k is not None and memory.MIN_CHUNK_FIRMS < k < 100
+    assert memory.estimate(100, 259, 8, chunk_firms=k).bytes <= memory.CHUNK_ABOVE_BYTES
+    assert memory.estimate(100, 259, 8, chunk_firms=k + 1).bytes > memory.CHUNK_ABOVE_BYTES
+    # the floor never exceeds what the limit allows, nor the firms of the run
+    tight = memory.estimate(1000, 259, 8, chunk_firms=5).bytes
+    assert memory.plan(whole, tight) == 5
+    assert memory.plan(memory.estimate(20, 2000, 8), 20 * 1024**3) is None
     # a limit below CHUNK_ABOVE_BYTES: the largest chunk within the limit
     # (100 cases: 1,000 firms' inputs and held cases of 259 take 994 MB before any quarter)
     limit = 900 * 1024**2
