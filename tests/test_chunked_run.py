@@ -313,13 +313,42 @@ def test_backtests_from_the_selected_firms_bases_equal_those_from_every_firms(in
 def test_the_workbooks_read_nothing_that_for_workbooks_releases(inputs) -> None:
     from stressmodel.inputs.periods import parse_quarter
     from stressmodel.pipeline.result import for_workbooks
-    from stressmodel.report import workbook_specs
+    from stressmodel.report import workbook_inputs, workbook_specs
 
     full = stages.run_model(inputs, RunOptions(as_of=parse_quarter(AS_OF)))
     cut = for_workbooks(full)
     names = {s.name for s in full.scenarios}
     assert set(cut.cases["scenario"]) == names and cut.cases.height < full.cases.height
     assert cut.grid_projection is None
-    want, got = workbook_specs(full, inputs), workbook_specs(cut, inputs)
+    for name in ("valuation",):
+        frame = getattr(cut, name)
+        assert set(frame["scenario"]) == names and frame.height < getattr(full, name).height
+    scored = cut.extras["consolidation"]
+    assert set(scored["scenario"]) == names
+    assert scored.height < full.extras["consolidation"].height
+    assert cut.summary.equals(full.summary) and cut.grid_summary.height > 0
+    # the workbooks' inputs: no statements, prices, trade months or events
+    lean = workbook_inputs(inputs)
+    assert not lean.statements and not lean.prices and not lean.trade and not lean.events
+    assert lean.register == inputs.register and lean.file_hashes == inputs.file_hashes
+    want, got = workbook_specs(full, inputs), workbook_specs(cut, lean)
     assert [s.filename for s in got] == [s.filename for s in want]
     assert got == want  # every sheet's cells, formulas, charts and formats
+
+
+def test_a_pool_task_gets_its_firms_bases_and_no_sector_only_extras(inputs) -> None:
+    from stressmodel.inputs.periods import parse_quarter
+    from stressmodel.report import SECTOR_EXTRAS, TASK_FIRMS, firms_run, task_chunks
+
+    full = stages.run_model(inputs, RunOptions(as_of=parse_quarter(AS_OF)))
+    some = list(full.tickers[:2])
+    cut = firms_run(full, some)
+    assert list(cut.bases.firms) == some and set(cut.bases.own_ratios) <= set(some)
+    assert cut.bases.peers == full.bases.peers
+    assert not set(SECTOR_EXTRAS) & set(cut.extras) and set(SECTOR_EXTRAS) <= set(full.extras)
+    assert set(cut.summary["ticker"]) == set(some)
+    # tasks: four per worker at least, never more than TASK_FIRMS firms, order kept
+    tickers = [f"{i:06d}.SZ" for i in range(1000)]
+    chunks = task_chunks(tickers, 2)
+    assert max(map(len, chunks)) <= TASK_FIRMS and [t for c in chunks for t in c] == tickers
+    assert len(task_chunks(tickers[:8], 2)) == 8

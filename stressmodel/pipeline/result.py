@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from stressmodel.inputs.periods import quarter_label
-from stressmodel.inputs.scenarios import Scenario
+from stressmodel.inputs.scenarios import GRID_KINDS, Scenario
 from stressmodel.model.base import BaseSet
 from stressmodel.model.trade import TradePath
 
@@ -43,7 +43,6 @@ class RunResult:
     trade: TradePath
     cases: pl.DataFrame
     projection: pl.DataFrame  # named scenarios, every quarter
-    grid_summary: pl.DataFrame  # every case, key figures
     valuation: pl.DataFrame  # every case
     summary: pl.DataFrame  # one row per ticker x scenario (named and grid)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -59,13 +58,30 @@ class RunResult:
     def as_of_label(self) -> str:
         return quarter_label(self.as_of)
 
+    @property
+    def grid_summary(self) -> pl.DataFrame:
+        """The grid cases' rows of ``summary`` (filtered when read: held as a frame of its
+        own it doubled the summary, about 110 MB at 1,000 firms)."""
+        return self.summary.filter(pl.col("scenario_kind").is_in(GRID_KINDS))
+
 
 def for_workbooks(result: RunResult) -> RunResult:
     """The run without what no workbook reads, to release before the workbook phase:
-    ``cases`` keeps the named scenarios' rows (the workbooks' engine values read those only,
-    stressmodel.report.values.case_values; the grid cases' parameters are some 40% of the
-    frames a run holds) and ``grid_projection`` is dropped (the grid quarters go to
+    ``cases``, ``valuation`` and the ``consolidation`` extra keep the named scenarios' rows
+    (the workbooks' engine values, scenario sheets and summaries read those only; the grid
+    cases are some 97% of their rows), ``summary`` keeps every case (the Sensitivity sheets
+    read the grid's) and ``grid_projection`` is dropped (the grid quarters go to
     projections.parquet only). Everything else is the run's, unchanged."""
     names = [s.name for s in result.scenarios]
-    cases = result.cases.filter(pl.col("scenario").is_in(names))
-    return replace(result, cases=cases, grid_projection=None)
+    named = pl.col("scenario").is_in(names)
+    extras = dict(result.extras)
+    scored = extras.get("consolidation")
+    if isinstance(scored, pl.DataFrame) and "scenario" in scored.columns:
+        extras["consolidation"] = scored.filter(named)
+    return replace(
+        result,
+        cases=result.cases.filter(named),
+        valuation=result.valuation.filter(named),
+        extras=extras,
+        grid_projection=None,
+    )

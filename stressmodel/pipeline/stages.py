@@ -25,7 +25,7 @@ from stressmodel.analysis.valuation import cross_checks, dcf
 from stressmodel.errors import UsageError
 from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
-from stressmodel.inputs.scenarios import GRID_KINDS, NAMED_SCENARIOS, PERMANENT_GRID_KIND, Scenario
+from stressmodel.inputs.scenarios import NAMED_SCENARIOS, PERMANENT_GRID_KIND, Scenario
 from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
 from stressmodel.model.cases import case_frame, per_firm_case_frame, scenario_frame
 from stressmodel.model.engine import KEYS, choose_backend, project
@@ -1041,7 +1041,6 @@ def stage_tables(
         trade=scen.trade,
         cases=scen.cases,
         projection=projection,
-        grid_summary=summary.filter(pl.col("scenario_kind").is_in(GRID_KINDS)),
         grid_projection=grid_projection,
         valuation=val.values.filter(keep),
         summary=summary,

@@ -44,7 +44,13 @@ from stressmodel.report.spec import WorkbookSpec
 from stressmodel.report.values import CaseValues, case_values
 from stressmodel.report.writer import write_workbook
 
-__all__ = ["SECTOR_FILE", "default_workers", "workbook_specs", "write_workbooks"]
+__all__ = [
+    "SECTOR_FILE",
+    "default_workers",
+    "workbook_inputs",
+    "workbook_specs",
+    "write_workbooks",
+]
 
 #: below this many firms a process pool costs more (start-up, shipping the run) than it saves
 MIN_FIRMS_PER_WORKER = 4
@@ -57,10 +63,16 @@ def default_workers() -> int:
 
 
 #: RunResult frames and extras that a firm workbook reads only for its own ticker
-FIRM_FRAMES = ("projection", "grid_summary", "summary", "cases", "valuation")
+FIRM_FRAMES = ("projection", "summary", "cases", "valuation")
 FIRM_EXTRAS = ("consolidation", "reverse_stress", "actual_metrics", "montecarlo", "tracking")
 #: firms whose engine values and frame partitions are held at once (memory stays flat in N)
 BLOCK = 32
+#: extras only the sector summary reads: a worker's task (written by firm workbooks only)
+#: does not receive them
+SECTOR_EXTRAS = ("debt_at_risk",)
+#: most firms a pool task writes: small tasks keep what the parent has pickled and waiting,
+#: and what each worker holds, small at 1,000 firms (a task's fixed cost is a few ms)
+TASK_FIRMS = 16
 #: line items of the engine values that the sector summary reads (its cash charts)
 SECTOR_ITEMS = ("cash",)
 
@@ -79,13 +91,34 @@ def _cut(frame: Any, tickers: Sequence[str]) -> Any:
 
 def firms_run(result: RunResult, tickers: Sequence[str]) -> RunResult:
     """The run cut to ``tickers`` for their firm workbooks: :data:`FIRM_FRAMES` and
-    :data:`FIRM_EXTRAS` keep only those tickers' rows (in their order); the rest (the
-    run's ticker list, scenarios, bases, sector-wide extras) is the run's. What a worker
-    process or a cluster task receives, instead of every firm's frames."""
-    extras = {k: _cut(v, tickers) if k in FIRM_EXTRAS else v for k, v in result.extras.items()}
+    :data:`FIRM_EXTRAS` keep only those tickers' rows (in their order), the bases only
+    those firms (a firm workbook reads its own base; the peer medians stay) and the
+    :data:`SECTOR_EXTRAS` are left out; the rest (the run's ticker list, scenarios,
+    sector-wide extras) is the run's. What a worker process or a cluster task receives,
+    instead of every firm's frames."""
+    extras = {
+        k: _cut(v, tickers) if k in FIRM_EXTRAS else v
+        for k, v in result.extras.items()
+        if k not in SECTOR_EXTRAS
+    }
     cut = {name: _cut(getattr(result, name), tickers) for name in FIRM_FRAMES}
+    b = result.bases
+    bases = replace(
+        b,
+        firms={t: b.firms[t] for t in tickers if t in b.firms},
+        own_ratios={t: b.own_ratios[t] for t in tickers if t in b.own_ratios},
+    )
     # the grid scenarios' quarters go to projections.parquet only: no workbook reads them
-    return replace(result, extras=extras, grid_projection=None, **cut)
+    return replace(result, extras=extras, bases=bases, grid_projection=None, **cut)
+
+
+def workbook_inputs(inputs: Inputs) -> Inputs:
+    """The inputs the workbooks read: the register, sector, scenarios, priors and the
+    file hashes and names, without the statement rows, prices, trade months and events
+    (the sheets read those through the run's bases, summaries and frames; at 1,000
+    firms the statements alone are about 200 MB). What the serial writer, each worker
+    process and each cluster task hold."""
+    return replace(inputs, statements={}, prices=(), trade=(), events=())
 
 
 def firm_views(result: RunResult, tickers: Sequence[str]) -> Iterator[tuple[str, RunResult]]:
@@ -213,6 +246,13 @@ def _chunks(items: Sequence[str], n: int) -> list[list[str]]:
     return [c for c in out if c]
 
 
+def task_chunks(tickers: Sequence[str], workers: int) -> list[list[str]]:
+    """The pool tasks of ``workers`` processes: contiguous chunks of ``tickers``, at least
+    four per worker (a slow chunk does not hold the others up) and at most
+    :data:`TASK_FIRMS` firms each."""
+    return _chunks(tickers, max(4 * workers, -(-len(tickers) // TASK_FIRMS)))
+
+
 def pool_size(workers: int, firms: int) -> int:
     """Processes a ``workers`` run of ``firms`` firm workbooks uses: at most one per
     :data:`MIN_FIRMS_PER_WORKER` firms; 1 means the serial writer."""
@@ -239,7 +279,10 @@ def start_pool(inputs: Inputs, n: int) -> WorkbookPool:
     package and receives the inputs while the caller goes on (the run starts it before the
     model stages, so the workers' start-up of about half a second each overlaps them)."""
     executor = ProcessPoolExecutor(
-        n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(inputs,)
+        n,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(workbook_inputs(inputs),),
     )
     # with spawn the executor starts a process per submitted task while none is idle
     for _ in range(n):
@@ -286,8 +329,9 @@ def write_workbooks(
         names, values = write_firm_workbooks(result, inputs, tickers, folder)
     elif executor is not None:
         chunks = _chunks(tickers, max(1, len(tickers) // MIN_FIRMS_PER_WORKER))
+        lean = workbook_inputs(inputs)
         futures = [
-            executor.submit(write_firm_workbooks, firms_run(result, c), inputs, c, folder)
+            executor.submit(write_firm_workbooks, firms_run(result, c), lean, c, folder)
             for c in chunks
         ]
         names, values = _gather(futures)
@@ -306,12 +350,12 @@ def _write_in_pool(
     pool: WorkbookPool, result: RunResult, tickers: Sequence[str], folder: Path
 ) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
     n = pool.size
-    # more chunks than workers, so a slow chunk does not hold the others up; each task
-    # receives only its firms' rows of the run's per-firm frames, and at most 2 n tasks
-    # wait at a time (each holds its copy of those rows until it is done)
+    # more chunks than workers, so a slow chunk does not hold the others up, and at most
+    # TASK_FIRMS firms each; a task receives only its firms' rows of the run's per-firm
+    # frames, and at most 2 n tasks wait at a time (each holds its copy until it is done)
     pending: deque[Any] = deque()
     done: list[Any] = []
-    for c in _chunks(tickers, 4 * n):
+    for c in task_chunks(tickers, n):
         pending.append(pool.executor.submit(_write_in_worker, firms_run(result, c), c, str(folder)))
         if len(pending) >= 2 * n:
             done.append(_result(pending.popleft()))

@@ -445,6 +445,7 @@ def run_and_write(
             executor=executor,
             spill=spill,
         )
+        del model_inputs  # the as-of copy of the statements: nothing after the model reads it
         result = replace(
             result,
             later_data={t: q for t, q in later.items() if t in result.tickers},
@@ -481,6 +482,11 @@ def run_and_write(
                 # report's result keeps the named cases): release them and hand the freed
                 # heap back before the writer and its workers start
                 result = for_workbooks(result)
+                # nor the statement rows, prices and trade months: the workbooks read the
+                # register, sector and scenarios
+                from stressmodel.report import workbook_inputs
+
+                inputs = workbook_inputs(inputs)
                 release_memory()
                 # the writer's contract is (result, inputs, folder); parallel options only when asked
                 parallel: dict[str, Any] = {}
