@@ -352,3 +352,20 @@ def test_a_pool_task_gets_its_firms_bases_and_no_sector_only_extras(inputs) -> N
     chunks = task_chunks(tickers, 2)
     assert max(map(len, chunks)) <= TASK_FIRMS and [t for c in chunks for t in c] == tickers
     assert len(task_chunks(tickers[:8], 2)) == 8
+
+
+def test_the_sink_of_a_chunked_run_reads_its_parts_one_at_a_time(monkeypatch) -> None:
+    """polars reads POLARS_MAX_CONCURRENT_SCANS when it plans a multi-file scan: the sink of
+    the parts sets it to SINK_SCANS for its duration only, and keeps a value the user set."""
+    import os
+
+    from stressmodel.run import tables
+
+    monkeypatch.delenv("POLARS_MAX_CONCURRENT_SCANS", raising=False)
+    with tables._scans_at_a_time(tables.SINK_SCANS):
+        assert os.environ["POLARS_MAX_CONCURRENT_SCANS"] == str(tables.SINK_SCANS) == "1"
+    assert "POLARS_MAX_CONCURRENT_SCANS" not in os.environ
+    monkeypatch.setenv("POLARS_MAX_CONCURRENT_SCANS", "5")
+    with tables._scans_at_a_time(1):
+        assert os.environ["POLARS_MAX_CONCURRENT_SCANS"] == "5"
+    assert os.environ["POLARS_MAX_CONCURRENT_SCANS"] == "5"
