@@ -338,7 +338,13 @@ def test_the_workbooks_read_nothing_that_for_workbooks_releases(inputs) -> None:
 
 def test_a_pool_task_gets_its_firms_bases_and_no_sector_only_extras(inputs) -> None:
     from stressmodel.inputs.periods import parse_quarter
-    from stressmodel.report import SECTOR_EXTRAS, TASK_FIRMS, firms_run, task_chunks
+    from stressmodel.report import (
+        MIN_TASK_FIRMS,
+        SECTOR_EXTRAS,
+        TASK_FIRMS,
+        firms_run,
+        task_chunks,
+    )
 
     full = stages.run_model(inputs, RunOptions(as_of=parse_quarter(AS_OF)))
     some = list(full.tickers[:2])
@@ -347,11 +353,29 @@ def test_a_pool_task_gets_its_firms_bases_and_no_sector_only_extras(inputs) -> N
     assert cut.bases.peers == full.bases.peers
     assert not set(SECTOR_EXTRAS) & set(cut.extras) and set(SECTOR_EXTRAS) <= set(full.extras)
     assert set(cut.summary["ticker"]) == set(some)
-    # tasks: four per worker at least, never more than TASK_FIRMS firms, order kept
+    # tasks: never more than TASK_FIRMS firms, order kept, shrinking to the end
     tickers = [f"{i:06d}.SZ" for i in range(1000)]
-    chunks = task_chunks(tickers, 2)
-    assert max(map(len, chunks)) <= TASK_FIRMS and [t for c in chunks for t in c] == tickers
-    assert len(task_chunks(tickers[:8], 2)) == 8
+    for n, workers in ((1000, 2), (100, 2), (100, 3), (8, 2), (3, 2), (1, 2)):
+        chunks = task_chunks(tickers[:n], workers)
+        sizes = [len(c) for c in chunks]
+        assert [t for c in chunks for t in c] == tickers[:n]
+        assert max(sizes) <= TASK_FIRMS and min(sizes[:-1] or [MIN_TASK_FIRMS]) >= MIN_TASK_FIRMS
+        assert sizes == sorted(sizes, reverse=True), sizes
+    assert [len(c) for c in task_chunks(tickers[:100], 2)] == [
+        16,
+        16,
+        16,
+        13,
+        10,
+        8,
+        6,
+        4,
+        3,
+        2,
+        2,
+        2,
+        2,
+    ]
 
 
 def test_the_sink_of_a_chunked_run_reads_its_parts_one_at_a_time(monkeypatch) -> None:

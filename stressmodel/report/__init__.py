@@ -73,6 +73,8 @@ SECTOR_EXTRAS = ("debt_at_risk",)
 #: most firms a pool task writes: small tasks keep what the parent has pickled and waiting,
 #: and what each worker holds, small at 1,000 firms (a task's fixed cost is a few ms)
 TASK_FIRMS = 16
+#: fewest firms a pool task writes (each task has a fixed cost of some 30 ms)
+MIN_TASK_FIRMS = 2
 #: line items of the engine values that the sector summary reads (its cash charts)
 SECTOR_ITEMS = ("cash",)
 
@@ -247,10 +249,19 @@ def _chunks(items: Sequence[str], n: int) -> list[list[str]]:
 
 
 def task_chunks(tickers: Sequence[str], workers: int) -> list[list[str]]:
-    """The pool tasks of ``workers`` processes: contiguous chunks of ``tickers``, at least
-    four per worker (a slow chunk does not hold the others up) and at most
-    :data:`TASK_FIRMS` firms each."""
-    return _chunks(tickers, max(4 * workers, -(-len(tickers) // TASK_FIRMS)))
+    """The pool tasks of ``workers`` processes: contiguous chunks of ``tickers`` (order
+    kept) that shrink as the run nears its end (guided self-scheduling: each chunk is the
+    firms left over twice the workers, between :data:`MIN_TASK_FIRMS` and
+    :data:`TASK_FIRMS`), so the workers finish within a small chunk of each other: with
+    equal chunks one worker idles for up to a whole chunk at the end (about 2 s of 13
+    firms at 100 firms)."""
+    out: list[list[str]] = []
+    start, n = 0, len(tickers)
+    while start < n:
+        size = min(TASK_FIRMS, max(MIN_TASK_FIRMS, -(-(n - start) // (2 * max(1, workers)))))
+        out.append(list(tickers[start : start + size]))
+        start += size
+    return out
 
 
 def pool_size(workers: int, firms: int) -> int:
@@ -350,9 +361,9 @@ def _write_in_pool(
     pool: WorkbookPool, result: RunResult, tickers: Sequence[str], folder: Path
 ) -> tuple[list[str], dict[tuple[str, str], CaseValues]]:
     n = pool.size
-    # more chunks than workers, so a slow chunk does not hold the others up, and at most
-    # TASK_FIRMS firms each; a task receives only its firms' rows of the run's per-firm
-    # frames, and at most 2 n tasks wait at a time (each holds its copy until it is done)
+    # chunks shrinking towards the end (task_chunks), at most TASK_FIRMS firms each; a task
+    # receives only its firms' rows of the run's per-firm frames, and at most 2 n tasks
+    # wait at a time (each holds its copy until it is done)
     pending: deque[Any] = deque()
     done: list[Any] = []
     for c in task_chunks(tickers, n):
