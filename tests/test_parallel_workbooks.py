@@ -114,6 +114,26 @@ def test_dask_local_cluster_writes_the_same_bytes(
     assert _files(tmp_path) == serial[1]
 
 
+def test_a_local_cluster_starts_while_another_process_holds_the_dashboard_port() -> None:
+    """Dask's default dashboard port (8787) taken, e.g. by a user's own cluster or a second
+    run: the run's LocalCluster takes a free port instead of failing to start."""
+    import socket
+
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("0.0.0.0", 8787))
+        holder.listen()
+    except OSError:
+        pass  # another process holds it already: the condition under test
+    try:
+        with cluster_executor(None, "local:1") as ex:
+            assert ex is not None
+            assert ex.submit(sum, [1, 2, 3]).result(timeout=120) == 6
+    finally:
+        holder.close()
+
+
 def test_a_run_with_a_local_cluster_writes_what_the_serial_run_writes(tmp_path: Path) -> None:
     """Every output file (the Monte Carlo's included) equal, the manifest's times aside."""
     runner = CliRunner()

@@ -48,8 +48,10 @@ def cluster_executor(scheduler: str | None, cluster: str | None) -> Iterator[Exe
     local: Any = None
     try:
         if cluster:
+            # ":0": the scheduler's HTTP server (dashboard, metrics) on a free port; with
+            # None it still takes 8787, and a run failed when another Dask process had it
             local = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
             )
             client = Client(local)
         else:
