@@ -714,9 +714,9 @@ def bench_end_to_end(
         out["rss_before_mb"], out["peak_rss_mb"] = mem.before_mb, mem.peak_mb
         out["as_of"] = report.result.as_of_label
         out["horizon"] = report.result.horizon
-        out["cases"] = (
-            report.result.valuation.height
-        )  # one row per case (cases keeps the named ones after the workbooks)
+        # one summary row per firm and case (the run's report keeps only the named cases'
+        # valuation and case rows after the workbooks)
+        out["cases"] = report.result.summary.height
         manifest = report.folder / "manifest.json"
         stages: dict[str, float] = {}
         if manifest.exists():
