@@ -22,10 +22,11 @@ XlsxWriter's default level while every unzipped part is the same.
 
 from __future__ import annotations
 
+import bisect
 import io
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ _FORMULA_XML_MAX = 500_000
 
 _POSITION = itemgetter(0)  # the (row, col) of a (position, cell) item
 _COLUMN = itemgetter(1)  # the col of a (row, col) position
+_STYLE = itemgetter(2)  # the style of a Cell
 _N_COLUMNS = 256
 _COLUMNS = [xl_col_to_name(c) for c in range(_N_COLUMNS)]
 
@@ -140,20 +142,18 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         links: Sequence[tuple[int, int]] = (),
         link_style: str = "link",
         lookup: dict[tuple[int, int], Cell] | None = None,
-    ) -> None:
+        mark: Iterable[str] = (),
+    ) -> list[tuple[int, int]]:
         """Store ``cells`` ((row, col) -> Cell, in row-major order; once per sheet) and
         write their XML. ``fmt(style)`` gives the Format of a style; ``links``: the cells
         the sheet's hyperlinks (style ``link_style``) will take, stored afterwards;
-        ``lookup``: the same cells by position, if the caller has them (chart data)."""
+        ``lookup``: the same cells by position, if the caller has them (chart data).
+        Returns the positions of the number and formula cells whose style is in ``mark``,
+        in row-major order."""
         if not cells:
-            return
+            return []
         if self._cells or self.constant_memory or self.table:
             raise ReportError("store_cells: once per sheet, before any other cell")
-        first_row, last_row = cells[0][0][0], cells[-1][0][0]
-        cols = [c for (_r, c), _cell in cells]
-        for row, col in ((first_row, min(cols)), (last_row, max(cols))):
-            if self._check_dimensions(row, col):
-                raise ReportError(f"cell ({row}, {col}) is outside the worksheet")
         self._cells = cells
         self._lookup = lookup
         sst = self.str_table
@@ -163,9 +163,14 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         formula_xml = _FORMULA_XML
         columns = _COLUMNS
         formats: dict[str, Any] = {}  # style -> Format
-        xfs: dict[str, int] = {}  # style -> format index
+        # style -> '" s="<format index>' (the text between a cell's reference and its type)
+        xfs: dict[str, str] = {}
+        marked = frozenset(mark)
+        capped: list[tuple[int, int]] = []  # number and formula cells of a ``mark`` style
         link_rows = {r for r, _c in links}
-        first_link = min(links) if links else None
+        # the index of the first cell after the first hyperlink: the hyperlinks' format
+        # is first written there (len(cells): after every cell; -1: no hyperlink)
+        link_at = bisect.bisect_right(cells, min(links), key=_POSITION) if links else -1
         seen = 0  # shared strings already in the table (counted as XlsxWriter counts them)
         current = -1
         start = 0
@@ -180,50 +185,59 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
                     parts = []
                     append = parts.append
                 current, start, r = row, i, str(row + 1)
-            if first_link is not None and (row, col) > first_link:
-                # the hyperlinks' format is first written here
+            if i == link_at:
                 fmt(link_style)._get_xf_index()
-                first_link = None
             try:
                 xf = xfs[style]
             except KeyError:
                 f = formats[style] = fmt(style)
-                xf = xfs[style] = f._get_xf_index()
+                xf = xfs[style] = f'" s="{f._get_xf_index()}'
             ref = columns[col] if col < _N_COLUMNS else xl_col_to_name(col)
-            if kind == "formula":
-                try:
-                    text = formula_xml[formula]
-                except KeyError:
-                    text = self._formula_xml(formula)
-                if text is not None and value.__class__ is float:
-                    append(f'<c r="{ref}{r}" s="{xf}"><f>{text}</f><v>{value}</v></c>')
-                    continue
-                self._write_formula(row, col, formula, formats[style], value)
-            elif kind == "string":
+            if kind == "string":
                 if len(value) <= long_string:
                     index = string_index(value)
                     if index is None:
                         index = new_string(value)
                     else:
                         seen += 1
-                    append(f'<c r="{ref}{r}" s="{xf}" t="s"><v>{index}</v></c>')
+                    append(f'<c r="{ref}{r}{xf}" t="s"><v>{index}</v></c>')
                     continue
                 self._write_string(row, col, value, formats[style])
+            elif kind == "formula":
+                if marked and style in marked:
+                    capped.append((row, col))
+                try:
+                    text = formula_xml[formula]
+                except KeyError:
+                    text = self._formula_xml(formula)
+                if text is not None and value.__class__ is float:
+                    append(f'<c r="{ref}{r}{xf}"><f>{text}</f><v>{value}</v></c>')
+                    continue
+                self._write_formula(row, col, formula, formats[style], value)
             elif kind == "number":
+                if marked and style in marked:
+                    capped.append((row, col))
                 if value.__class__ is float and value - value == 0.0:  # finite float
-                    append(f'<c r="{ref}{r}" s="{xf}"><v>{value:.16G}</v></c>')
+                    append(f'<c r="{ref}{r}{xf}"><v>{value:.16G}</v></c>')
                     continue
                 self._write_number(row, col, value, formats[style])
             elif kind == "bool":
-                append(f'<c r="{ref}{r}" s="{xf}" t="b"><v>{1 if value else 0}</v></c>')
+                append(f'<c r="{ref}{r}{xf}" t="b"><v>{1 if value else 0}</v></c>')
                 continue
             else:  # pragma: no cover - closed vocabulary
                 raise ReportError(f"unknown cell kind {kind!r}")
             append(None)  # the cell went to XlsxWriter's table
         self._end_row(current, cells, start, len(cells), parts, current in link_rows)
-        if first_link is not None:
+        if link_at == len(cells):
             fmt(link_style)._get_xf_index()
         sst.count += seen
+        # the sheet's extent, as XlsxWriter records it per stored cell (its <dimension>)
+        bounds = self._bounds.values()
+        first_col, last_col = min(b[0] for b in bounds), max(b[1] for b in bounds)
+        for row, col in ((cells[0][0][0], first_col), (cells[-1][0][0], last_col)):
+            if self._check_dimensions(row, col):
+                raise ReportError(f"cell ({row}, {col}) is outside the worksheet")
+        return capped
 
     def _end_row(
         self,
@@ -592,11 +606,18 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
                 f"{EXCEL_MAX_ROWS:,} x {EXCEL_MAX_COLUMNS:,}. Run fewer firms (--firms), fewer grid "
                 f"points, or --no-workbooks (the CSV and parquet tables have no such limit)"
             )
+    # interest cover capped in display: a conditional number format on every cover cell
+    # (number or formula), first, so it wins in LibreOffice (which applies the first true
+    # rule only)
     if isinstance(ws, FastWorksheet):
-        ws.store_cells(cells, fmt, sorted(s.links), lookup=s.cells)
+        capped = ws.store_cells(cells, fmt, sorted(s.links), lookup=s.cells, mark=_cover_styles(s))
         cells_left: list[tuple[tuple[int, int], Cell]] = []
     else:
         cells_left = cells
+        cover = _cover_styles(s)
+        capped = [
+            pos for pos, cell in cells if cell.style in cover and cell.kind in ("number", "formula")
+        ]
     for (row, col), cell in cells_left:
         f = fmt(cell.style)
         if cell.kind == "string":
@@ -609,14 +630,6 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
             ws.write_boolean(row, col, cell.value, f)
         else:  # pragma: no cover - closed vocabulary
             raise ReportError(f"unknown cell kind {cell.kind!r}")
-    # interest cover capped in display: a conditional number format on every cover cell,
-    # first, so it wins in LibreOffice (which applies the first true rule only)
-    cover = {
-        st for st in {cell.style for cell in s.cells.values()} if st.partition("/")[0] == "cover"
-    }
-    capped = [
-        pos for pos, cell in cells if cell.style in cover and cell.kind in ("number", "formula")
-    ]
     cap_rule = (
         {"type": "cell", "criteria": ">", "value": COVER_CAP, "format": fmt("cf_cap")}
         if capped
@@ -659,6 +672,11 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         ws.data_validation(v.row, v.col, v.row, v.col, dict(v.options))
     if s.tab_color:
         ws.set_tab_color(s.tab_color)
+
+
+def _cover_styles(s: SheetSpec) -> set[str]:
+    """The interest-cover styles (``cover``, ``cover/<role>``) the cells of ``s`` use."""
+    return {st for st in set(map(_STYLE, s.cells.values())) if st.partition("/")[0] == "cover"}
 
 
 def _series(series: Series, line: bool) -> dict[str, Any]:
