@@ -248,3 +248,31 @@ def test_a_firm_workbook_from_the_run_cut_to_its_firm_equals_one_from_the_whole_
         assert cut == whole, ticker
     chunk = report.firms_run(result, FIRMS[1:])
     assert set(chunk.projection["ticker"]) == set(FIRMS[1:]) and chunk.tickers == result.tickers
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None  # every part inflates and matches its CRC
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def test_isal_deflate_gives_the_parts_zlib_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parts are deflated with ISA-L (writer._DEFLATE); a workbook written so has
+    the unzipped parts of one deflated by zlib, part for part, in the same order."""
+    assert writer._DEFLATE is not None
+    result, inputs = shipped_run()
+    spec = firm_workbook(firm_context(result, inputs, FIRMS[0], report._values(result, inputs)))
+    paths = []
+    for deflate in (writer._DEFLATE, None):
+        monkeypatch.setattr(writer, "_DEFLATE", deflate)
+        folder = tmp_path / ("isal" if deflate else "zlib")
+        folder.mkdir()
+        paths.append(writer.write_workbook(spec, folder))
+    isal, zlib = paths
+    assert isal.read_bytes() != zlib.read_bytes()  # the ISA-L path was taken
+    a, b = _parts(isal), _parts(zlib)
+    assert list(a) == list(b) and all(a[n] == b[n] for n in a)

@@ -479,15 +479,40 @@ def write_workbook(spec: WorkbookSpec, folder: Path) -> Path:
 #: unzipped parts are the same bytes at any level.
 ZIP_LEVEL = 1
 
+#: the deflate implementation of the parts: ISA-L's (``isal``) when installed — at level 1
+#: it deflates a firm workbook's 1.4 MB of XML in about 2 ms where zlib takes about 7, to
+#: a slightly smaller file —, else zlib. Either is a standard deflate stream that every
+#: zip reader inflates to the same parts; the zip bytes differ between the two.
+_DEFLATE: Any
+try:
+    from isal import isal_zlib as _DEFLATE  # type: ignore[import-untyped,no-redef]
+except ImportError:  # pragma: no cover - isal is a dependency
+    _DEFLATE = None
+
 
 class _LeveledZipFile(zipfile.ZipFile):
-    """The zip file XlsxWriter writes its parts into, deflating at :data:`ZIP_LEVEL`."""
+    """The zip file XlsxWriter writes its parts into, deflating at :data:`ZIP_LEVEL` with
+    :data:`_DEFLATE`."""
 
     def writestr(
         self, zinfo_or_arcname: Any, data: Any, compress_type: Any = None, compresslevel: Any = None
     ) -> None:
         level = ZIP_LEVEL if compresslevel is None else compresslevel
-        super().writestr(zinfo_or_arcname, data, compress_type, level)
+        if _DEFLATE is None or not isinstance(zinfo_or_arcname, zipfile.ZipInfo):
+            super().writestr(zinfo_or_arcname, data, compress_type, level)
+            return
+        # ZipFile.writestr, with the entry's compressor swapped for ISA-L's
+        zinfo = zinfo_or_arcname
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if compress_type is not None:
+            zinfo.compress_type = compress_type
+        zinfo._compresslevel = level
+        zinfo.file_size = len(data)
+        with self._lock, self.open(zinfo, mode="w") as dest:
+            if zinfo.compress_type == zipfile.ZIP_DEFLATED and hasattr(dest, "_compressor"):
+                dest._compressor = _DEFLATE.compressobj(level, _DEFLATE.DEFLATED, -15)
+            dest.write(data)
 
 
 #: characters of a shared string that XlsxWriter's ``_write_si`` writes escaped (control
