@@ -88,6 +88,8 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     sheet.number(4, 300, 7.0, "count")  # column KO, past the precomputed letters
     sheet.text(5, 20, "far right")
     sheet.link(5, 3, "internal:'Edge'!A1", "back to the top")  # a link inside a row of cells
+    sheet.link(6, 1, "internal:'Other'!B2", 'a row of links & "quotes" <only>')  # no other cell
+    sheet.link(6, 2, "internal:'Edge'!A1", "plain")  # text already a shared string
     sheet.text(5, 4, "after the link")
     sheet.heights = {7: 30.0, 5: 18.0}  # a row with a height only, and one with cells
     for r in range(8, 60):  # several blocks of 16 rows for the spans
@@ -166,11 +168,25 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     other.charts.append(
         ChartSpec("line", "Edge data", (Series("edge", values, Range("Edge", 0, 0, 0, 2)),), (4, 4))
     )
+    # chart data read from hyperlink cells (their text), a row of links only included
+    other.charts.append(
+        ChartSpec(
+            "column",
+            "Link data",
+            (Series("links", Range("Edge", 5, 2, 5, 4), Range("Edge", 6, 0, 6, 3)),),
+            (20, 4),
+        )
+    )
+    # a sheet with an external link: every link of the sheet through XlsxWriter's write_url
+    external = SheetSpec("External")
+    external.link(0, 0, "https://example.com/a?b=1&c=2", "external")
+    external.link(1, 0, "internal:'Edge'!A1", "internal beside an external one")
+    external.text(1, 1, "a cell")
     # a fixed creation time, as every workbook of a run has (XlsxWriter's default is the
     # clock, which made the two files differ when their writes straddled a second)
     spec = WorkbookSpec(
         "edge.xlsx",
-        [sheet, other, SheetSpec("Empty")],
+        [sheet, other, external, SheetSpec("Empty")],
         properties={"created": datetime.datetime(2025, 12, 31, tzinfo=datetime.UTC)},
     )
     spec.define("edge_value", "Edge", 1, 0)

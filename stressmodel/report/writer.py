@@ -134,6 +134,8 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         self._lookup: dict[tuple[int, int], Cell] | None = None  # for chart data
         self._copies: dict[int, dict[str, Any]] = {}  # rules made by repeat_cell_rule, by id
         self._rule_xml: tuple[str, str] | None = None  # their <cfRule> around the priority
+        self._link_text: dict[tuple[int, int], str] = {}  # internal hyperlinks' cells: text
+        self._hyperlink_xml: list[str] = []  # their <hyperlink> elements, in row-major order
 
     def store_cells(
         self,
@@ -238,6 +240,53 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             if self._check_dimensions(row, col):
                 raise ReportError(f"cell ({row}, {col}) is outside the worksheet")
         return capped
+
+    def store_links(self, links: Sequence[tuple[int, int, str, str]], cell_format: Any) -> bool:
+        """``write_url(row, col, target, cell_format, text)`` for each of ``links`` (after
+        :meth:`store_cells`, in row-major order), when every target is an internal link
+        (``internal:'Sheet'!A1``) short enough for Excel: the cell's ``<c>`` element and
+        its ``<hyperlink>`` element written here in one string each, the text numbered in
+        the shared strings as ``write_url`` numbers it. Returns False, storing nothing,
+        when any link is of another kind (the caller then uses ``write_url``)."""
+        if not links:
+            return True
+        long_string = self.xls_strmax // 2
+        if len(links) + self.hlink_count > 65530 or not all(
+            target.startswith("internal:")
+            and "#" not in target
+            and len(target) <= 255
+            and len(text) <= long_string
+            for _row, _col, target, text in links
+        ):
+            return False
+        xf = cell_format._get_xf_index()
+        shared_string = self.str_table._get_shared_string_index
+        escape = self._escape_attributes
+        mixed, bounds = self._mixed, self._bounds
+        for row, col, target, text in links:
+            if self._check_dimensions(row, col):
+                raise ReportError(f"hyperlink cell ({row}, {col}) is outside the worksheet")
+            self.hlink_count += 1
+            ref = xl_rowcol_to_cell(row, col)
+            index = shared_string(text)
+            mixed.setdefault(row, {})[col] = f'<c r="{ref}" s="{xf}" t="s"><v>{index}</v></c>'
+            first, last = bounds.get(row, (col, col))
+            bounds[row] = (min(first, col), max(last, col))
+            self._link_text[(row, col)] = text
+            self._hyperlink_xml.append(
+                f'<hyperlink ref="{ref}" location="{escape(target[9:])}" display="{escape(text)}"/>'
+            )
+        return True
+
+    def _write_hyperlinks(self) -> None:
+        """The stock ``<hyperlinks>`` element; the links stored by :meth:`store_links`
+        from their XML."""
+        if not self._hyperlink_xml:
+            super()._write_hyperlinks()
+            return
+        if self.hyperlinks:  # pragma: no cover - store_links stores all of a sheet's links or none
+            raise ReportError("FastWorksheet: hyperlinks stored both ways")
+        self.fh.write(f"<hyperlinks>{''.join(self._hyperlink_xml)}</hyperlinks>")
 
     def _end_row(
         self,
@@ -350,7 +399,7 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
                     continue
                 cell = lookup.get((row, col))
                 if cell is None:
-                    data.append(None)
+                    data.append(self._link_text.get((row, col)))
                 elif cell.kind == "number":
                     data.append(f"{cell.value:.16g}")
                 elif cell.kind in ("string", "formula"):
@@ -458,6 +507,7 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         self._cells, self._lookup = [], None
         self._row_xml, self._mixed, self._bounds = {}, {}, {}
         self._copies, self._rule_xml = {}, None
+        self._link_text, self._hyperlink_xml = {}, []
 
 
 def write_workbook(spec: WorkbookSpec, folder: Path) -> Path:
@@ -691,8 +741,15 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         ws.set_header(s.header)
     if s.footer:
         ws.set_footer(s.footer)
-    for (row, col), link in sorted(s.links.items()):
-        ws.write_url(row, col, link.target, fmt("link"), link.text)
+    links = sorted(s.links.items())
+    if not (
+        isinstance(ws, FastWorksheet)
+        and ws.store_links(
+            [(row, col, link.target, link.text) for (row, col), link in links], fmt("link")
+        )
+    ):
+        for (row, col), link in links:
+            ws.write_url(row, col, link.target, fmt("link"), link.text)
     for v in s.validations:
         ws.data_validation(v.row, v.col, v.row, v.col, dict(v.options))
     if s.tab_color:
