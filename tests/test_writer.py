@@ -51,6 +51,8 @@ def _write_both(
     for fast in (True, False):
         monkeypatch.setattr(writer, "FAST_CELLS", fast)
         monkeypatch.setattr(writer, "_FORMULA_XML", {})
+        monkeypatch.setattr(writer, "_VALIDATIONS", {})
+        monkeypatch.setattr(writer, "_GLOBAL_NAMES", set())
         folder = tmp_path / ("fast" if fast else "stock")
         folder.mkdir()
         write(folder)  # type: ignore[operator]
@@ -157,6 +159,15 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
             },
         ),
     ]
+    # the same options again (from the validations memo), and options that differ only in
+    # the class of an equal value (1, 1.0, True: equal as keys, written differently)
+    for c, value in enumerate((3, 3, 1, 1.0, True)):
+        sheet.validations.append(
+            Validation(4, c, {"validate": "integer", "criteria": ">=", "value": value})
+        )
+    sheet.validations.append(
+        Validation(4, 20_000, {"validate": "integer", "criteria": ">=", "value": 3})
+    )
     other = SheetSpec("Other")
     other.link(0, 0, "internal:'Edge'!A1", "a link before any other cell of the sheet")
     other.text(0, 1, "plain")  # a shared string already in the table
@@ -186,10 +197,12 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     # clock, which made the two files differ when their writes straddled a second)
     spec = WorkbookSpec(
         "edge.xlsx",
-        [sheet, other, external, SheetSpec("Empty")],
+        [sheet, other, external, SheetSpec("Empty"), SheetSpec("R&D <x>")],
         properties={"created": datetime.datetime(2025, 12, 31, tzinfo=datetime.UTC)},
     )
     spec.define("edge_value", "Edge", 1, 0)
+    spec.define("rd_value", "R&D <x>", 0, 0)  # a range XlsxWriter writes escaped
+    spec.define("edge_too", "Edge", 0, 1)
     fast, stock = _write_both(
         lambda folder: writer.write_workbook(spec, folder), tmp_path, monkeypatch
     )

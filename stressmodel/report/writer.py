@@ -101,6 +101,14 @@ FAST_CELLS = True
 _FORMULA_XML: dict[str, str | None] = {}
 _FORMULA_XML_MAX = 500_000
 
+#: data validation options -> what XlsxWriter's data_validation stores for them (without
+#: the cells), shared by every worksheet of the process (FastWorksheet.validate_cell)
+_VALIDATIONS: dict[Any, dict[str, Any]] = {}
+_VALIDATIONS_MAX = 10_000
+#: defined names that XlsxWriter's define_name accepted as workbook-level names
+_GLOBAL_NAMES: set[str] = set()
+_GLOBAL_NAMES_MAX = 100_000
+
 _POSITION = itemgetter(0)  # the (row, col) of a (position, cell) item
 _COLUMN = itemgetter(1)  # the col of a (row, col) position
 _STYLE = itemgetter(2)  # the style of a Cell
@@ -500,6 +508,31 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             f"<dataValidation{''.join(attrs)}><formula1>{value}</formula1>{second}</dataValidation>"
         )
 
+    def validate_cell(self, row: int, col: int, options: dict[str, Any]) -> None:
+        """``data_validation(row, col, row, col, options)``. What XlsxWriter stores for a
+        validation is a function of its options (the range aside): the first cell with
+        given options goes through ``data_validation``, later ones (in any workbook of
+        the process) get a copy of what it stored, for their own cell."""
+        key: Any = None
+        if "other_cells" not in options and "multi_range" not in options:
+            # the value's class too: 1, 1.0 and True are equal keys but written differently
+            key = tuple((k, v.__class__, v) for k, v in sorted(options.items()))
+            try:
+                stored = _VALIDATIONS.get(key)
+            except TypeError:  # a list of values (validate="list")
+                key = stored = None
+            if stored is not None:
+                if self._check_dimensions(row, col, True, True):
+                    return  # as data_validation: out of the sheet, nothing stored
+                self.validations.append({**stored, "cells": [[row, col, row, col]]})
+                return
+        count = len(self.validations)
+        self.data_validation(row, col, row, col, options)
+        if key is not None and len(self.validations) == count + 1:
+            if len(_VALIDATIONS) >= _VALIDATIONS_MAX:
+                _VALIDATIONS.clear()
+            _VALIDATIONS[key] = {k: v for k, v in self.validations[-1].items() if k != "cells"}
+
     def release(self) -> None:
         """Drop the cells (XlsxWriter's objects refer to each other, so only the cyclic
         collector frees the sheet; emptying what it holds leaves it little to trace)."""
@@ -612,6 +645,41 @@ class _Workbook(xlsxwriter.Workbook):  # type: ignore[misc]
         super().__init__(filename, options)
         self._fast = fast
 
+    def define_global_name(self, name: str, formula: str) -> None:
+        """``define_name(name, formula)``. XlsxWriter's checks of a name without a sheet
+        part depend on the name alone, so one it has accepted (in any workbook of the
+        process) is appended to the defined names directly, as it appends them."""
+        if name in _GLOBAL_NAMES:
+            self.defined_names.append([name, -1, formula.lstrip("="), False])
+            return
+        count = len(self.defined_names)
+        self.define_name(name, formula)
+        if "!" not in name and len(self.defined_names) == count + 1:
+            if len(_GLOBAL_NAMES) >= _GLOBAL_NAMES_MAX:
+                _GLOBAL_NAMES.clear()
+            _GLOBAL_NAMES.add(name)
+
+    def _write_defined_names(self) -> None:
+        """The stock ``<definedNames>`` element, each workbook-level name whose name and
+        range need no escaping in one string (any other through the stock writer)."""
+        if not self._fast or not self.defined_names:
+            super()._write_defined_names()
+            return
+        write = self.fh.write
+        write("<definedNames>")
+        parts: list[str] = []
+        special = _SPECIAL_POINT.search
+        for defined in self.defined_names:
+            name, sheet_id, sheet_range, hidden = defined
+            if sheet_id == -1 and not hidden and not special(name) and not special(sheet_range):
+                parts.append(f'<definedName name="{name}">{sheet_range}</definedName>')
+            else:
+                write("".join(parts))
+                parts.clear()
+                self._write_defined_name(defined)
+        write("".join(parts))
+        write("</definedNames>")
+
     def _store_workbook(self) -> None:
         # XlsxWriter's _store_workbook makes its ZipFile and its packager its
         # SharedStrings from their modules' global names; they are swapped only for the
@@ -642,8 +710,9 @@ def _write(spec: WorkbookSpec, path: Path) -> None:
     for ws in sheets.values():
         if callable(getattr(ws, "_prepare_formula", None)):
             ws._prepare_formula = _fast_prepare(ws._prepare_formula)
+    define = wb.define_global_name if FAST_CELLS else wb.define_name
     for name, (sheet, row, col) in sorted(spec.names.items()):
-        wb.define_name(name, "=" + _abs_ref(sheet, row, col))
+        define(name, "=" + _abs_ref(sheet, row, col))
     try:
         for s in spec.sheets:
             _write_sheet(wb, sheets[s.name], s, fmt)
@@ -751,7 +820,10 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         for (row, col), link in links:
             ws.write_url(row, col, link.target, fmt("link"), link.text)
     for v in s.validations:
-        ws.data_validation(v.row, v.col, v.row, v.col, dict(v.options))
+        if isinstance(ws, FastWorksheet):
+            ws.validate_cell(v.row, v.col, dict(v.options))
+        else:
+            ws.data_validation(v.row, v.col, v.row, v.col, dict(v.options))
     if s.tab_color:
         ws.set_tab_color(s.tab_color)
 
