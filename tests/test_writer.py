@@ -24,6 +24,7 @@ from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.pipeline.result import RunResult
 from stressmodel.pipeline.stages import RunOptions, run_model
 from stressmodel.report import writer
+from stressmodel.report.sheets import scenario as scenario_module
 from stressmodel.report.sheets.common import COL_OPEN, COL_Q1
 from stressmodel.report.sheets.firm import firm_context, firm_workbook
 from stressmodel.report.sheets.scenario import scenario_formulas, scenario_sheet
@@ -218,16 +219,23 @@ def test_scenario_formulas_are_the_same_for_every_firm_and_the_memo_leaks_nothin
         ctx = firm_context(result, inputs, ticker, values)
         return dict(scenario_sheet(ctx, scenario).cells)
 
-    scenario_formulas.cache_clear()
+    memos = (scenario_formulas, scenario_module._layout_cells, scenario_module._metric_formulas)
+    for memo in memos:
+        memo.cache_clear()
     first = cells(FIRMS[0])
-    second = cells(FIRMS[1])  # from the memo filled by the first firm
-    assert scenario_formulas.cache_info().hits >= 1
-    scenario_formulas.cache_clear()
-    assert cells(FIRMS[1]) == second  # from an empty memo: the same sheet
+    second = cells(FIRMS[1])  # from the memos filled by the first firm
+    assert all(memo.cache_info().hits >= 1 for memo in memos)
+    for memo in memos:
+        memo.cache_clear()
+    assert cells(FIRMS[1]) == second  # from empty memos: the same sheet
+    # the layout's cells (labels, headers, sections) are on the sheet as the memo holds them
+    layout = scenario_module._layout_cells(
+        result.as_of_label, tuple(result.quarters), result.horizon
+    )
+    assert len(layout) > 300 and all(second[k] == c for k, c in layout.items())
     # the memoised block (opening, projected quarters, terminal) has the same text for
     # both firms; the cached results are each firm's own engine values
-    memo = scenario_formulas.cache_info().currsize
-    assert memo == 1
+    assert scenario_formulas.cache_info().currsize == 1
     sc = result.scenarios[0]
     memoised = scenario_formulas(
         scenario, sc.path == "trade", result.horizon, tuple(result.quarters)

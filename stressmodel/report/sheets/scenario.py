@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from stressmodel.errors import ReportError
 from stressmodel.model.quarter import (
     ALL_FIRM_PARAMS,
     CONSTANT_PARAMS,
@@ -50,7 +51,7 @@ from stressmodel.report.sheets.common import (
     line_item_names,
     scenario_prefix,
 )
-from stressmodel.report.spec import SheetSpec
+from stressmodel.report.spec import Cell, SheetSpec
 
 # --- scenario sheets ------------------------------------------------------------------------
 
@@ -189,33 +190,38 @@ def scenario_formulas(
     return ScenarioFormulas(opening, tuple(columns), tuple(discount), tuple(pv), tuple(ops.cells))
 
 
-def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
-    r = ctx.result
-    sc = next(s for s in r.scenarios if s.name == scenario)
-    cv = ctx.values[scenario]
-    sh = SheetSpec(scenario)
-    steps, tv_names = line_item_names()
-    rows, sections, block, _end = _allocate_rows(steps, tv_names)
-    last_col = COL_Q1 + r.horizon - 1
-    prefix = scenario_prefix(scenario)
+#: the labels of the valuation rows of each projected quarter: (line item, label, unit, key)
+VALUATION_ROWS = (
+    ("discount_factor", "Discount factor (1 + k)^(-quarter/4)", "factor", "discount_factor"),
+    ("pv_fcf", "Present value of free cash flow", "CNY mn", "pv_fcf"),
+)
 
-    sh.text(
-        0, 0, f"{ctx.ticker} - scenario {scenario}: quarterly projection (live formulas)", "title"
-    )
-    sh.text(1, 0, sc.description, "note")
+
+@functools.lru_cache(maxsize=32)
+def _layout_cells(
+    as_of_label: str, quarters: tuple[str, ...], horizon: int
+) -> dict[tuple[int, int], Cell]:
+    """The cells of a scenario sheet that do not depend on the firm or the scenario:
+    column headers, the quarter-number row, section rows, the line items' label, unit and
+    engine-column cells, and the static cells of the metric block (memoised per run;
+    each sheet copies them)."""
+    steps, tv_names = line_item_names()
+    rows, sections, block, end = _allocate_rows(steps, tv_names)
+    last_col = COL_Q1 + horizon - 1
+    sh = SheetSpec("layout")
     for c, t in ((COL_LABEL, "Line item"), (COL_UNIT, "Unit"), (COL_KEY, "Engine column")):
         sh.text(HEADER_ROW, c, t, "header")
-    sh.text(HEADER_ROW, COL_OPEN, r.as_of_label, "header_num")
-    for k, q in enumerate(ctx.quarters):
+    sh.text(HEADER_ROW, COL_OPEN, as_of_label, "header_num")
+    for k, q in enumerate(quarters):
         sh.text(HEADER_ROW, COL_Q1 + k, q, "header_num")
     sh.text(
         QUARTER_ROW,
         COL_LABEL,
-        f"Quarter number (0 = {r.as_of_label}, the as-of quarter: opening balances)",
+        f"Quarter number (0 = {as_of_label}, the as-of quarter: opening balances)",
         "label",
     )
     sh.text(QUARTER_ROW, COL_KEY, "step", "key")
-    for k in range(r.horizon + 1):
+    for k in range(horizon + 1):
         sh.number(QUARTER_ROW, COL_OPEN + k, k, "count")
     for row, title in sections:
         sh.text(row, COL_LABEL, title, "section")
@@ -226,6 +232,31 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
         sh.text(rows[n], COL_LABEL, info.label)
         sh.text(rows[n], COL_UNIT, info.unit)
         sh.text(rows[n], COL_KEY, n, "key")
+    for n, label, unit, key in VALUATION_ROWS:
+        sh.text(rows[n], COL_LABEL, label)
+        sh.text(rows[n], COL_UNIT, unit)
+        sh.text(rows[n], COL_KEY, key, "key")
+    _metric_layout(sh, end + 4, last_col)
+    return sh.cells
+
+
+def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
+    r = ctx.result
+    sc = next(s for s in r.scenarios if s.name == scenario)
+    cv = ctx.values[scenario]
+    sh = SheetSpec(scenario)
+    steps, tv_names = line_item_names()
+    rows, _sections, _block, _end = _allocate_rows(steps, tv_names)
+    last_col = COL_Q1 + r.horizon - 1
+    prefix = scenario_prefix(scenario)
+
+    # headers, quarter numbers, sections and line-item labels: the same on every scenario
+    # sheet of the run (memoised); the cells written below may not fall on them
+    sh.cells.update(_layout_cells(r.as_of_label, tuple(ctx.quarters), r.horizon))
+    sh.text(
+        0, 0, f"{ctx.ticker} - scenario {scenario}: quarterly projection (live formulas)", "title"
+    )
+    sh.text(1, 0, sc.description, "note")
 
     style = _item_style
 
@@ -246,13 +277,6 @@ def scenario_sheet(ctx: FirmContext, scenario: str) -> SheetSpec:
             cv.steps["fcf"][k - 1] * cv.discount[k - 1],
             "money",
         )
-    for n, label, unit, key in (
-        ("discount_factor", "Discount factor (1 + k)^(-quarter/4)", "factor", "discount_factor"),
-        ("pv_fcf", "Present value of free cash flow", "CNY mn", "pv_fcf"),
-    ):
-        sh.text(rows[n], COL_LABEL, label)
-        sh.text(rows[n], COL_UNIT, unit)
-        sh.text(rows[n], COL_KEY, key, "key")
 
     # terminal quarter on the last column (model.terminal), values in the Value column
     fill_column(sh, COL_OPEN, formulas.terminal, cv.terminal, style)
@@ -416,6 +440,79 @@ METRIC_ROWS = (
 )
 
 
+#: scalar rows of the metric block, in order: (key, label, unit)
+METRIC_SCALARS = (
+    ("min_cash", "Minimum cash less revolver over the horizon", "CNY mn"),
+    ("min_interest_cover", "Minimum interest cover over the horizon", "times"),
+    ("first_draw", "First revolving draw (projected quarter; none = no draw)", "quarter"),
+    ("balance_failures", "Quarters whose balance check exceeds k_check_tol", "count"),
+    ("cash_failures", "Quarters whose cash reconciliation exceeds k_check_tol", "count"),
+)
+
+
+def _metric_rows(top: int) -> dict[str, int]:
+    return {key: top + 1 + i for i, (key, *_rest) in enumerate(METRIC_ROWS)}
+
+
+def _metric_scalars_top(top: int) -> int:
+    return top + len(METRIC_ROWS) + 2
+
+
+def _metric_layout(sh: SheetSpec, top: int, last_col: int) -> None:
+    """The metric block's cells that are the same on every sheet: its section row and
+    the labels of its rows."""
+    sh.text(
+        top, COL_LABEL, "Checks and summary metrics (live; read by Summary and Checks)", "section"
+    )
+    for c in range(COL_UNIT, last_col + 1):
+        sh.text(top, c, "", "section")
+    mrow = _metric_rows(top)
+    for key, label, unit, _style in METRIC_ROWS:
+        sh.text(mrow[key], COL_LABEL, label)
+        sh.text(mrow[key], COL_UNIT, unit)
+        sh.text(mrow[key], COL_KEY, key, "key")
+    for i, (key, label, unit) in enumerate(METRIC_SCALARS):
+        r = _metric_scalars_top(top) + i
+        sh.text(r, COL_LABEL, label, "label_bold")
+        sh.text(r, COL_UNIT, unit)
+        sh.text(r, COL_KEY, key, "key")
+
+
+@functools.lru_cache(maxsize=64)
+def _metric_formulas(
+    rows_items: tuple[tuple[str, int], ...], top: int, horizon: int
+) -> tuple[dict[str, str], ...]:
+    """The formula text of the metric block's per-quarter rows (:data:`METRIC_ROWS`),
+    one dict per projected quarter: cell references only, so the same for every firm
+    (memoised on the layout)."""
+    rows = dict(rows_items)
+
+    def ref(item: str, col: int) -> Formula:
+        return Formula(cell_ref(rows[item], col))
+
+    out = []
+    for k in range(1, horizon + 1):
+        col = COL_Q1 + k - 1
+        recon = ref("cash", col) - (
+            ref("cash", col - 1) + ref("cfo", col) + ref("cfi", col) + ref("cff", col)
+        )
+        out.append(
+            {
+                "cash_less_revolver": formula_text(ref("cash", col) - ref("revolver", col)),
+                "interest_cover_q": f"=IF({cell_ref(rows['interest_expense'], col)}>0,"
+                f"{(ref('ebit', col) / ref('interest_expense', col)).text},k_none)",
+                "draw_quarter": f"=IF({cell_ref(rows['revolver_draw'], col)}>k_draw_eps,"
+                f"{cell_ref(QUARTER_ROW, col)},k_none)",
+                "cash_reconciliation": formula_text(recon),
+                "price_export_kg": formula_text(ref("price_export", col) * Formula("k_cny_per_kg")),
+                "price_domestic_kg": formula_text(
+                    ref("price_domestic", col) * Formula("k_cny_per_kg")
+                ),
+            }
+        )
+    return tuple(out)
+
+
 def metric_block(
     sh: SheetSpec, ctx: FirmContext, scenario: str, rows: dict[str, int], top: int, last_col: int
 ) -> dict[str, tuple[int, int]]:
@@ -429,71 +526,40 @@ def metric_block(
     cv = ctx.values[scenario]
     srow = ctx.summary[scenario]
     h = ctx.result.horizon
-    sh.text(
-        top, COL_LABEL, "Checks and summary metrics (live; read by Summary and Checks)", "section"
-    )
-    for c in range(COL_UNIT, last_col + 1):
-        sh.text(top, c, "", "section")
-    mrow = {key: top + 1 + i for i, (key, *_rest) in enumerate(METRIC_ROWS)}
+    # the section row and the labels are on the sheet already (_layout_cells)
+    mrow = _metric_rows(top)
     ctx.item_rows.setdefault(scenario, {}).update(mrow)
-    for key, label, unit, _style in METRIC_ROWS:
-        sh.text(mrow[key], COL_LABEL, label)
-        sh.text(mrow[key], COL_UNIT, unit)
-        sh.text(mrow[key], COL_KEY, key, "key")
     big = 1e9
     steps = cv.steps
-
-    def ref(item: str, col: int) -> Formula:
-        return Formula(cell_ref(rows[item], col))
-
     values: dict[str, list[float]] = {k: [] for k, *_ in METRIC_ROWS}
+    texts = _metric_formulas(tuple(rows.items()), top, h)  # the same for every firm
+    entries = []
     for k in range(1, h + 1):
         col = COL_Q1 + k - 1
+        text = texts[k - 1]
         cash, rev = steps["cash"][k - 1], steps["revolver"][k - 1]
-        v = cash - rev
-        sh.formula(
-            mrow["cash_less_revolver"],
-            col,
-            formula_text(ref("cash", col) - ref("revolver", col)),
-            v,
-            "money",
-        )
-        values["cash_less_revolver"].append(v)
         ebit, intr = steps["ebit"][k - 1], steps["interest_expense"][k - 1]
-        v = ebit / intr if intr > 0 else big
-        f = f"=IF({cell_ref(rows['interest_expense'], col)}>0,{(ref('ebit', col) / ref('interest_expense', col)).text},k_none)"
-        sh.formula(mrow["interest_cover_q"], col, f, v, "cover")
-        values["interest_cover_q"].append(v)
-        v = float(k) if steps["revolver_draw"][k - 1] > 1e-9 else big
-        f = f"=IF({cell_ref(rows['revolver_draw'], col)}>k_draw_eps,{cell_ref(QUARTER_ROW, col)},k_none)"
-        sh.formula(mrow["draw_quarter"], col, f, v, "quarter")
-        values["draw_quarter"].append(v)
         prev_cash = cv.opening["cash"] if k == 1 else steps["cash"][k - 2]
-        v = cash - (prev_cash + steps["cfo"][k - 1] + steps["cfi"][k - 1] + steps["cff"][k - 1])
-        expr = ref("cash", col) - (
-            ref("cash", col - 1) + ref("cfo", col) + ref("cfi", col) + ref("cff", col)
-        )
-        sh.formula(mrow["cash_reconciliation"], col, formula_text(expr), v, "money")
-        values["cash_reconciliation"].append(v)
-        for key, item in (
-            ("price_export_kg", "price_export"),
-            ("price_domestic_kg", "price_domestic"),
-        ):
-            v = steps[item][k - 1] * 1000.0
-            sh.formula(
-                mrow[key],
-                col,
-                formula_text(ref(item, col) * Formula("k_cny_per_kg")),
-                v,
-                "per_share",
-            )
+        quarter = {
+            "cash_less_revolver": cash - rev,
+            "interest_cover_q": ebit / intr if intr > 0 else big,
+            "draw_quarter": float(k) if steps["revolver_draw"][k - 1] > 1e-9 else big,
+            "cash_reconciliation": cash
+            - (prev_cash + steps["cfo"][k - 1] + steps["cfi"][k - 1] + steps["cff"][k - 1]),
+            "price_export_kg": steps["price_export"][k - 1] * 1000.0,
+            "price_domestic_kg": steps["price_domestic"][k - 1] * 1000.0,
+        }
+        for key, _label, _unit, style in METRIC_ROWS:
+            v = quarter[key]
+            entries.append((mrow[key], col, text[key], v, style))
             values[key].append(v)
+    sh.formulas(entries)
 
     def span(row: int) -> str:
         return f"{cell_ref(row, COL_Q1)}:{cell_ref(row, last_col)}"
 
     out: dict[str, tuple[int, int]] = {}
-    r = max(mrow.values()) + 2
+    r = _metric_scalars_top(top)
     tol = 1e-6
     icr_engine = srow.get("min_interest_cover")
     scalars = (
@@ -538,10 +604,9 @@ def metric_block(
             "count",
         ),
     )
-    for key, label, unit, f, v, style in scalars:
-        sh.text(r, COL_LABEL, label, "label_bold")
-        sh.text(r, COL_UNIT, unit)
-        sh.text(r, COL_KEY, key, "key")
+    if [(key, label, unit) for key, label, unit, *_rest in scalars] != list(METRIC_SCALARS):
+        raise ReportError("workbook layout: the metric block's scalars and METRIC_SCALARS differ")
+    for key, _label, _unit, f, v, style in scalars:
         if f is None:
             sh.text(r, COL_OPEN, str(srow.get("interest_cover_status") or "n/a"), "status")
         else:
