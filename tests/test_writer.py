@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import stressmodel.report as report
+from stressmodel.errors import ReportError
 from stressmodel.inputs.load import Inputs, load_inputs
 from stressmodel.pipeline.result import RunResult
 from stressmodel.pipeline.stages import RunOptions, run_model
@@ -313,3 +314,38 @@ def test_isal_deflate_gives_the_parts_zlib_gives(
     assert isal.read_bytes() != zlib.read_bytes()  # the ISA-L path was taken
     a, b = _parts(isal), _parts(zlib)
     assert list(a) == list(b) and all(a[n] == b[n] for n in a)
+
+
+def test_write_frame_column_by_column_gives_the_cells_of_the_value_by_value_rules() -> None:
+    """report.frames.write_frame writes a float or integer column in one loop
+    (SheetSpec.numbers); the cells are those of frames._cell applied to every value."""
+    import math
+
+    import polars as pl
+
+    from stressmodel.report import frames
+
+    frame = pl.DataFrame(
+        {
+            "revenue_error": [0.1, None, math.nan, math.inf, -2.5],
+            "quarters": [1, 2, None, 4, 5],
+            "note": ["a", None, "=1+1", "", "x"],
+            "flag": [True, False, None, True, False],
+            "date": [datetime.date(2025, 3, 31), None, datetime.date(2025, 6, 30), None, None],
+            "items": [[1], [], None, [2, 3], [4]],
+        }
+    )
+    fast = SheetSpec("Fast")
+    end = frames.write_frame(fast, frame, 2, 1)
+    reference = SheetSpec("Reference")
+    kinds = {c: frames.column_kind(c, t) for c, t in frame.schema.items()}
+    for j, c in enumerate(frame.columns, start=1):
+        reference.text(2, j, c, "header")
+    for i, row in enumerate(frame.iter_rows(), start=3):
+        for j, (c, v) in enumerate(zip(frame.columns, row, strict=True), start=1):
+            frames._cell(reference, i, j, v, f"{kinds[c]}/engine")
+    assert end == 2 + frame.height + 2
+    assert fast.cells == reference.cells
+    assert fast.cells[(4, 1)] == fast.cells[(5, 1)] == ("string", "n/a", "status", None)
+    with pytest.raises(ReportError, match="written twice"):
+        fast.numbers(3, 2, [1.0], "count")

@@ -40,10 +40,15 @@ def write_frame(
     for j, c in enumerate(frame.columns):
         sheet.text(top, left + j, c, "header")
         sheet.widths.setdefault(left + j, max(12.0, min(40.0, len(c) + 2.0)))
-    styles = [f"{kinds[c]}/{role}" for c in frame.columns]
-    number, text = sheet.number, sheet.text
-    for i, row in enumerate(frame.iter_rows(), start=top + 1):
-        for j, (v, style) in enumerate(zip(row, styles, strict=True), start=left):
+    # column by column: a float or integer column's values are numbers or None (n/a)
+    for j, (c, dtype) in enumerate(frame.schema.items(), start=left):
+        style = f"{kinds[c]}/{role}"
+        values = frame.get_column(c).to_list()
+        if dtype.is_float() or dtype.is_integer():
+            sheet.numbers(top + 1, j, values, style)
+            continue
+        number, text = sheet.number, sheet.text
+        for i, v in enumerate(values, start=top + 1):
             cls = v.__class__
             if cls is float or cls is int:  # what _cell does with them, without its tests
                 number(i, j, v, style)

@@ -310,6 +310,27 @@ class SheetSpec:
                 f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
             )
 
+    def numbers(
+        self,
+        row: int,
+        col: int,
+        values: Iterable[float | int | None],
+        style: str,
+        missing: str = "n/a",
+    ) -> None:
+        """:meth:`number` of each of ``values`` down column ``col`` from ``row`` (same
+        cells, same checks), in one loop."""
+        put = self.cells.setdefault
+        new = _new
+        absent = new(Cell, ("string", missing, "status", None))
+        for r, value in enumerate(values, start=row):
+            v = math.nan if value is None or value.__class__ is bool else float(value)
+            cell = new(Cell, ("number", v, style, None)) if v - v == 0.0 else absent
+            if put((r, col), cell) is not cell:
+                raise ReportError(
+                    f"workbook layout: cell ({r}, {col}) of sheet {self.name!r} written twice"
+                )
+
     def value(self, row: int, col: int, value: Any, style: str, missing: str = "n/a") -> None:
         """Any engine value: text as text, numbers as numbers, None as ``missing``."""
         if isinstance(value, str):
