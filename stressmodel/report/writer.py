@@ -27,6 +27,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -881,12 +882,102 @@ def _fast_points(chart: Any) -> Any:
     return chart
 
 
+#: chart XML by (chart spec without its title, chart number, type of each data range of
+#: the chart and of a chart combined with it): the text around the chart's data caches
+#: and its title (the same for every firm: only the cached points and the ticker in the
+#: title differ), with where each cache's data comes from
+_CHART_XML: dict[Any, tuple[list[str], list[tuple[int, str, int]]]] = {}
+_CHART_XML_MAX = 2_000
+_CACHE_HOLE, _TITLE_HOLE = "\x00", "\x01"  # never in XlsxWriter's XML (it escapes them)
+_HOLES = re.compile("([\x00\x01])")
+
+
+def _templated_xml(chart: Any, spec: ChartSpec) -> Any:
+    """``chart`` (made by :func:`_chart` from ``spec``) assembling its XML from a template
+    of its key (:data:`_CHART_XML`), made by XlsxWriter's own writer the first time: the
+    data caches are written by XlsxWriter's ``_write_num_cache``/``_write_str_cache`` from
+    this chart's data, the title text escaped as XlsxWriter escapes it. Same bytes."""
+
+    def assemble() -> None:
+        parts = [chart] if chart.combined is None else [chart, chart.combined]
+        key = (
+            replace(spec, title=_TITLE_HOLE if spec.title else ""),
+            chart.id,
+            tuple(tuple(map(c._get_data_type, c.formula_data)) for c in parts),
+        )
+        title = f"<a:t>{chart._escape_control_characters(chart._escape_data(spec.title))}</a:t>"
+        template = _CHART_XML.get(key)
+        if template is None:
+            template = _chart_template(chart, parts, title)
+            if template is None:  # the title is not one <a:t> element: the stock writer
+                type(chart)._assemble_xml_file(chart)
+                return
+            if len(_CHART_XML) >= _CHART_XML_MAX:
+                _CHART_XML.clear()
+            _CHART_XML[key] = template
+        pieces, caches = template
+        out = [pieces[0]]
+        cache = iter(caches)
+        for sep, piece in zip(pieces[1::2], pieces[2::2], strict=True):
+            if sep == _TITLE_HOLE:
+                out.append(title)
+            else:
+                i, kind, idx = next(cache)
+                c = parts[i]
+                fh, c.fh = c.fh, io.StringIO()
+                try:
+                    write = type(c)._write_num_cache if kind == "num" else type(c)._write_str_cache
+                    write(c, c.formula_data[idx])
+                    out.append(c.fh.getvalue())
+                finally:
+                    c.fh = fh
+            out.append(piece)
+        chart.fh.write("".join(out))
+
+    chart._assemble_xml_file = assemble  # on this instance only
+    return chart
+
+
+def _chart_template(
+    chart: Any, parts: list[Any], title: str
+) -> tuple[list[str], list[tuple[int, str, int]]] | None:
+    # the chart's XML from XlsxWriter's writer, a hole written in place of each data cache
+    # (recording which chart and which of its data ranges) and of the title's <a:t>
+    caches: list[tuple[int, str, int]] = []
+
+    def hole(i: int, kind: str) -> Any:
+        c = parts[i]
+
+        def write(data: Any) -> None:
+            idx = next(j for j, d in enumerate(c.formula_data) if d is data)
+            caches.append((i, kind, idx))
+            c.fh.write(_CACHE_HOLE)
+
+        return write
+
+    fh, chart.fh = chart.fh, io.StringIO()
+    try:
+        for i, c in enumerate(parts):
+            c._write_num_cache, c._write_str_cache = hole(i, "num"), hole(i, "str")
+        type(chart)._assemble_xml_file(chart)
+        text = chart.fh.getvalue()
+    finally:
+        chart.fh = fh
+        for c in parts:
+            del c._write_num_cache, c._write_str_cache
+    if (title != "<a:t></a:t>" and text.count(title) != 1) or _TITLE_HOLE in text:
+        return None
+    if title != "<a:t></a:t>":
+        text = text.replace(title, _TITLE_HOLE)
+    return _HOLES.split(text), caches
+
+
 def _chart(wb: Any, spec: ChartSpec) -> Any:
     if spec.title.startswith(("=", "+", "-", "@")):
         raise ReportError(f"chart title {spec.title!r} would be read as a formula")
     chart = wb.add_chart({"type": spec.kind})
     if FAST_CELLS:
-        _fast_points(chart)
+        _templated_xml(_fast_points(chart), spec)
     for s in spec.series:
         chart.add_series(_series(s, spec.kind == "line"))
     chart.set_title({"name": spec.title, "name_font": {"size": 12}})
