@@ -343,20 +343,27 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             raise ReportError("FastWorksheet: cell comments are not supported")
         table, row_info = self.table, self.row_info
         row_xml, mixed, bounds = self._row_xml, self._mixed, self._bounds
-        rows = sorted({*bounds, *(r for r, t in table.items() if t), *row_info})
+        table_rows = [r for r, t in table.items() if t]
+        rows = sorted({*bounds, *table_rows, *row_info} if table_rows or row_info else bounds)
         # spans of each block of 16 rows: first and last column holding a cell
         blocks: dict[int, list[int]] = {}
-        for row in rows:
-            cols = list(table.get(row) or ())
-            if row in bounds:
-                cols += bounds[row]
-            if cols:
-                lo, hi = min(cols), max(cols)
-                b = blocks.get(row // 16)
-                if b is None:
-                    blocks[row // 16] = [lo, hi]
-                else:
-                    b[0], b[1] = min(b[0], lo), max(b[1], hi)
+        for row, (lo, hi) in bounds.items():
+            b = blocks.get(row >> 4)
+            if b is None:
+                blocks[row >> 4] = [lo, hi]
+            else:
+                if lo < b[0]:
+                    b[0] = lo
+                if hi > b[1]:
+                    b[1] = hi
+        for row in table_rows:
+            cols = table[row]
+            lo, hi = min(cols), max(cols)
+            b = blocks.get(row >> 4)
+            if b is None:
+                blocks[row >> 4] = [lo, hi]
+            else:
+                b[0], b[1] = min(b[0], lo), max(b[1], hi)
         spans = {block: f"{lo + 1}:{hi + 1}" for block, (lo, hi) in blocks.items()}
         self.row_spans = spans
         write = self.fh.write
@@ -364,10 +371,17 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         plain_rows = (
             self.default_row_height == self.original_row_height and self.excel_version != 2010
         )
+        out: list[str] = []  # the XML of the rows written since the last stock call
         for row in rows:
             stock = table.get(row)
             info = row_info.get(row)
-            span = spans.get(row // 16)
+            span = spans.get(row >> 4)
+            if info is None and plain_rows and row in row_xml and not stock:
+                # the common row: stored cells only, one string
+                out.append(f'<row r="{row + 1}" spans="{span}">{row_xml[row]}</row>')
+                continue
+            write("".join(out))
+            out.clear()
             if row not in bounds and not stock:
                 self._write_empty_row(row, span, info)
                 continue
@@ -385,6 +399,7 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
                     else:
                         super()._write_cell(row, col, stock[col])  # type: ignore[index]
             write("</row>")
+        write("".join(out))
 
     def _get_range_data(self, row_start: int, col_start: int, row_end: int, col_end: int) -> Any:
         """Chart data of a range, as the stock method reads it from its table: a number
