@@ -23,6 +23,7 @@ XlsxWriter's default level while every unzipped part is the same.
 from __future__ import annotations
 
 import bisect
+import copy
 import io
 import re
 import zipfile
@@ -36,6 +37,7 @@ import xlsxwriter  # type: ignore[import-untyped]
 import xlsxwriter.packager  # type: ignore[import-untyped]
 import xlsxwriter.workbook  # type: ignore[import-untyped]
 from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
+from xlsxwriter.format import Format  # type: ignore[import-untyped]
 from xlsxwriter.sharedstrings import SharedStrings  # type: ignore[import-untyped]
 from xlsxwriter.utility import (  # type: ignore[import-untyped]
     xl_col_to_name,
@@ -717,7 +719,9 @@ def _write(spec: WorkbookSpec, path: Path) -> None:
 
     def fmt(style: str) -> Any:
         if style not in formats:
-            formats[style] = wb.add_format(style_properties(style))
+            formats[style] = (
+                _add_format(wb, style) if FAST_CELLS else wb.add_format(style_properties(style))
+            )
         return formats[style]
 
     wb.set_properties(spec.properties)
@@ -741,6 +745,29 @@ def _write(spec: WorkbookSpec, path: Path) -> None:
                 ws.release()
             else:
                 ws.table.clear()
+
+
+#: (style, the workbook's default format properties) -> a Format made from them that no
+#: workbook holds: what ``add_format`` makes for the style, before a workbook indexes it
+_FORMATS: dict[tuple[str, Any], Any] = {}
+_FORMATS_MAX = 10_000
+
+
+def _add_format(wb: Any, style: str) -> Any:
+    """``wb.add_format(style_properties(style))``: a copy of the Format of the style that
+    XlsxWriter made once per process (a Format's construction parses each property; the
+    workbook's indices are assigned to the copy later, as to a new Format)."""
+    key = (style, tuple(wb.default_format_properties.items()))
+    template = _FORMATS.get(key)
+    if template is None:
+        template = Format({**wb.default_format_properties, **style_properties(style)})
+        if len(_FORMATS) >= _FORMATS_MAX:
+            _FORMATS.clear()
+        _FORMATS[key] = template
+    f = copy.copy(template)
+    f.xf_format_indices, f.dxf_format_indices = wb.xf_format_indices, wb.dxf_format_indices
+    wb.formats.append(f)
+    return f
 
 
 def _abs_ref(sheet: str, row: int, col: int) -> str:
