@@ -362,3 +362,21 @@ def test_write_frame_column_by_column_gives_the_cells_of_the_value_by_value_rule
     assert fast.cells[(4, 1)] == fast.cells[(5, 1)] == ("string", "n/a", "status", None)
     with pytest.raises(ReportError, match="written twice"):
         fast.numbers(3, 2, [1.0], "count")
+
+
+def test_rows_where_is_the_filter_it_replaces() -> None:
+    """sheets.common.rows_where gives frame.filter(pl.col(c) == v): the rows in order,
+    nulls never matching, the frame itself when every row matches."""
+    import polars as pl
+
+    from stressmodel.report.sheets.common import rows_where
+
+    frame = pl.DataFrame({"ticker": ["A", None, "B", "A", "A"], "x": [1.0, 2.0, 3.0, None, 5.0]})
+    for value in ("A", "B", "C"):
+        assert rows_where(frame, "ticker", value).equals(frame.filter(pl.col("ticker") == value))
+    only = frame.filter(pl.col("ticker") == "A")
+    assert rows_where(only, "ticker", "A") is only
+    nulls = frame.filter(pl.col("ticker").is_null() | (pl.col("ticker") == "A"))
+    assert rows_where(nulls, "ticker", "A").equals(only)  # a null row is not a match
+    empty = frame.clear()
+    assert rows_where(empty, "ticker", "A").equals(empty.filter(pl.col("ticker") == "A"))

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+import polars as pl
+
 from stressmodel import __version__
 from stressmodel.errors import ReportError
 from stressmodel.inputs.load import Inputs
@@ -243,3 +245,15 @@ def _name_value(wb: WorkbookSpec, n: str) -> float:
         if s.name == sheet:
             return float(s.cells[(row, col)].value)
     raise ReportError(f"workbook layout: defined name {n} points to a missing sheet")
+
+
+def rows_where(frame: pl.DataFrame, column: str, value: Any) -> pl.DataFrame:
+    """``frame.filter(pl.col(column) == value)``, eagerly: the frame itself when every
+    row matches (a firm's view of the run holds that firm's rows only,
+    :func:`stressmodel.report.firm_views`), else the matching rows in order. A filter goes
+    through polars' query engine, some 0.2-1 ms on a frame of a few rows; the sheets make
+    a dozen of them per firm."""
+    mask = frame.get_column(column) == value
+    if mask.sum() == frame.height:  # nulls count as no match, as in the filter
+        return frame
+    return frame[mask.arg_true()]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import polars as pl
-
 from stressmodel.analysis.consolidation import COMPONENTS, DUMMIES, Z_CLIP
 from stressmodel.report import catalog
 from stressmodel.report.formulas import (
@@ -17,6 +15,7 @@ from stressmodel.report.sheets.common import (
     FirmContext,
     _is_num,
     _name_value,
+    rows_where,
 )
 from stressmodel.report.spec import SheetSpec, WorkbookSpec
 
@@ -29,9 +28,7 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
     priors = r.extras["priors"]
     scored = {
         x["scenario"]: x
-        for x in r.extras["consolidation"]
-        .filter(pl.col("ticker") == ctx.ticker)
-        .iter_rows(named=True)
+        for x in rows_where(r.extras["consolidation"], "ticker", ctx.ticker).iter_rows(named=True)
     }
     sh.text(0, 0, f"{ctx.ticker} - consolidation likelihood: uncalibrated index", "title")
     sh.text(1, 0, "uncalibrated index", "label_bold")

@@ -22,6 +22,7 @@ from stressmodel.report.sheets.common import (
     RESERVED_SHEETS,
     FirmContext,
     document_properties,
+    rows_where,
 )
 from stressmodel.report.sheets.consolidation import consolidation_sheet
 from stressmodel.report.sheets.navigation import contents_sheet, dictionary_sheet
@@ -79,9 +80,7 @@ def firm_workbook(ctx: FirmContext) -> WorkbookSpec:
         tr = SheetSpec("Tracking")
         tr.text(0, 0, f"{ctx.ticker} - tracking", "title")
         frame = (
-            tracking.filter(pl.col("ticker") == ctx.ticker)
-            if "ticker" in tracking.columns
-            else tracking
+            rows_where(tracking, "ticker", ctx.ticker) if "ticker" in tracking.columns else tracking
         )
         if frame.height:
             write_frame(tr, frame, 2)
@@ -103,8 +102,8 @@ def firm_context(
     fb = result.bases.firms[ticker]
     summary = {
         x["scenario"]: x
-        for x in result.summary.filter(
-            (pl.col("ticker") == ticker) & (pl.col("scenario_kind") == "named")
+        for x in rows_where(
+            rows_where(result.summary, "ticker", ticker), "scenario_kind", "named"
         ).iter_rows(named=True)
     }
     names = [s.name for s in result.scenarios]

@@ -9,7 +9,7 @@ import polars as pl
 from stressmodel.report import catalog
 from stressmodel.report.formulas import sheet_ref
 from stressmodel.report.frames import write_frame
-from stressmodel.report.sheets.common import FirmContext, _is_num
+from stressmodel.report.sheets.common import FirmContext, _is_num, rows_where
 from stressmodel.report.spec import SheetSpec
 
 # --- Risk -----------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
             else:
                 sh.number(top + i, j, v, f"{kind}/frozen")
     row = top + len(rows) + 2
-    proj = r.projection.filter(pl.col("ticker") == ctx.ticker)
+    proj = rows_where(r.projection, "ticker", ctx.ticker)
     # each scenario's quarters in quarter order, cut once (not once per metric), by one
     # stable sort and one partition instead of a filter and a sort per scenario
     split = proj.sort("quarter_index", maintain_order=True).partition_by(
@@ -173,7 +173,7 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
                 )
             row += 1
         row += 1
-    rev = r.extras["reverse_stress"].filter(pl.col("ticker") == ctx.ticker)
+    rev = rows_where(r.extras["reverse_stress"], "ticker", ctx.ticker)
     if rev.height:
         sh.text(
             row, 0, "Reverse stress test (permanent export shock from the next quarter)", "section"
@@ -215,7 +215,7 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
     if isinstance(mc, pl.DataFrame):
         sh.text(row, 0, "Monte Carlo", "section")
         row += 1
-        frame = mc.filter(pl.col("ticker") == ctx.ticker) if "ticker" in mc.columns else mc
+        frame = rows_where(mc, "ticker", ctx.ticker) if "ticker" in mc.columns else mc
         if frame.height == 0:
             sh.text(row, 0, "n/a: no Monte Carlo rows for this firm", "status")
         else:

@@ -11,10 +11,8 @@ parameters (those of its base scenario) are stated beside the 0% / 0% cell.
 
 from __future__ import annotations
 
-import polars as pl
-
 from stressmodel.inputs.scenarios import PERMANENT_GRID_KIND
-from stressmodel.report.sheets.common import FirmContext, _is_num
+from stressmodel.report.sheets.common import FirmContext, _is_num, rows_where
 from stressmodel.report.spec import CondFormat, SheetSpec
 
 #: the observed fall of China's magnet exports, May 2025 against March 2025 (NOTES.md)
@@ -37,21 +35,20 @@ READ_COLUMNS = ("value_per_share", "min_cash", "min_interest_cover")
 def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
     r = ctx.result
     sh = SheetSpec("Sensitivity")
-    grid = r.grid_summary.filter(pl.col("ticker") == ctx.ticker)
+    grid = rows_where(r.grid_summary, "ticker", ctx.ticker)
     # the columns this sheet reads (the grid summary has ~65 and a row per grid case)
     used = ("scenario", "scenario_kind", "export_shock", "output_cut", *READ_COLUMNS)
     grid = grid.select([c for c in used if c in grid.columns])
-    kind = pl.col("scenario_kind")
     first = [s for s in r.grid if s.kind == "grid"]
     second = [s for s in r.grid if s.kind == PERMANENT_GRID_KIND]
     cells = {
         (round(x["export_shock"], 10), round(x["output_cut"], 10)): x
-        for x in grid.filter(kind == "grid").iter_rows(named=True)
+        for x in rows_where(grid, "scenario_kind", "grid").iter_rows(named=True)
     }
     perm = {s.name: round(s.permanent_share, 10) for s in second}
     cells_p = {
         (round(x["export_shock"], 10), perm[x["scenario"]]): x
-        for x in grid.filter(kind == PERMANENT_GRID_KIND).iter_rows(named=True)
+        for x in rows_where(grid, "scenario_kind", PERMANENT_GRID_KIND).iter_rows(named=True)
         if x["scenario"] in perm
     }
     shocks = sorted({round(s.export_shock, 10) for s in first})
