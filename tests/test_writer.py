@@ -380,3 +380,38 @@ def test_rows_where_is_the_filter_it_replaces() -> None:
     assert rows_where(nulls, "ticker", "A").equals(only)  # a null row is not a match
     empty = frame.clear()
     assert rows_where(empty, "ticker", "A").equals(empty.filter(pl.col("ticker") == "A"))
+
+
+def test_case_values_steps_are_each_cases_projected_quarters_and_gaps_are_refused() -> None:
+    """report.values.case_values slices each case's quarters out of whole columns; the
+    steps equal the case's rows of the projection, in quarter order, cases in run order,
+    and a case missing a quarter is refused."""
+    import dataclasses
+
+    import polars as pl
+
+    from stressmodel.report.values import case_values
+
+    result, inputs = shipped_run()
+    rate = inputs.sector.float("discount_rate")
+    values = case_values(result, rate)
+    names = [s.name for s in result.scenarios]
+    proj = result.projection.filter(pl.col("scenario").is_in(names))
+    expected_keys = []
+    for (t, s), group in proj.sort(["ticker", "scenario", "quarter_index"]).group_by(
+        ["ticker", "scenario"], maintain_order=True
+    ):
+        expected_keys.append((t, s))
+        steps = values[(t, s)].steps
+        assert set(steps) == set(group.columns) - {
+            "ticker",
+            "scenario",
+            "quarter",
+            "quarter_index",
+            "step",
+        }
+        assert all(steps[c] == group[c].to_list() for c in steps), (t, s)
+    assert list(values) == expected_keys and len(expected_keys) == len(FIRMS) * len(names)
+    gap = result.projection.filter(~((pl.col("ticker") == FIRMS[1]) & (pl.col("step") == 3)))
+    with pytest.raises(ReportError, match="does not have"):
+        case_values(dataclasses.replace(result, projection=gap), rate)

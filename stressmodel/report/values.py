@@ -106,13 +106,24 @@ def case_values(
 
     items = [c for c in proj.columns if c not in (*KEYS, "quarter", "quarter_index", "step")]
     out: dict[tuple[str, str], CaseValues] = {}
-    for (t, s), group in proj.group_by(list(KEYS), maintain_order=True):
+    # every column as a list at once, each case's quarters a slice of them (proj is sorted
+    # by case, so a case's rows are contiguous, cases in the order group_by keeps)
+    columns = proj.select(*KEYS, "step", *items).to_dict(as_series=False)
+    ticker_col, scenario_col, step_col = (columns[k] for k in (*KEYS, "step"))
+    quarters = list(range(1, horizon + 1))
+    start, height = 0, proj.height
+    while start < height:
+        t, s = ticker_col[start], scenario_col[start]
+        end = start + 1
+        while end < height and ticker_col[end] == t and scenario_col[end] == s:
+            end += 1
         key = (str(t), str(s))
-        if group.height != horizon or group["step"].to_list() != list(range(1, horizon + 1)):
+        if end - start != horizon or step_col[start:end] != quarters:
             raise ReportError(
                 f"workbook layout: projection of {key} does not have {horizon} quarters in order"
             )
-        steps = {c: group[c].to_list() for c in items}
+        steps = {c: columns[c][start:end] for c in items}
+        start = end
         tv = {n: float(term_rows[key][n]) for n in tv_names}
         v = val_rows.get(key)
         if v is None:
