@@ -146,6 +146,9 @@ def risk_sheet(ctx: FirmContext) -> SheetSpec:
                 sh.number(top + i, j, v, f"{kind}/frozen")
     row = top + len(rows) + 2
     proj = rows_where(r.projection, "ticker", ctx.ticker)
+    # only the columns read here: the sort and partition copy every column they carry
+    read = ("scenario", "quarter_index", *(c for c, _t, _k in QUARTER_METRICS))
+    proj = proj.select([c for c in read if c in proj.columns])
     # each scenario's quarters in quarter order, cut once (not once per metric), by one
     # stable sort and one partition instead of a filter and a sort per scenario
     split = proj.sort("quarter_index", maintain_order=True).partition_by(

@@ -11,6 +11,8 @@ parameters (those of its base scenario) are stated beside the 0% / 0% cell.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stressmodel.inputs.scenarios import PERMANENT_GRID_KIND
 from stressmodel.report.sheets.common import FirmContext, _is_num, rows_where
 from stressmodel.report.spec import CondFormat, SheetSpec
@@ -41,16 +43,17 @@ def sensitivity_sheet(ctx: FirmContext) -> SheetSpec:
     grid = grid.select([c for c in used if c in grid.columns])
     first = [s for s in r.grid if s.kind == "grid"]
     second = [s for s in r.grid if s.kind == PERMANENT_GRID_KIND]
-    cells = {
-        (round(x["export_shock"], 10), round(x["output_cut"], 10)): x
-        for x in rows_where(grid, "scenario_kind", "grid").iter_rows(named=True)
-    }
     perm = {s.name: round(s.permanent_share, 10) for s in second}
-    cells_p = {
-        (round(x["export_shock"], 10), perm[x["scenario"]]): x
-        for x in rows_where(grid, "scenario_kind", PERMANENT_GRID_KIND).iter_rows(named=True)
-        if x["scenario"] in perm
-    }
+    # the grid's rows by (shock, cut) and the permanent-share rows by (shock, share), in
+    # one pass over the firm's rows
+    cells: dict[tuple[float, float], dict[str, Any]] = {}
+    cells_p: dict[tuple[float, float], dict[str, Any]] = {}
+    for x in grid.iter_rows(named=True):
+        kind = x["scenario_kind"]
+        if kind == "grid":
+            cells[(round(x["export_shock"], 10), round(x["output_cut"], 10))] = x
+        elif kind == PERMANENT_GRID_KIND and x["scenario"] in perm:
+            cells_p[(round(x["export_shock"], 10), perm[x["scenario"]])] = x
     shocks = sorted({round(s.export_shock, 10) for s in first})
     cuts = sorted({round(s.output_cut, 10) for s in first})
     base = r.grid[0].description.split("as in ")[-1] if r.grid else ""
