@@ -109,6 +109,8 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     sheet.link(6, 2, "internal:'Edge'!A1", "plain")  # text already a shared string
     sheet.text(5, 4, "after the link")
     sheet.heights = {7: 30.0, 5: 18.0}  # a row with a height only, and one with cells
+    # column widths: runs of equal widths, a gap, a change of width, one far right
+    sheet.widths = {0: 10.0, 1: 10.0, 2: 12.0, 4: 12.0, 5: 12.0, 6: 9.5, 300: 8.0, 301: 8.0}
     for r in range(8, 60):  # several blocks of 16 rows for the spans
         sheet.number(r, r % 7, float(r), "money")
     # shared strings that XlsxWriter writes other than <si><t>text</t></si>

@@ -776,9 +776,25 @@ def _abs_ref(sheet: str, row: int, col: int) -> str:
     return sheet_ref(sheet, row, col)
 
 
+def _column_runs(widths: dict[int, float]) -> list[tuple[int, int, float]]:
+    """``widths`` as (first, last, width) runs of adjacent columns of the same width:
+    ``set_column`` over a run stores what it stores column by column."""
+    runs: list[tuple[int, int, float]] = []
+    for col, width in sorted(widths.items()):
+        if runs and runs[-1][1] == col - 1 and runs[-1][2] == width and col < EXCEL_MAX_COLUMNS:
+            runs[-1] = (runs[-1][0], col, width)
+        else:
+            runs.append((col, col, width))
+    return runs
+
+
 def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
-    for col, width in sorted(s.widths.items()):
-        ws.set_column(col, col, width)
+    if FAST_CELLS:
+        for first, last, width in _column_runs(s.widths):
+            ws.set_column(first, last, width)
+    else:
+        for col, width in sorted(s.widths.items()):
+            ws.set_column(col, col, width)
     for row, height in sorted(s.heights.items()):
         ws.set_row(row, height)
     # row-major; keys are unique, so sorting on them alone gives the same order (and does
