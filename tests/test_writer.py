@@ -185,6 +185,23 @@ def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
     sheet.validations.append(
         Validation(4, 20_000, {"validate": "integer", "criteria": ">=", "value": 3})
     )
+    for c in (5, 6):  # options XlsxWriter's own writer writes, from the memo the second time
+        warn = {
+            "validate": "decimal",
+            "criteria": "between",
+            "minimum": 1,
+            "maximum": 2,
+            "error_type": "warning",
+        }
+        sheet.validations.append(Validation(5, c, warn))
+    for c in (7, 8):  # escaped messages, the second from the shared XML
+        message = {
+            "validate": "decimal",
+            "criteria": "<=",
+            "value": 2.5,
+            "error_message": 'a & "b" <c>',
+        }
+        sheet.validations.append(Validation(5, c, message))
     other = SheetSpec("Other")
     other.link(0, 0, "internal:'Edge'!A1", "a link before any other cell of the sheet")
     other.text(0, 1, "plain")  # a shared string already in the table

@@ -108,6 +108,9 @@ _FORMULA_XML_MAX = 500_000
 #: the cells), shared by every worksheet of the process (FastWorksheet.validate_cell)
 _VALIDATIONS: dict[Any, dict[str, Any]] = {}
 _VALIDATIONS_MAX = 10_000
+#: key, in the options of a validation copied from the memo, of the slot its copies share
+#: for their XML around the range (XlsxWriter reads only the options it knows)
+_XML_SLOT = " stressmodel: xml"
 #: defined names that XlsxWriter's define_name accepted as workbook-level names
 _GLOBAL_NAMES: set[str] = set()
 _GLOBAL_NAMES_MAX = 100_000
@@ -504,6 +507,13 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         row_first, col_first, row_last, col_last = cells[0]
         row_first, row_last = min(row_first, row_last), max(row_first, row_last)
         col_first, col_last = min(col_first, col_last), max(col_first, col_last)
+        sqref = xl_range(row_first, col_first, row_last, col_last)
+        # the XML around the range, shared by the validations copied from one memo entry
+        slot = options.get(_XML_SLOT)
+        if slot is not None and slot[0] is not None:
+            head, tail = slot[0]
+            self.fh.write(f"{head}{sqref}{tail}")
+            return
         escape = self._escape_attributes
         attrs = [f' type="{escape(options["validate"])}"']
         if options["criteria"] != "between":
@@ -520,11 +530,12 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             attrs.append(f' errorTitle="{escape(options["error_title"])}"')
         if "error_message" in options:
             attrs.append(f' error="{escape(options["error_message"])}"')
-        attrs.append(f' sqref="{xl_range(row_first, col_first, row_last, col_last)}"')
         second = "" if maximum is None else f"<formula2>{maximum}</formula2>"
-        self.fh.write(
-            f"<dataValidation{''.join(attrs)}><formula1>{value}</formula1>{second}</dataValidation>"
-        )
+        head = f'<dataValidation{"".join(attrs)} sqref="'
+        tail = f'"><formula1>{value}</formula1>{second}</dataValidation>'
+        if slot is not None:
+            slot[0] = (head, tail)
+        self.fh.write(f"{head}{sqref}{tail}")
 
     def validate_cell(self, row: int, col: int, options: dict[str, Any]) -> None:
         """``data_validation(row, col, row, col, options)``. What XlsxWriter stores for a
@@ -549,7 +560,8 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         if key is not None and len(self.validations) == count + 1:
             if len(_VALIDATIONS) >= _VALIDATIONS_MAX:
                 _VALIDATIONS.clear()
-            _VALIDATIONS[key] = {k: v for k, v in self.validations[-1].items() if k != "cells"}
+            stored = {k: v for k, v in self.validations[-1].items() if k != "cells"}
+            _VALIDATIONS[key] = {**stored, _XML_SLOT: [None]}
 
     def release(self) -> None:
         """Drop the cells (XlsxWriter's objects refer to each other, so only the cyclic
