@@ -193,14 +193,22 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         parts: list[str | None] = []
         append = parts.append
         r = ""
-        for i, item in enumerate(cells):
-            (row, col), (kind, value, style, formula) = item
+        row_xml, bounds = self._row_xml, self._bounds
+        first_col = last_col = 0
+        in_table = False  # a cell of the current row went to XlsxWriter's table
+        for i, ((row, col), (kind, value, style, formula)) in enumerate(cells):
             if row != current:
                 if parts:
-                    self._end_row(current, cells, start, i, parts, current in link_rows)
+                    if in_table or current in link_rows:
+                        self._end_row(current, cells, start, i, parts, True)
+                    else:  # the common row: its cells' XML in one string
+                        bounds[current] = (first_col, last_col)
+                        row_xml[current] = "".join(parts)  # type: ignore[arg-type]
                     parts = []
                     append = parts.append
                 current, start, r = row, i, str(row + 1)
+                first_col, in_table = col, False
+            last_col = col
             if i == link_at:
                 fmt(link_style)._get_xf_index()
             try:
@@ -243,6 +251,7 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             else:  # pragma: no cover - closed vocabulary
                 raise ReportError(f"unknown cell kind {kind!r}")
             append(None)  # the cell went to XlsxWriter's table
+            in_table = True
         self._end_row(current, cells, start, len(cells), parts, current in link_rows)
         if link_at == len(cells):
             fmt(link_style)._get_xf_index()
