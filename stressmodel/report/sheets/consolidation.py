@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from stressmodel.analysis.consolidation import COMPONENTS, DUMMIES, Z_CLIP
 from stressmodel.report import catalog
 from stressmodel.report.formulas import (
@@ -20,6 +22,26 @@ from stressmodel.report.sheets.common import (
 from stressmodel.report.spec import SheetSpec, WorkbookSpec
 
 # --- Consolidation --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def _component_formulas(row: int, c: str, stats_ok: bool | None) -> tuple[str, str]:
+    """The z and contribution formulas of component ``c`` on ``row`` (the raw value in
+    column 1, z in column 4): the same for every firm, so memoised. ``stats_ok``: None
+    for a dummy (z is the value itself); False without peer dispersion (z = 0, as
+    stressmodel.analysis.consolidation does)."""
+    raw = Formula(cell_ref(row, 1))
+    if stats_ok is None:
+        z: Formula = raw
+    elif stats_ok:
+        z = call(
+            "MAX",
+            -Z_CLIP,
+            call("MIN", Z_CLIP, (raw - name(f"c_median_{c}")) / name(f"c_scale_{c}")),
+        )
+    else:
+        z = Formula("0")
+    return formula_text(z), formula_text(name(f"c_w_{c}") * Formula(cell_ref(row, 4)))
 
 
 def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
@@ -66,11 +88,10 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
         for c in comps:
             sh.text(row, 0, catalog.CONSOLIDATION_LABELS.get(c, c))
             sh.number(row, 1, x.get(c), "ratio/frozen")
-            raw = Formula(cell_ref(row, 1))
             if c in DUMMIES:
                 sh.text(row, 2, "dummy", "status")
                 sh.text(row, 3, "dummy", "status")
-                z: Formula = raw
+                stats_ok = None
             else:
                 for j, what in ((2, "median"), (3, "scale")):
                     n = f"c_{what}_{c}"
@@ -83,26 +104,11 @@ def consolidation_sheet(ctx: FirmContext, wb: WorkbookSpec) -> SheetSpec:
                     and f"c_scale_{c}" in wb.names
                     and _name_value(wb, f"c_scale_{c}") > 0
                 )
-                # no peer dispersion: z = 0, as stressmodel.analysis.consolidation does
-                z = (
-                    call(
-                        "MAX",
-                        -Z_CLIP,
-                        call("MIN", Z_CLIP, (raw - name(f"c_median_{c}")) / name(f"c_scale_{c}")),
-                    )
-                    if stats_ok
-                    else Formula("0")
-                )
             if live:
-                sh.formula(row, 4, formula_text(z), x[f"z_{c}"], "ratio")
+                z_text, contrib_text = _component_formulas(row, c, stats_ok)
+                sh.formula(row, 4, z_text, x[f"z_{c}"], "ratio")
                 sh.formula(row, 5, f"=c_w_{c}", priors.weights[c], "ratio")
-                sh.formula(
-                    row,
-                    6,
-                    formula_text(name(f"c_w_{c}") * Formula(cell_ref(row, 4))),
-                    x[f"contrib_{c}"],
-                    "ratio",
-                )
+                sh.formula(row, 6, contrib_text, x[f"contrib_{c}"], "ratio")
             else:
                 sh.number(row, 4, x.get(f"z_{c}"), "ratio/frozen")
                 sh.number(row, 5, priors.weights[c], "ratio/frozen")
