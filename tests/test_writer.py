@@ -64,6 +64,7 @@ def _write_both(
         monkeypatch.setattr(writer, "_VALIDATIONS", {})
         monkeypatch.setattr(writer, "_GLOBAL_NAMES", set())
         monkeypatch.setattr(writer, "_CHART_XML", {})
+        monkeypatch.setattr(writer, "_SI_XML", {})
         folder = tmp_path / ("fast" if fast else "stock")
         folder.mkdir()
         write(folder)  # type: ignore[operator]

@@ -656,6 +656,13 @@ def _special_string(string: str) -> bool:
     )
 
 
+#: a plain shared string -> its <si> element, shared by the workbooks of the process (most
+#: strings, labels and headers, are in every firm's workbook); special strings are not kept
+_SI_XML: dict[str, str] = {}
+_SI_XML_MAX = 200_000
+_SI_XML_LENGTH = 1_000  # longer strings are not kept
+
+
 class _FastSharedStrings(SharedStrings):  # type: ignore[misc]
     """XlsxWriter's sharedStrings.xml writer, the ``<si>`` elements of plain strings
     written in one string (the stock ``_write_si`` for any other). Same bytes."""
@@ -664,15 +671,24 @@ class _FastSharedStrings(SharedStrings):  # type: ignore[misc]
         parts = []
         special = _special_string
         escapes = xml_escapes.search
+        memo = _SI_XML
         for string in self.string_table.string_array:
-            if special(string):
-                self.fh.write("".join(parts))
-                parts.clear()
-                self._write_si(string)
-                continue
-            if escapes(string):
-                string = string.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            parts.append(f"<si><t>{string}</t></si>")
+            xml = memo.get(string)
+            if xml is None:
+                if special(string):
+                    self.fh.write("".join(parts))
+                    parts.clear()
+                    self._write_si(string)
+                    continue
+                text = string
+                if escapes(text):
+                    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                xml = f"<si><t>{text}</t></si>"
+                if len(string) <= _SI_XML_LENGTH:
+                    if len(memo) >= _SI_XML_MAX:
+                        memo.clear()
+                    memo[string] = xml
+            parts.append(xml)
         self.fh.write("".join(parts))
 
 
