@@ -36,7 +36,10 @@ from typing import Any
 import xlsxwriter  # type: ignore[import-untyped]
 import xlsxwriter.packager  # type: ignore[import-untyped]
 import xlsxwriter.workbook  # type: ignore[import-untyped]
-from xlsxwriter.exceptions import XlsxWriterException  # type: ignore[import-untyped]
+from xlsxwriter.exceptions import (  # type: ignore[import-untyped]
+    FileCreateError,
+    XlsxWriterException,
+)
 from xlsxwriter.format import Format  # type: ignore[import-untyped]
 from xlsxwriter.sharedstrings import SharedStrings  # type: ignore[import-untyped]
 from xlsxwriter.utility import (  # type: ignore[import-untyped]
@@ -751,7 +754,10 @@ class _Workbook(xlsxwriter.Workbook):  # type: ignore[misc]
 
 
 def _write(spec: WorkbookSpec, path: Path) -> None:
-    wb = _Workbook(str(path), WORKBOOK_OPTIONS, FAST_CELLS)
+    # the zip is built in memory and written in one go: zipfile seeks back over every
+    # part's header, which on a file flushes a write per part (some 40 a workbook)
+    buffer = io.BytesIO()
+    wb = _Workbook(buffer, WORKBOOK_OPTIONS, FAST_CELLS)
     formats: dict[str, Any] = {}
 
     def fmt(style: str) -> Any:
@@ -774,6 +780,10 @@ def _write(spec: WorkbookSpec, path: Path) -> None:
         for s in spec.sheets:
             _write_sheet(wb, sheets[s.name], s, fmt)
         wb.close()
+        try:
+            path.write_bytes(buffer.getbuffer())
+        except OSError as exc:  # as XlsxWriter's close reports a file it cannot write
+            raise FileCreateError(exc) from None
     finally:
         # XlsxWriter's objects refer to each other, so only the cyclic collector frees
         # them; emptying the cell tables (most of the objects) leaves it little to trace
