@@ -27,7 +27,7 @@ import copy
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
@@ -161,14 +161,14 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         links: Sequence[tuple[int, int]] = (),
         link_style: str = "link",
         lookup: dict[tuple[int, int], Cell] | None = None,
-        mark: Iterable[str] = (),
+        mark: Callable[[str], bool] | None = None,
     ) -> list[tuple[int, int]]:
         """Store ``cells`` ((row, col) -> Cell, in row-major order; once per sheet) and
         write their XML. ``fmt(style)`` gives the Format of a style; ``links``: the cells
         the sheet's hyperlinks (style ``link_style``) will take, stored afterwards;
         ``lookup``: the same cells by position, if the caller has them (chart data).
-        Returns the positions of the number and formula cells whose style is in ``mark``,
-        in row-major order."""
+        Returns the positions of the number and formula cells whose style ``mark`` (a test
+        of a style) accepts, in row-major order."""
         if not cells:
             return []
         if self._cells or self.constant_memory or self.table:
@@ -184,7 +184,7 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
         formats: dict[str, Any] = {}  # style -> Format
         # style -> '" s="<format index>' (the text between a cell's reference and its type)
         xfs: dict[str, str] = {}
-        marked = frozenset(mark)
+        marked: set[str] = set()  # the styles seen so far that ``mark`` accepts
         capped: list[tuple[int, int]] = []  # number and formula cells of a ``mark`` style
         link_rows = {r for r, _c in links}
         # the index of the first cell after the first hyperlink: the hyperlinks' format
@@ -219,6 +219,8 @@ class FastWorksheet(Worksheet):  # type: ignore[misc]
             except KeyError:
                 f = formats[style] = fmt(style)
                 xf = xfs[style] = f'" s="{f._get_xf_index()}'
+                if mark is not None and mark(style):
+                    marked.add(style)
             ref = columns[col] if col < _N_COLUMNS else xl_col_to_name(col)
             if kind == "string":
                 if len(value) <= long_string:
@@ -860,7 +862,7 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
     # (number or formula), first, so it wins in LibreOffice (which applies the first true
     # rule only)
     if isinstance(ws, FastWorksheet):
-        capped = ws.store_cells(cells, fmt, sorted(s.links), lookup=s.cells, mark=_cover_styles(s))
+        capped = ws.store_cells(cells, fmt, sorted(s.links), lookup=s.cells, mark=_cover_style)
         cells_left: list[tuple[tuple[int, int], Cell]] = []
     else:
         cells_left = cells
@@ -934,9 +936,14 @@ def _write_sheet(wb: Any, ws: Any, s: SheetSpec, fmt: Any) -> None:
         ws.set_tab_color(s.tab_color)
 
 
+def _cover_style(style: str) -> bool:
+    """An interest-cover style (``cover``, ``cover/<role>``)."""
+    return style.partition("/")[0] == "cover"
+
+
 def _cover_styles(s: SheetSpec) -> set[str]:
-    """The interest-cover styles (``cover``, ``cover/<role>``) the cells of ``s`` use."""
-    return {st for st in set(map(_STYLE, s.cells.values())) if st.partition("/")[0] == "cover"}
+    """The interest-cover styles the cells of ``s`` use."""
+    return {st for st in set(map(_STYLE, s.cells.values())) if _cover_style(st)}
 
 
 def _series(series: Series, line: bool) -> dict[str, Any]:
