@@ -435,3 +435,32 @@ def test_case_values_steps_are_each_cases_projected_quarters_and_gaps_are_refuse
     gap = result.projection.filter(~((pl.col("ticker") == FIRMS[1]) & (pl.col("step") == 3)))
     with pytest.raises(ReportError, match="does not have"):
         case_values(dataclasses.replace(result, projection=gap), rate)
+
+
+def test_formula_column_gives_the_cells_and_refusals_of_formulas() -> None:
+    """SheetSpec.formula_column (fill_column's loop) writes what formulas() writes for the
+    same entries, and refuses what it refuses."""
+    import math
+
+    cells = [("a", 1, "=B1*2"), ("b", 2, "=B2+k_x"), ("c", 3, "=MAX(B3,0)")]
+    cached = {"a": 1.5, "b": 2, "c": -0.0}
+    style = {"a": "money", "b": "count", "c": "pct"}.__getitem__
+    fast, slow = SheetSpec("S"), SheetSpec("S")
+    fast.formula_column(4, cells, cached, style)
+    slow.formulas((row, 4, text, cached[item], style(item)) for item, row, text in cells)
+    assert fast.cells == slow.cells and fast.cells[(2, 4)] == ("formula", 2.0, "count", "=B2+k_x")
+    for bad, match in (
+        ({"a": math.nan}, "no finite engine value"),
+        ({"a": math.inf}, "no finite engine value"),
+        ({"a": True}, "no finite engine value"),
+        ({"a": None}, "no finite engine value"),
+    ):
+        for sheet in (SheetSpec("S"),):
+            with pytest.raises(ReportError, match=match):
+                sheet.formula_column(4, cells[:1], bad, style)
+            with pytest.raises(ReportError, match=match):
+                sheet.formulas([(1, 4, "=B1*2", bad["a"], "money")])
+    with pytest.raises(ReportError, match="unsafe formula"):
+        SheetSpec("S").formula_column(4, [("a", 1, '=A1&"x"')], cached, style)
+    with pytest.raises(ReportError, match="written twice"):
+        fast.formula_column(4, cells[:1], cached, style)

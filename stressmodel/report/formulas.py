@@ -205,7 +205,7 @@ def fill_column(
         raise ReportError(
             f"workbook layout: the engine gave no value of {missing[0]!r} for sheet {sheet.name!r}"
         )
-    sheet.formulas((row, col, text, cached[name], style(name)) for name, row, text in cells)
+    sheet.formula_column(col, cells, cached, style)
 
 
 class ExcelOps(TemplateOps):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
@@ -154,6 +154,10 @@ class Cell(NamedTuple):
 
 #: what a Cell's generated __new__ calls, without its Python frame (for the cell builders)
 _new = tuple.__new__
+
+
+def _as_float(value: Any) -> float:
+    return math.nan if value is None or value.__class__ is bool else float(value)
 
 
 def _check_formula(formula: str, sheet: str) -> None:
@@ -362,6 +366,36 @@ class SheetSpec:
                     f"{self.name!r}"
                 )
             cell = new(Cell, ("formula", v, style, formula))
+            if put((row, col), cell) is not cell:
+                raise ReportError(
+                    f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
+                )
+
+    def formula_column(
+        self,
+        col: int,
+        cells: Iterable[tuple[str, int, str]],
+        cached: Mapping[str, Any],
+        style: Callable[[str], str],
+    ) -> None:
+        """:meth:`formulas` of ``(row, col, formula, cached[item], style(item))`` for each
+        ``(item, row, formula)`` of ``cells`` (same checks, same cells), without an entry
+        tuple per cell (``cached[item]`` must exist)."""
+        put = self.cells.setdefault
+        safe = _SAFE_FORMULAS
+        new = _new
+        for item, row, formula in cells:
+            if formula not in safe:
+                _check_formula(formula, self.name)
+            value = cached[item]
+            # a float as it is; None and bool as NaN (refused below), anything else float()
+            v = value if value.__class__ is float else _as_float(value)
+            if v - v != 0.0:  # NaN or infinite
+                raise ReportError(
+                    f"workbook layout: no finite engine value for the formula {formula!r} on "
+                    f"{self.name!r}"
+                )
+            cell = new(Cell, ("formula", v, style(item), formula))
             if put((row, col), cell) is not cell:
                 raise ReportError(
                     f"workbook layout: cell ({row}, {col}) of sheet {self.name!r} written twice"
