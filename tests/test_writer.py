@@ -65,6 +65,7 @@ def _write_both(
         monkeypatch.setattr(writer, "_GLOBAL_NAMES", set())
         monkeypatch.setattr(writer, "_CHART_XML", {})
         monkeypatch.setattr(writer, "_SI_XML", {})
+        monkeypatch.setattr(writer, "_SERIES", {})
         folder = tmp_path / ("fast" if fast else "stock")
         folder.mkdir()
         write(folder)  # type: ignore[operator]

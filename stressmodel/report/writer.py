@@ -1084,14 +1084,49 @@ def _chart_template(
     return _HOLES.split(text), caches
 
 
+#: (chart class, series options) -> the series XlsxWriter's add_series made of them (data
+#: ids aside), shared by the charts of the process: the same series (scenario, range,
+#: colour) is in every firm's charts
+_SERIES: dict[tuple[type, str], dict[str, Any]] = {}
+_SERIES_MAX = 10_000
+#: the options _series gives; add_series has no side effect on the chart for these
+_SERIES_OPTIONS = frozenset({"name", "values", "categories", "line", "fill", "border", "marker"})
+
+
+def _add_series(chart: Any, options: dict[str, Any]) -> None:
+    """``chart.add_series(options)``; the series for options met before is a copy of the
+    one XlsxWriter made then, with this chart's data ids (taken in add_series' order)."""
+    key = (type(chart), repr(options))
+    template = _SERIES.get(key)
+    if template is None or len(chart.series) >= 255 or not options.keys() <= _SERIES_OPTIONS:
+        count = len(chart.series)
+        chart.add_series(options)
+        if (
+            template is None
+            and len(chart.series) == count + 1
+            and options.keys() <= _SERIES_OPTIONS
+        ):
+            if len(_SERIES) >= _SERIES_MAX:
+                _SERIES.clear()
+            _SERIES[key] = dict(chart.series[-1])
+        return
+    cat_id = chart._get_data_id(template["categories"], None)
+    val_id = chart._get_data_id(template["values"], None)
+    name_id = chart._get_data_id(template["name_formula"], None)
+    chart.series.append(
+        {**template, "name_id": name_id, "val_data_id": val_id, "cat_data_id": cat_id}
+    )
+
+
 def _chart(wb: Any, spec: ChartSpec) -> Any:
     if spec.title.startswith(("=", "+", "-", "@")):
         raise ReportError(f"chart title {spec.title!r} would be read as a formula")
     chart = wb.add_chart({"type": spec.kind})
     if FAST_CELLS:
         _templated_xml(_fast_points(chart), spec)
+    add = _add_series if FAST_CELLS else type(chart).add_series
     for s in spec.series:
-        chart.add_series(_series(s, spec.kind == "line"))
+        add(chart, _series(s, spec.kind == "line"))
     chart.set_title({"name": spec.title, "name_font": {"size": 12}})
     chart.set_x_axis({"name": spec.x_title, "label_position": "low"})
     y: dict[str, Any] = {
@@ -1107,7 +1142,6 @@ def _chart(wb: Any, spec: ChartSpec) -> Any:
         if FAST_CELLS:
             _fast_points(line)
         for s in spec.overlay_line:
-            opts = _series(s, True)
-            line.add_series(opts)
+            add(line, _series(s, True))
         chart.combine(line)
     return chart
