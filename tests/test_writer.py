@@ -71,7 +71,7 @@ def _write_both(
         write(folder)  # type: ignore[operator]
         out.append(_files(folder))
         if fast:
-            FAST_MEMOS.update(charts=len(writer._CHART_XML))
+            FAST_MEMOS.update(charts=len(writer._CHART_XML), series=len(writer._SERIES))
     return out[0], out[1]
 
 
@@ -86,6 +86,20 @@ def test_fast_worksheet_writes_the_stock_bytes_on_the_shipped_workbooks(
     assert [n for n in fast if fast[n] != stock[n]] == []
     # the later firms' charts were written from the first firm's chart templates
     assert 0 < FAST_MEMOS["charts"] < 8 * len(FIRMS)
+
+
+def test_chart_series_from_the_memo_give_the_stock_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the chart XML templates off, the later firms' charts are written by XlsxWriter's
+    own chart writer from series copied out of the series memo: the stock bytes."""
+    result, inputs = shipped_run()
+    monkeypatch.setattr(writer, "_templated_xml", lambda chart, spec: chart)
+    fast, stock = _write_both(
+        lambda folder: report.write_workbooks(result, inputs, folder), tmp_path, monkeypatch
+    )
+    assert [n for n in fast if fast[n] != stock[n]] == []
+    assert FAST_MEMOS["series"] < 8 * 10 * len(FIRMS)  # series were copied from the memo
 
 
 def test_fast_worksheet_writes_the_stock_bytes_on_edge_cases(
