@@ -10,14 +10,19 @@ Cells go through :class:`FastWorksheet`, XlsxWriter's worksheet writing the ``<c
 elements of a sheet's cells straight from the spec's cells when they are stored (formula
 text prepared once per process — the scenario sheets of every firm share it —, format
 indices assigned in the stock order), with shorter writers of the copies of the
-interest-cover rule and of number-bounded data validations; shared strings and chart
-data points are written in one string each where XlsxWriter would not escape them. The
-XML is the stock worksheet's, byte for byte (tests/test_writer.py compares the two on the
-shipped workbooks and on a sheet of edge cases); anything else (a long string, a formula
-XlsxWriter must rewrite, a hyperlink) goes through XlsxWriter's own methods.
-:data:`FAST_CELLS` off uses the stock classes and their per-cell ``write_*`` calls. The
-parts are deflated at :data:`ZIP_LEVEL` (1), so the ``.xlsx`` bytes differ from
-XlsxWriter's default level while every unzipped part is the same.
+interest-cover rule, of number-bounded data validations and of internal hyperlinks;
+shared strings and chart data points are written in one string each where XlsxWriter
+would not escape them. What is the same in every firm's workbook is worked out once per
+process and reused: the Format of each style, what XlsxWriter stores for a validation's
+options and a defined name, each chart series, each plain shared string's XML, and each
+chart's XML around its data caches and title (:data:`_CHART_XML`). The XML is the stock
+writer's, byte for byte (tests/test_writer.py compares the two on the shipped workbooks,
+later firms written from the memos of the first, and on sheets of edge cases); anything
+else (a long string, a formula XlsxWriter must rewrite, an external hyperlink) goes
+through XlsxWriter's own methods. :data:`FAST_CELLS` off uses the stock classes and their
+per-cell calls. The parts are deflated at :data:`ZIP_LEVEL` (1) with ISA-L when installed
+(:data:`_DEFLATE`), so the ``.xlsx`` bytes differ from XlsxWriter's default while every
+unzipped part is the same; the zip is built in memory and written in one go.
 """
 
 from __future__ import annotations
