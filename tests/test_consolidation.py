@@ -417,6 +417,33 @@ def test_kendall_tau_b_pair_counts_equal_scipy_to_the_bit(
     assert np.array_equal(c._kendall_tau_b(point, draws), got, equal_nan=True)
 
 
+@pytest.mark.parametrize(
+    ("n", "draws_n", "decimals"),
+    [(2, 7, None), (3, 50, 0), (7, 300, None), (60, 257, 1), (100, 1000, None), (200, 129, 2)],
+)
+def test_kendall_tau_b_small_universe_equals_the_pairwise_formula_to_the_bit(
+    n: int, draws_n: int, decimals: int | None
+) -> None:
+    # the pair counts replaced the O(n^2) pairwise path up to PAIRWISE_MAX_FIRMS firms; its
+    # results (and so the index's kendall_tau_mean) must not move in the last bit
+    rng = np.random.default_rng(1000 + n)
+    point = rng.normal(size=n)
+    draws = point[:, None] + rng.normal(scale=0.7, size=(n, draws_n))
+    if decimals is not None:  # ties in both sides and joint ties
+        point, draws = np.round(point, decimals), np.round(draws, decimals)
+    draws[:, 0] = draws[0, 0]  # one draw all tied: NaN
+    draws[:, 1] = -point  # perfectly discordant
+    draws[:, 2] = point  # perfectly concordant
+    got = c._kendall_tau_b(point, draws)
+    want = c._kendall_tau_b_pairwise(point, draws)
+    assert np.isnan(got[0]) and np.isnan(want[0])
+    assert np.array_equal(got, want, equal_nan=True)
+    flat = np.full(n, 0.5)  # the point side all tied: NaN throughout
+    assert np.array_equal(
+        c._kendall_tau_b(flat, draws), c._kendall_tau_b_pairwise(flat, draws), equal_nan=True
+    )
+
+
 def test_discordant_pairs_counts_every_strict_inversion() -> None:
     rng = np.random.default_rng(7)
     for n in (1, 2, 3, 5, 8, 13, 64, 100):

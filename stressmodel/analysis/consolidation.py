@@ -555,8 +555,11 @@ def score(
 # ------------------------------------------------------------------------------ band
 
 
-#: above this many firms, Kendall's tau is computed per draw in O(n log n) from pair counts
-#: instead of over every pair at once, whose memory grows as n^2 x draws
+#: up to this many firms, Kendall's tau is finished with the pairwise formula
+#: (``num / sqrt(nx * ny)``, :func:`_kendall_tau_b_pairwise`), above it with scipy's
+#: (``num / sqrt(nx) / sqrt(ny)``, clipped); both from exact pair counts in O(n log n) per
+#: draw, so the two formulas' last bits stay those of the runs before the pair counts
+#: replaced the pairwise path (whose memory grew as n^2 x draws)
 PAIRWISE_MAX_FIRMS = 200
 
 #: rows of the band's draws matrix (cases x draws) evaluated at a time: 4,096 rows x 1,000
@@ -637,26 +640,32 @@ def _discordant_pairs(ranks: np.ndarray) -> np.ndarray:
     return out
 
 
-#: draws evaluated at a time by the large-universe Kendall's tau (keeps the merge sort's
-#: arrays, 8 bytes x firms x this many, within the processor's cache)
-KENDALL_DRAWS_BLOCK = 32
+#: elements (firms x draws) of a block of draws evaluated at a time by the pair counts:
+#: keeps the merge sort's arrays within the processor's cache while amortising numpy's
+#: per-call cost over many draws (measured: 1,000 firms best at ~128 draws a block, 100
+#: firms at 128-1,000; 32 draws a block at 100 firms took 3.5x as long)
+KENDALL_BLOCK_ELEMENTS = 2**17
 
 
-def _kendall_tau_b_counts(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of ``point`` (n,) against each column of ``draws`` (n, D) from exact
-    pair counts in O(n log n) per draw, with scipy.stats.kendalltau's formula and operations
-    (``con_minus_dis / sqrt(tot - xtie) / sqrt(tot - ytie)`` on integer counts, clipped to
-    [-1, 1]), so equal to it to the bit (tests/test_consolidation.py); NaN where a side is
-    all ties. Finite input only."""
+def _kendall_pair_counts(
+    point: np.ndarray, draws: np.ndarray
+) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """Exact pair counts for Kendall's tau-b of ``point`` (n,) against each column of
+    ``draws`` (n, D), in O(n log n) per draw: (concordant - discordant pairs (D,), pairs tied
+    in ``point``, pairs tied in each draw (D,), all pairs n(n-1)/2), as int64. Finite input
+    only."""
     x = np.asarray(point, dtype=float)
     n = x.size
     xs = np.sort(x)
     x_rank = np.searchsorted(np.unique(xs), x).astype(np.int64)  # dense, 0-based
     xtie = int(_pairs_tied(xs[None, :])[0])
     tot = n * (n - 1) // 2
-    out = np.full(draws.shape[1], np.nan)
-    for a in range(0, draws.shape[1], KENDALL_DRAWS_BLOCK):
-        y = np.ascontiguousarray(np.asarray(draws[:, a : a + KENDALL_DRAWS_BLOCK], dtype=float).T)
+    n_draws = draws.shape[1]
+    con_minus_dis = np.zeros(n_draws, dtype=np.int64)
+    ytie_all = np.zeros(n_draws, dtype=np.int64)
+    block = max(1, KENDALL_BLOCK_ELEMENTS // max(n, 1))
+    for a in range(0, n_draws, block):
+        y = np.ascontiguousarray(np.asarray(draws[:, a : a + block], dtype=float).T)
         order = np.argsort(y, axis=1)
         ys = np.take_along_axis(y, order, axis=1)
         ytie = _pairs_tied(ys)
@@ -668,25 +677,32 @@ def _kendall_tau_b_counts(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
         key = np.sort(x_rank * n + y_rank, axis=1)
         ntie = _pairs_tied(key)
         dis = _discordant_pairs(key % n)
-        con_minus_dis = tot - xtie - ytie + ntie - 2 * dis
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tau = (
-                con_minus_dis.astype(float)
-                / np.sqrt(float(tot - xtie))
-                / np.sqrt((tot - ytie).astype(float))
-            )
-        tau = np.minimum(1.0, np.maximum(-1.0, tau))
-        out[a : a + KENDALL_DRAWS_BLOCK] = np.where((ytie != tot) & (xtie != tot), tau, np.nan)
-    return out
+        con_minus_dis[a : a + block] = tot - xtie - ytie + ntie - 2 * dis
+        ytie_all[a : a + block] = ytie
+    return con_minus_dis, xtie, ytie_all, tot
 
 
-def _kendall_tau_b(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b between one vector (n,) and each column of draws (n, D): vectorised
-    over the n(n-1)/2 pairs for up to :data:`PAIRWISE_MAX_FIRMS` firms, else from exact pair
-    counts in O(n log n) per draw (:func:`_kendall_tau_b_counts`, equal to scipy's
-    kendalltau to the bit). Returns (D,), NaN where a side has no untied pair."""
-    if point.size > PAIRWISE_MAX_FIRMS:
-        return _kendall_tau_b_counts(point, draws)
+def _kendall_tau_b_counts(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of ``point`` (n,) against each column of ``draws`` (n, D) from exact
+    pair counts (:func:`_kendall_pair_counts`), with scipy.stats.kendalltau's formula and
+    operations (``con_minus_dis / sqrt(tot - xtie) / sqrt(tot - ytie)`` on integer counts,
+    clipped to [-1, 1]), so equal to it to the bit (tests/test_consolidation.py); NaN where
+    a side is all ties. Finite input only."""
+    con_minus_dis, xtie, ytie, tot = _kendall_pair_counts(point, draws)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = (
+            con_minus_dis.astype(float)
+            / np.sqrt(float(tot - xtie))
+            / np.sqrt((tot - ytie).astype(float))
+        )
+    tau = np.minimum(1.0, np.maximum(-1.0, tau))
+    return np.where((ytie != tot) & (xtie != tot), tau, np.nan)
+
+
+def _kendall_tau_b_pairwise(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b between one vector (n,) and each column of draws (n, D) over the
+    n(n-1)/2 pairs at once (memory n^2 x D): the reference for :func:`_kendall_tau_b`'s
+    small-universe formula (tests). Returns (D,), NaN where a side has no untied pair."""
     i, j = np.triu_indices(point.size, k=1)
     sx = np.sign(point[i] - point[j])  # (m,)
     sy = np.sign(draws[i, :] - draws[j, :])  # (m, D)
@@ -695,6 +711,23 @@ def _kendall_tau_b(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
     nx = m - np.count_nonzero(sx == 0)
     ny = m - np.count_nonzero(sy == 0, axis=0)
     denom = np.sqrt(float(nx) * ny.astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), np.nan)
+
+
+def _kendall_tau_b(point: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b between one vector (n,) and each column of draws (n, D), from exact
+    pair counts (:func:`_kendall_pair_counts`). Up to :data:`PAIRWISE_MAX_FIRMS` firms it is
+    finished as :func:`_kendall_tau_b_pairwise` finishes it (``num / sqrt(nx * ny)``: the
+    pairwise path's numerator is a sum of signs, an exact integer, and its tie counts are
+    the same integers, so the result is the same to the bit), else with scipy's formula
+    (:func:`_kendall_tau_b_counts`). Returns (D,), NaN where a side has no untied pair.
+    Finite input only."""
+    if point.size > PAIRWISE_MAX_FIRMS:
+        return _kendall_tau_b_counts(point, draws)
+    con_minus_dis, xtie, ytie, tot = _kendall_pair_counts(point, draws)
+    num = con_minus_dis.astype(float)
+    denom = np.sqrt(float(tot - xtie) * (tot - ytie).astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), np.nan)
 
