@@ -51,7 +51,12 @@ def test_band_does_not_depend_on_the_chunk_size(monkeypatch: pytest.MonkeyPatch)
     assert (whole["consolidation_low"] < whole["consolidation_high"]).all()
 
 
-def test_sorted_rows_equal_filter_then_sort() -> None:
+@pytest.mark.parametrize("batch_bytes", [1, 2 * 8 * 400, 32 * 1024**2])
+def test_sorted_rows_equal_filter_then_sort(
+    monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    # one column per gather, two columns, and the whole frame at once
+    monkeypatch.setattr(stages, "SORTED_ROWS_BATCH_BYTES", batch_bytes)
     rng = np.random.default_rng(2)
     n = 400
     frame = pl.DataFrame(
