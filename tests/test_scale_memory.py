@@ -47,6 +47,10 @@ def test_band_does_not_depend_on_the_chunk_size(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(c, "BAND_CHUNK_ROWS", 10)
     chunked = c.uncertainty_band(comp, stats, c.Priors(), n_draws=300, seed=7)
     assert whole.equals(chunked)
+    # the blocks and the ranked scenarios on one thread and on two: the same frame
+    for threads in (1, 2):
+        monkeypatch.setattr(c, "BAND_THREADS", threads)
+        assert whole.equals(c.uncertainty_band(comp, stats, c.Priors(), n_draws=300, seed=7))
     assert whole["consolidation_low"].null_count() == 0
     assert (whole["consolidation_low"] < whole["consolidation_high"]).all()
 

@@ -39,7 +39,9 @@ Pure: no files, no I/O or CLI libraries.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -566,6 +568,30 @@ PAIRWISE_MAX_FIRMS = 200
 #: draws is 33 MB, and the shipped run (7 firms) fits in one chunk
 BAND_CHUNK_ROWS = 4096
 
+#: threads the band's independent blocks (row quantiles, ranked scenarios) run on: numpy's
+#: matrix product, sorts and most array operations release the GIL. At most 2 (the
+#: machine this is tuned on has 2 cores) and no more than the process may use
+BAND_THREADS = max(
+    1,
+    min(
+        2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    ),
+)
+
+
+def _on_threads(fn: Callable[[Any], None], items: Iterable[Any]) -> None:
+    """``fn(item)`` for every item, on :data:`BAND_THREADS` threads when there is more than
+    one item (the calls must write disjoint parts of their outputs); an exception is
+    raised here as the serial loop would raise it."""
+    todo = list(items)
+    if BAND_THREADS < 2 or len(todo) < 2:
+        for item in todo:
+            fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=BAND_THREADS) as pool:
+        for _ in pool.map(fn, todo):
+            pass
+
 
 def rank_min(a: np.ndarray) -> np.ndarray:
     """Ranks along axis 0, 1 = smallest, ties sharing the lowest rank (``rankdata(a,
@@ -739,7 +765,13 @@ def row_quantiles_of_expit(eta: np.ndarray, quantiles: Sequence[float]) -> np.nd
     ``row``; numpy's interpolation (``_lerp``: a + (b - a) t, or b - (b - a)(1 - t) for
     t >= 0.5) is then applied to those values. ``eta``: (rows, D), finite. Returns
     (len(quantiles), rows)."""
-    a = np.array(eta, dtype=float)  # sorted in place
+    return _row_quantiles_of_expit_sorting(np.array(eta, dtype=float), quantiles)
+
+
+def _row_quantiles_of_expit_sorting(a: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """:func:`row_quantiles_of_expit` of ``a`` (float64, C order), sorting ``a`` in place
+    (for a caller whose ``a`` is a temporary: the copy of a 4,096 x 1,000 block costs about
+    as much as its matrix product)."""
     rows, d = a.shape
     out = np.zeros((len(quantiles), rows))
     if rows == 0:
@@ -817,9 +849,15 @@ def uncertainty_band(
     # that row alone, so they are taken BAND_CHUNK_ROWS rows at a time, from the linear
     # predictor (see :func:`row_quantiles_of_expit`)
     q = np.zeros((3, n))
-    for start in range(0, n, BAND_CHUNK_ROWS):
+
+    def quantiles_of(start: int) -> None:
         rows = slice(start, min(n, start + BAND_CHUNK_ROWS))
-        q[:, rows] = row_quantiles_of_expit(z[rows] @ weights.T + b0, (lo_q, mid_q, hi_q))
+        q[:, rows] = _row_quantiles_of_expit_sorting(z[rows] @ weights.T + b0, (lo_q, mid_q, hi_q))
+
+    # the blocks are independent and numpy's product and sort release the GIL, so they run
+    # on BAND_THREADS threads; each block writes its own rows of q, computed exactly as
+    # one after another (same block shapes, same operations)
+    _on_threads(quantiles_of, range(0, n, BAND_CHUNK_ROWS))
 
     point = scored["consolidation_score"].fill_null(0.0).to_numpy().astype(float)
     rank_point = np.full(n, np.nan)
@@ -834,9 +872,10 @@ def uncertainty_band(
         members = [np.flatnonzero((groups == k) & valid) for k in keys]
     else:
         members = [np.flatnonzero(valid)]
-    for idx in members:  # loop over scenarios only; firms x draws are vectorised
+
+    def rank_group(idx: np.ndarray) -> None:  # firms x draws vectorised; groups disjoint
         if idx.size == 0:
-            continue
+            return
         draws = probs_of(idx)  # (firms of the group, D)
         pr = rank_min(-point[idx])
         dr = rank_min(-draws)
@@ -846,6 +885,8 @@ def uncertainty_band(
             taus = _kendall_tau_b(point[idx], draws)
             if np.any(np.isfinite(taus)):
                 tau_mean[idx] = float(np.nanmean(taus))
+
+    _on_threads(rank_group, members)
 
     def col(values: np.ndarray, mask: np.ndarray) -> pl.Series:
         out = np.where(mask, values, np.nan)
