@@ -11,6 +11,7 @@ from stressmodel.analysis.midcycle import (
     MidCycleDrivers,
     midcycle_dcf,
     post_horizon_value,
+    post_horizon_value_scalar,
     price_implied,
     terminal_frame,
 )
@@ -211,3 +212,47 @@ def test_the_grid_scan_in_one_call_gives_the_same_crossing() -> None:
     for f, f_grid, thr in cases:
         want = first_crossing(f, thr, s_max=1.0, grid_step=0.01)
         assert first_crossing(f, thr, s_max=1.0, grid_step=0.01, f_grid=f_grid) == want
+
+
+def test_post_horizon_value_scalar_equals_the_array_version_to_the_bit() -> None:
+    """The price-implied solves' scalar path (Python floats) against the array path on
+    drawn inputs: negative and zero EBIT, abandonment (floored at 0), no reversion years,
+    NaN and None inputs."""
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(17)
+    specials = [0.0, -0.0, math.nan, None]
+    for i in range(3000):
+        drivers = MidCycleDrivers(
+            int(rng.integers(0, 8)),
+            int(rng.integers(0, 8)),
+            float(rng.uniform(-0.3, 0.6)),
+            float(rng.uniform(-0.1, 0.08)),
+        )
+        rate = float(rng.uniform(0.085, 0.2))
+        args = [
+            float(rng.uniform(-100, 20000)),
+            float(rng.uniform(-0.5, 0.5)),
+            float(rng.uniform(-0.2, 0.2)),
+            float(rng.uniform(0, 0.4)),
+            rate,
+            float(rng.uniform(-0.5, 0.6)),
+            float(rng.uniform(-0.5, 0.5)),
+        ]
+        if i % 50 == 0:  # a special value in one input other than the rate
+            args[int(rng.choice([0, 1, 2, 3, 5, 6]))] = specials[(i // 50) % 4]
+        want = float(post_horizon_value(*args, drivers))
+        got = post_horizon_value_scalar(*args, drivers)
+        assert type(got) is float
+        assert (math.isnan(got) and math.isnan(want)) or (
+            got == want and math.copysign(1, got) == math.copysign(1, want)
+        ), (
+            args,
+            drivers,
+        )
+    with pytest.raises(ValueError, match="discount rate"):
+        post_horizon_value_scalar(
+            1.0, 0.1, 0.0, 0.2, 0.02, 0.1, 0.1, MidCycleDrivers(5, 5, 0.03, 0.02)
+        )
