@@ -91,3 +91,26 @@ def test_backtest_cases_are_the_named_cases_of_the_full_frame() -> None:
     names = [s.name for s in full.named]
     assert named.grid == () and full.grid
     assert named.cases.equals(full.cases.filter(pl.col("scenario").is_in(names)))
+
+
+def test_value_cases_reuses_one_terminal_quarter_with_the_same_values() -> None:
+    # value_cases computes the terminal quarter and the explicit PV once for both DCFs;
+    # each DCF computing its own (as before) gives the same frames
+    from stressmodel.analysis.midcycle import midcycle_dcf
+    from stressmodel.analysis.valuation import dcf
+
+    inputs = load_inputs(ROOT / "inputs")
+    sel = stages.select(inputs, RunOptions())
+    bases = stages.stage_bases(inputs, sel)
+    scen = stages.stage_scenarios(inputs, sel, bases)
+    proj = stages.stage_projection(scen, sel)
+    ctx = stages.valuation_context(inputs, bases, sel)
+    got = stages.value_cases(ctx, proj, scen.cases, sel)
+    val = dcf(proj, scen.cases, ctx.firm_values, ctx.rate, ctx.growth, sel.horizon).sort(KEYS)
+    margins = {t: m.value for t, m in ctx.margins.items()}
+    mid = midcycle_dcf(
+        proj, scen.cases, ctx.firm_values, margins, ctx.rate, sel.horizon, ctx.drivers
+    )
+    want = val.join(mid, on=list(KEYS), how="left").sort(KEYS)
+    assert got.height == scen.cases.height > 0
+    assert got.equals(want)

@@ -43,7 +43,7 @@ from stressmodel.analysis.rootfind import (
     STATUS_NOT_FINITE_PREFIX,
     first_crossing,
 )
-from stressmodel.analysis.valuation import discount_factor, terminal_quarter
+from stressmodel.analysis.valuation import discount_factor, present_value_fcf, terminal_quarter
 from stressmodel.model.engine import KEYS
 
 
@@ -157,11 +157,18 @@ def _max0(x: float) -> float:
     return x if x >= 0.0 or x != x else 0.0
 
 
-def terminal_frame(projection: pl.DataFrame, cases: pl.DataFrame, horizon: int) -> pl.DataFrame:
+def terminal_frame(
+    projection: pl.DataFrame,
+    cases: pl.DataFrame,
+    horizon: int,
+    terminal: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Per case: the normalised horizon quarter (:func:`~stressmodel.model.quarter.terminal`)
     revenue, EBIT and working-capital release, the PV of the explicit FCF at no rate yet
-    (left to the caller) and the firm parameters the mid-cycle DCF needs."""
-    frame = terminal_quarter(projection, cases, horizon)
+    (left to the caller) and the firm parameters the mid-cycle DCF needs. ``terminal``:
+    :func:`~stressmodel.analysis.valuation.terminal_quarter` of the same arguments, when
+    the caller has it."""
+    frame = terminal_quarter(projection, cases, horizon) if terminal is None else terminal
     rev_q0 = pl.col("f_revenue_export_q0") + pl.col("f_revenue_domestic_q0")
     return frame.select(
         *KEYS,
@@ -197,16 +204,20 @@ def midcycle_dcf(
     rate: float,
     horizon: int,
     drivers: MidCycleDrivers,
+    *,
+    terminal: pl.DataFrame | None = None,
+    pv: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Mid-cycle value per case: ``ticker, scenario, midcycle_margin, post_horizon_value,
     enterprise_value_midcycle, value_per_share_midcycle, value_status_midcycle``.
 
-    ``firm_values``: ``ticker, shares, net_debt0``; ``margins``: ticker -> m*."""
-    pv = projection.group_by(KEYS).agg(
-        (pl.col("fcf") * discount_factor(rate, pl.col("step"))).sum().alias("pv_fcf")
-    )
+    ``firm_values``: ``ticker, shares, net_debt0``; ``margins``: ticker -> m*.
+    ``terminal`` / ``pv``: as :func:`~stressmodel.analysis.valuation.dcf` takes them (the
+    same frames serve both DCFs of the same cases)."""
+    if pv is None:
+        pv = present_value_fcf(projection, rate)
     frame = (
-        terminal_frame(projection, cases, horizon)
+        terminal_frame(projection, cases, horizon, terminal)
         .join(pv, on=list(KEYS), how="left")
         .join(firm_values, on="ticker", how="left")
         .with_columns(

@@ -51,6 +51,15 @@ def discount_factor(k: float, step: int | pl.Expr) -> float | pl.Expr:
     return (1.0 + k) ** (-step / 4.0)
 
 
+def present_value_fcf(projection: pl.DataFrame, k: float) -> pl.DataFrame:
+    """Per case (``ticker, scenario, pv_fcf``): the explicit quarters' free cash flow
+    discounted at ``k`` (:func:`discount_factor`), CNY mn; one row per case, in no
+    particular order (callers join it on the case keys)."""
+    return projection.group_by(KEYS).agg(
+        (pl.col("fcf") * discount_factor(k, pl.col("step"))).sum().alias("pv_fcf")
+    )
+
+
 def terminal_quarter(projection: pl.DataFrame, cases: pl.DataFrame, horizon: int) -> pl.DataFrame:
     """Per case: the horizon quarter's line items (``last_*``), the firm and scenario
     parameters (``f_*``, ``s_*``) and the normalised terminal quarter of
@@ -81,20 +90,25 @@ def dcf(
     discount_rate: float,
     growth: float,
     horizon: int,
+    *,
+    terminal: pl.DataFrame | None = None,
+    pv: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Enterprise and equity value per case.
 
     ``projection``: engine output; ``cases``: the case frame (f_ and s_ columns);
     ``firm_values``: ``ticker, shares, net_debt0`` (million shares, CNY mn).
+    ``terminal`` / ``pv``: :func:`terminal_quarter` of (projection, cases, horizon) and
+    :func:`present_value_fcf` of (projection, discount_rate) when the caller has them
+    already (the mid-cycle DCF of the same cases reads the same two frames).
     Returns ``ticker, scenario, pv_fcf, tv_fcf, tv_working_capital_release, terminal_value,
     enterprise_value, equity_value, value_per_share`` (null with ``value_status`` when the
     share count is unknown or not positive).
     """
     k, g = discount_rate, growth
-    pv = projection.group_by(KEYS).agg(
-        (pl.col("fcf") * discount_factor(k, pl.col("step"))).sum().alias("pv_fcf")
-    )
-    frame = terminal_quarter(projection, cases, horizon)
+    if pv is None:
+        pv = present_value_fcf(projection, k)
+    frame = terminal_quarter(projection, cases, horizon) if terminal is None else terminal
     d_h = discount_factor(k, horizon)
     out = (
         frame.select(*KEYS, "tv_fcf", "tv_working_capital_release")

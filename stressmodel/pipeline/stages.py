@@ -21,7 +21,7 @@ from stressmodel.analysis import risk, scoring
 from stressmodel.analysis.consolidation import Priors
 from stressmodel.analysis.midcycle import MidCycleDrivers, midcycle_dcf, price_implied
 from stressmodel.analysis.reverse import reverse_stress
-from stressmodel.analysis.valuation import cross_checks, dcf
+from stressmodel.analysis.valuation import cross_checks, dcf, present_value_fcf, terminal_quarter
 from stressmodel.errors import UsageError
 from stressmodel.inputs.load import Inputs
 from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_label
@@ -545,7 +545,13 @@ def value_cases(
 ) -> pl.DataFrame:
     """Trailing and mid-cycle value of every case of ``cases`` from its quarters ``proj``
     (sorted by case; each row reads its own case only)."""
-    val = dcf(proj, cases, ctx.firm_values, ctx.rate, ctx.growth, sel.horizon).sort(KEYS)
+    # both DCFs start from the same terminal quarter and explicit PV: computed once (a
+    # chunked run pays each polars pass once per chunk)
+    terminal = terminal_quarter(proj, cases, sel.horizon)
+    pv = present_value_fcf(proj, ctx.rate)
+    val = dcf(
+        proj, cases, ctx.firm_values, ctx.rate, ctx.growth, sel.horizon, terminal=terminal, pv=pv
+    ).sort(KEYS)
     mid = midcycle_dcf(
         proj,
         cases,
@@ -554,6 +560,8 @@ def value_cases(
         ctx.rate,
         sel.horizon,
         ctx.drivers,
+        terminal=terminal,
+        pv=pv,
     )
     return val.join(mid, on=list(KEYS), how="left").sort(KEYS)
 
