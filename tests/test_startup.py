@@ -204,3 +204,14 @@ def test_expit_on_a_million_normal_arguments_equals_scipy() -> None:
 
     x = np.random.default_rng(3).normal(0.0, 6.0, (1000, 1000))
     assert np.array_equal(expit(x), scipy_expit(x))
+
+
+def test_rank_min_equals_scipy_rankdata_min_on_large_tied_draws() -> None:
+    # the band ranks ~1,000 firms x 1,000 draws; numpy's unstable sort on larger arrays
+    # takes other code paths than on the small arrays above
+    rng = np.random.default_rng(4)
+    a = rng.uniform(size=(700, 60))
+    a[::3] = np.round(a[::3], 2)  # many ties
+    a[:, 5] = 0.5  # a column all tied
+    np.testing.assert_array_equal(rank_min(-a), rankdata(-a, method="min", axis=0))
+    np.testing.assert_array_equal(rank_min(a[:, 7]), rankdata(a[:, 7], method="min"))

@@ -596,19 +596,27 @@ def _on_threads(fn: Callable[[Any], None], items: Iterable[Any]) -> None:
 def rank_min(a: np.ndarray) -> np.ndarray:
     """Ranks along axis 0, 1 = smallest, ties sharing the lowest rank (``rankdata(a,
     method="min", axis=0)`` of scipy.stats, as float64, without importing scipy.stats,
-    which costs about 0.4 s). Finite input only (the band's values are finite)."""
+    which costs about 0.4 s). Finite input only (the band's values are finite).
+
+    A rank is one more than the number of strictly smaller values, so the order the sort
+    leaves ties in does not matter: numpy's default (unstable, vectorised) sort serves, on
+    a copy with the ranked axis last (contiguous): 1,000 x 1,000 draws in ~0.07 s against
+    ~0.15 s for a stable sort down the columns."""
     a = np.asarray(a, dtype=float)
-    n = a.shape[0]
-    order = np.argsort(a, axis=0, kind="stable")
-    ordered = np.take_along_axis(a, order, axis=0)
-    position = np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (a.ndim - 1)), a.shape)
-    first = np.ones(a.shape, dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
+    if a.ndim == 0:
+        return np.ones(a.shape)
+    rows = np.ascontiguousarray(np.moveaxis(a, 0, -1))  # (..., n): each row one ranking
+    n = rows.shape[-1]
+    order = np.argsort(rows, axis=-1)
+    ordered = np.take_along_axis(rows, order, axis=-1)
+    position = np.broadcast_to(np.arange(n), rows.shape)
+    first = np.ones(rows.shape, dtype=bool)
+    first[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
     # the rank of a sorted position is one more than the position of the first of its ties
-    start = np.maximum.accumulate(np.where(first, position, 0), axis=0)
-    ranks = np.empty(a.shape, dtype=float)
-    np.put_along_axis(ranks, order, (start + 1).astype(float), axis=0)
-    return ranks
+    start = np.maximum.accumulate(np.where(first, position, 0), axis=-1)
+    ranks = np.empty(rows.shape, dtype=float)
+    np.put_along_axis(ranks, order, (start + 1).astype(float), axis=-1)
+    return np.moveaxis(ranks, -1, 0)
 
 
 def expit(x: np.ndarray) -> np.ndarray:
