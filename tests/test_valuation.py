@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import scenario
 
-from stressmodel.analysis.reverse import plug_back, reverse_stress
+from stressmodel.analysis.reverse import pair_rows, plug_back, reverse_stress
 from stressmodel.analysis.valuation import (
     annuity_factor,
     dcf,
@@ -306,3 +306,21 @@ def test_the_shock_template_equals_building_every_scenario(setting) -> None:  # 
     np.testing.assert_array_equal(
         g(shocks[: len(pairs)]), g(shocks[: len(pairs)], np.arange(len(pairs)))
     )
+
+
+def test_pair_rows_equal_one_filter_per_pair() -> None:
+    firms = pl.DataFrame({"ticker": ["A", "B", "A", None, "C"], "x": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    for tickers in (["A", "A", "B", "C", "C"], ["C", "Z", "A"], [None, "B"], []):
+        want = (
+            pl.concat(
+                [
+                    firms.filter(pl.col("ticker").eq_missing(t) & pl.lit(t is not None))
+                    for t in tickers
+                ]
+            )
+            if tickers
+            else firms.clear()
+        )
+        got = pair_rows(firms, tickers)  # type: ignore[arg-type]
+        assert got.equals(want), tickers
+    assert pair_rows(firms, ["A", "B"])["x"].to_list() == [1.0, 3.0, 2.0]

@@ -210,6 +210,18 @@ class _Metrics:
         return result
 
 
+def pair_rows(firms: pl.DataFrame, tickers: list[str]) -> pl.DataFrame:
+    """``pl.concat([firms.filter(pl.col("ticker") == t) for t in tickers])`` in one gather:
+    for each ticker in turn, its rows of ``firms`` in their order (a null ticker or one not
+    in ``firms`` has none). 5,000 filters, one per firm and metric at 1,000 firms, took
+    ~1 s."""
+    positions: dict[str, list[int]] = {}
+    for i, t in enumerate(firms["ticker"].to_list()):
+        if t is not None:  # a null ticker matches no filter
+            positions.setdefault(t, []).append(i)
+    return firms[[i for t in tickers for i in positions.get(t, [])]]
+
+
 def reverse_stress(
     firms: pl.DataFrame,
     firm_values: pl.DataFrame,
@@ -226,7 +238,7 @@ def reverse_stress(
     its threshold, and a status per metric."""
     tickers = firms["ticker"].to_list()
     pairs = [(t, m) for t in tickers for m in METRICS]
-    rows = pl.concat([firms.filter(pl.col("ticker") == t) for t, _m in pairs]) if pairs else firms
+    rows = pair_rows(firms, [t for t, _m in pairs]) if pairs else firms
     metric = [m for _t, m in pairs]
 
     g = _Metrics(rows, firm_values, prices, metric, scenarios, as_of, horizon, rate, width, growth)
