@@ -55,48 +55,53 @@ class FirmStatements:
     )
 
     def __post_init__(self) -> None:
+        flows, ttm, points = self._flows, self._ttm, self._points
         for r in self.rows:
             item = ITEMS[str(r["item"])]
+            name = item.name
             note = str(r.get("note", ""))
             basis = _basis(note)
             end, span = int(r["end"]), int(r["span"])  # type: ignore[arg-type]
             fig = Figure(
                 float(r["value"]),  # type: ignore[arg-type]
                 basis,
-                f"{r['period']} {item.name}" + (f" ({note[:80]})" if basis == "derived" else ""),
+                f"{r['period']} {name} ({note[:80]})"
+                if basis == "derived"
+                else f"{r['period']} {name}",
                 (str(r["source"]),),
                 end,
             )
             if item.kind == "flow":
                 if r["kind"] == "TTM":
-                    self._ttm[(item.name, end)] = fig
+                    ttm[(name, end)] = fig
                 else:
-                    self._flows[(item.name, end, span)] = fig
+                    flows[(name, end, span)] = fig
             else:
-                self._points[(item.name, end)] = fig
+                points[(name, end)] = fig
         self._derive_flows()
 
     # --- flows ---------------------------------------------------------------------------
 
     def _derive_flows(self) -> None:
         """Close the year-to-date / single-quarter relations by repeated substitution."""
+        flows = self._flows
+        get = flows.get
         years_of: dict[str, set[int]] = {}
-        for n, end, _s in self._flows:
+        for n, end, _s in flows:
             years_of.setdefault(n, set()).add(end // 4)
         for name, years in years_of.items():
             for year in years:
                 changed = True
                 while changed:
                     changed = False
-                    for q in range(1, 5):
+                    # q = 1 has nothing to close (its single quarter is its YTD: one key)
+                    for q in (2, 3, 4):
                         end = year * 4 + q - 1
-                        ytd = self._flows.get((name, end, q))
-                        prev_ytd = self._flows.get((name, end - 1, q - 1)) if q > 1 else None
-                        single = self._flows.get((name, end, 1))
-                        if q == 1:
-                            continue  # Q1 single == Q1 YTD (same key)
+                        ytd = get((name, end, q))
+                        prev_ytd = get((name, end - 1, q - 1))
+                        single = get((name, end, 1))
                         if single is None and ytd is not None and prev_ytd is not None:
-                            self._flows[(name, end, 1)] = _combine(
+                            flows[(name, end, 1)] = _combine(
                                 ytd.value - prev_ytd.value,
                                 f"{quarter_label(end)} {name} = {ytd_label(year, q)} - {ytd_label(year, q - 1)}",
                                 ytd,
@@ -104,7 +109,7 @@ class FirmStatements:
                             )
                             changed = True
                         elif ytd is None and single is not None and prev_ytd is not None:
-                            self._flows[(name, end, q)] = _combine(
+                            flows[(name, end, q)] = _combine(
                                 prev_ytd.value + single.value,
                                 f"{ytd_label(year, q)} {name} = {ytd_label(year, q - 1)} + {quarter_label(end)}",
                                 prev_ytd,
@@ -112,7 +117,7 @@ class FirmStatements:
                             )
                             changed = True
                         elif prev_ytd is None and single is not None and ytd is not None:
-                            self._flows[(name, end - 1, q - 1)] = _combine(
+                            flows[(name, end - 1, q - 1)] = _combine(
                                 ytd.value - single.value,
                                 f"{ytd_label(year, q - 1)} {name} = {ytd_label(year, q)} - {quarter_label(end)}",
                                 ytd,
