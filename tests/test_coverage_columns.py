@@ -250,3 +250,34 @@ def test_store_pickles_and_compares_with_plain_mappings(shipped: Inputs) -> None
     assert "603072.SH" in store and "000000.SZ" not in store and len(store) == len(plain)
     with pytest.raises(KeyError):
         store["000000.SZ"]
+
+
+def test_bases_wanting_every_firm_take_the_per_firm_path_with_the_full_sets_bases(
+    shipped: Inputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a back-test of the whole register: no columnar pass (it would build every firm's
+    # statements anyway), and the same bases as the full set and as the columnar path
+    monkeypatch.setattr(compute, "COLUMNAR_PEERS_FROM", 0)
+    from stressmodel.model.base import coverage
+
+    calls: list[int] = []
+    original = coverage.peer_stats_columns
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(coverage, "peer_stats_columns", counted)
+    q = parse_quarter("2025Q3")
+    full = compute_bases(shipped, q)
+    every = compute_bases(shipped, q, tickers=list(shipped.statements.tickers))
+    assert calls == []
+    assert (every.firms, every.peers, every.not_runnable) == (
+        full.firms,
+        full.peers,
+        full.not_runnable,
+    )
+    some = list(shipped.statements.tickers)[:-1]
+    part = compute_bases(shipped, q, tickers=some)
+    assert len(calls) == 1
+    assert part.firms == {t: full.firms[t] for t in some if t in full.firms}

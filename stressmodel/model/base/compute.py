@@ -144,10 +144,14 @@ def compute_bases(
     """
     at = inputs.as_of(q)
     wanted = None if tickers is None else set(tickers)
+    # the columnar pass only pays when it saves other firms' statements: a call wanting
+    # every firm (a back-test of the whole register) builds them all either way, and then
+    # takes the medians from their own ratios, as the full set does
     columnar = (
         wanted is not None
         and isinstance(at.statements, StatementStore)
         and len(at.statements) >= COLUMNAR_PEERS_FROM
+        and not all(t in wanted for t in at.statements.tickers)
     )
     if columnar:
         # the peer medians from every firm's columns at once; FirmStatements and own ratios
