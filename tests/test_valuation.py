@@ -324,3 +324,42 @@ def test_pair_rows_equal_one_filter_per_pair() -> None:
         got = pair_rows(firms, tickers)  # type: ignore[arg-type]
         assert got.equals(want), tickers
     assert pair_rows(firms, ["A", "B"])["x"].to_list() == [1.0, 3.0, 2.0]
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_reverse_stress_is_the_same_whatever_the_levels_per_evaluation(
+    setting, monkeypatch: pytest.MonkeyPatch, levels: int
+) -> None:  # type: ignore[no-untyped-def]
+    """levels_for picks the bisection levels per projection by the number of pairs; the
+    solved shocks and statuses are those of LEVELS per projection to the bit."""
+    import stressmodel.analysis.reverse as rv
+
+    firms, values, inputs = setting
+    prices = {t: 3.0 + i for i, t in enumerate(firms["ticker"].to_list())}
+    args = (
+        firms,
+        values,
+        prices,
+        {t: "2025-06-30" for t in prices},
+        inputs.scenarios,
+        AS_OF,
+        H,
+        0.09,
+        0.01,
+        0.02,
+    )
+    monkeypatch.setattr(rv, "levels_for", lambda _n, xtol=rv.XTOL: rv.LEVELS)
+    want = reverse_stress(*args)
+    monkeypatch.setattr(rv, "levels_for", lambda _n, xtol=rv.XTOL: levels)
+    got = reverse_stress(*args)
+    assert got.equals(want)
+    assert want["implied_export_shock"].drop_nulls().len() > 0
+
+
+def test_levels_for_takes_several_levels_on_few_pairs_and_one_on_many() -> None:
+    from stressmodel.analysis.reverse import LEVELS, levels_for
+
+    assert levels_for(5) == LEVELS
+    assert 1 < levels_for(35) <= LEVELS
+    assert levels_for(5000) == 1
+    assert all(1 <= levels_for(n) <= LEVELS for n in range(0, 3000, 7))
