@@ -114,3 +114,25 @@ def test_value_cases_reuses_one_terminal_quarter_with_the_same_values() -> None:
     want = val.join(mid, on=list(KEYS), how="left").sort(KEYS)
     assert got.height == scen.cases.height > 0
     assert got.equals(want)
+
+
+def test_case_rows_of_a_chunk_equal_the_filter() -> None:
+    cases = pl.DataFrame(
+        {
+            "ticker": ["B", "A", "C", None, "A", "B", "D"],
+            "scenario": ["x", "x", "x", "x", "y", "y", "x"],
+            "v": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+        }
+    )
+    rows = stages.CaseRows(cases)
+    for firms in (["A", "B"], ["B", "A"], ["C"], ["Z"], [], ["A", "A"], ["D", "C", "B", "A"]):
+        want = cases.filter(pl.col("ticker").is_in(firms))
+        assert rows.of(firms).equals(want), firms
+    # on the shipped cases, chunk by chunk
+    inputs = load_inputs(ROOT / "inputs")
+    sel = stages.select(inputs, RunOptions())
+    bases = stages.stage_bases(inputs, sel)
+    scen = stages.stage_scenarios(inputs, sel, bases)
+    rows = stages.CaseRows(scen.cases)
+    for firms in stages.firm_chunks(bases.runnable, bases.universe, 2):
+        assert rows.of(firms).equals(scen.cases.filter(pl.col("ticker").is_in(firms)))

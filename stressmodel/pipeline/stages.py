@@ -314,8 +314,9 @@ def _run_chunked(
     for key in ("projection", "valuation", "risk"):
         timings[key] = 0.0
     chunks = firm_chunks(bases.runnable, bases.universe, size)
+    case_rows = CaseRows(scen.cases)
     for i, firms in enumerate(chunks, start=1):
-        cases = scen.cases.filter(pl.col("ticker").is_in(firms))
+        cases = case_rows.of(firms)
         say(f"chunk {i} of {len(chunks)}: projecting {cases.height} cases x {sel.horizon} quarters")
         t = time.perf_counter()
         proj = project(cases, sel.horizon, sel.quarters, sel.as_of + 1, backend=scen.backend)
@@ -371,6 +372,24 @@ def _run_chunked(
         t0,
         executor,
     )
+
+
+class CaseRows:
+    """The rows of a case frame per firm, indexed once: :meth:`of` is
+    ``cases.filter(pl.col("ticker").is_in(firms))`` (the same rows in the same order) as
+    one gather of the chunk's rows, instead of a filter over every case and column per
+    chunk (1,000 firms in 334 chunks: ~2.8 s profiled)."""
+
+    def __init__(self, cases: pl.DataFrame) -> None:
+        self.cases = cases
+        self.positions: dict[str, list[int]] = {}
+        for i, t in enumerate(cases["ticker"].to_list()):
+            if t is not None:  # is_in drops a null ticker
+                self.positions.setdefault(t, []).append(i)
+
+    def of(self, firms: Sequence[str]) -> pl.DataFrame:
+        rows = sorted(i for t in set(firms) for i in self.positions.get(t, ()))
+        return self.cases[rows]
 
 
 def _timer(timings: dict[str, float]) -> Callable[..., Any]:
