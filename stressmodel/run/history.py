@@ -55,6 +55,7 @@ import polars as pl
 
 from stressmodel.inputs.periods import quarter_label, ytd_label
 from stressmodel.inputs.statements import Figure, FirmStatements, build
+from stressmodel.model.collector import collector_paused
 
 KEYS = ["ticker", "scenario"]
 
@@ -401,9 +402,10 @@ def actuals_frame(
     ``quarters``, built from validated statement rows dated on or before ``as_of``."""
     qs = [q for q in quarters if q <= as_of]
     rows: list[dict[str, Any]] = []
-    for t in tickers:
-        if t in statements:
-            rows += firm_actuals(build(t, statements[t], as_of), qs)
+    with collector_paused():  # object-heavy and acyclic (stressmodel.model.collector)
+        for t in tickers:
+            if t in statements:
+                rows += firm_actuals(build(t, statements[t], as_of), qs)
     return pl.DataFrame(rows, schema=ACTUAL_SCHEMA)
 
 

@@ -32,6 +32,7 @@ from stressmodel.model.base.market import market
 from stressmodel.model.base.params import structural_params
 from stressmodel.model.base.ratios import own_ratios, peer_medians
 from stressmodel.model.base.run_rate import build_run_rate
+from stressmodel.model.collector import collector_paused
 from stressmodel.model.quarter import ALL_FIRM_PARAMS
 
 
@@ -142,6 +143,13 @@ def compute_bases(
     its peer group's medians, which still come from every firm), for callers that read no
     other firm's base (the back-tests).
     """
+    with collector_paused():  # object-heavy and acyclic (stressmodel.model.collector)
+        return _compute_bases(inputs, q, price_date, tickers)
+
+
+def _compute_bases(
+    inputs: Inputs, q: int, price_date: dt.date | None, tickers: Iterable[str] | None
+) -> BaseSet:
     at = inputs.as_of(q)
     wanted = None if tickers is None else set(tickers)
     # the columnar pass only pays when it saves other firms' statements: a call wanting
@@ -184,7 +192,8 @@ def compute_bases(
 def latest_actuals(inputs: Inputs) -> dict[str, int | None]:
     """Each firm's latest quarter with actual revenue (from its revenue rows alone: no other
     item can make a quarter's revenue known)."""
-    return {
-        t: build(t, [r for r in rows if r["item"] == "revenue"]).latest_actual_quarter()
-        for t, rows in inputs.statements.items()
-    }
+    with collector_paused():
+        return {
+            t: build(t, [r for r in rows if r["item"] == "revenue"]).latest_actual_quarter()
+            for t, rows in inputs.statements.items()
+        }
