@@ -56,3 +56,33 @@ def test_bases_are_the_same_with_the_collector_running(monkeypatch: pytest.Monke
         running.not_runnable,
     )
     assert paused.firms
+
+
+def test_run_model_is_the_same_with_the_collector_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stressmodel.pipeline import stages
+    from stressmodel.pipeline.result import RunOptions
+
+    inputs = load_inputs(ROOT / "inputs")
+    paused = stages.run_model(inputs, RunOptions())
+    assert gc.isenabled()
+
+    class NoPause:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(stages, "collector_paused", NoPause)
+    monkeypatch.setattr(compute, "collector_paused", NoPause)
+    running = stages.run_model(inputs, RunOptions())
+    for name in ("summary", "projection", "valuation"):
+        assert getattr(paused, name).equals(getattr(running, name)), name
+    for name in ("reverse_stress", "debt_at_risk"):
+        assert paused.extras[name].equals(running.extras[name]), name
+    # the index frame's row order comes from a group_by (it differs from run to run either
+    # way); its content is the same
+    keys = ["ticker", "scenario"]
+    assert (
+        paused.extras["consolidation"].sort(keys).equals(running.extras["consolidation"].sort(keys))
+    )

@@ -28,6 +28,7 @@ from stressmodel.inputs.periods import month_index, quarter_end_date, quarter_la
 from stressmodel.inputs.scenarios import NAMED_SCENARIOS, PERMANENT_GRID_KIND, Scenario
 from stressmodel.model.base import BaseSet, compute_bases, latest_actuals
 from stressmodel.model.cases import case_frame, per_firm_case_frame, scenario_frame
+from stressmodel.model.collector import collector_paused
 from stressmodel.model.engine import KEYS, choose_backend, project
 from stressmodel.model.prices import PricePath, prnd_path
 from stressmodel.model.retained import opening_retained_earnings
@@ -170,7 +171,24 @@ def run_model(
     that many (:func:`_chunked_stages`), with the same results as at once; ``spill``
     takes each chunk's grid-scenario quarters (e.g. to a parquet part) and returns what
     stands for them in ``RunResult.grid_projection`` (a lazy frame), so that no more
-    than one chunk's quarters are held; without it they are kept and concatenated."""
+    than one chunk's quarters are held; without it they are kept and concatenated.
+
+    Python's cyclic collector is paused for the run (:mod:`stressmodel.model.collector`):
+    the stages make few reference cycles (a few hundred objects per run at 100 firms) but
+    every full collection walks all the run's tracked objects (12-18% of the model stages'
+    CPU at 100 firms); the cycles are collected after it."""
+    with collector_paused():
+        return _run_model(inputs, options, progress, forecaster, executor, spill)
+
+
+def _run_model(
+    inputs: Inputs,
+    options: RunOptions,
+    progress: Progress | None,
+    forecaster: Callable[..., Any] | None,
+    executor: Executor | None,
+    spill: Spill | None,
+) -> RunResult:
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     timed = _timer(timings)
