@@ -459,3 +459,20 @@ def test_row_quantiles_of_expit_equal_numpy_quantile_of_expit() -> None:
     got = c.row_quantiles_of_expit(eta, (0.10, 0.50, 0.90))
     want = np.quantile(c.expit(eta), (0.10, 0.50, 0.90), axis=1)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("stable_from", [0, c.MERGE_STABLE_FROM, 10**9])
+def test_discordant_pairs_equal_brute_force_with_either_merge_sort(
+    monkeypatch: pytest.MonkeyPatch, stable_from: int
+) -> None:
+    # long rows merge with numpy's stable sort, short ones with its default: the counts
+    # must not depend on which (rows on both sides of the threshold, with ties)
+    monkeypatch.setattr(c, "MERGE_STABLE_FROM", stable_from)
+    rng = np.random.default_rng(13)
+    for n in (2, 255, 257, 300):
+        ranks = rng.integers(0, max(1, n // 3), size=(3, n)).astype(np.int64)
+        want = []
+        for r in ranks:
+            greater = r[:, None] > r[None, :]
+            want.append(int(np.triu(greater, k=1).sum()))
+        assert c._discordant_pairs(ranks).tolist() == want

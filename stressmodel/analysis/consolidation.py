@@ -649,6 +649,12 @@ def _pairs_tied(ordered: np.ndarray) -> np.ndarray:
     return np.asarray((position - start).sum(axis=1, dtype=np.int64))
 
 
+#: row length from which :func:`_discordant_pairs` merges with numpy's stable sort
+#: (measured per merge round: 300 firms 0.50 against 1.01 ms, 1,000 firms 0.71 against
+#: 1.94 ms; 200 firms 0.60 against 0.34 ms)
+MERGE_STABLE_FROM = 257
+
+
 def _discordant_pairs(ranks: np.ndarray) -> np.ndarray:
     """Per row of ``ranks`` (D, n; int64 in [0, n)), the pairs i < j with ranks[i] > ranks[j]
     (strict inversions), by a bottom-up merge sort vectorised over the rows: at half-width s
@@ -656,13 +662,18 @@ def _discordant_pairs(ranks: np.ndarray) -> np.ndarray:
     it, counted from its position once the block is sorted (left before right on ties)."""
     d, n = ranks.shape
     span = 4 * n  # a block's key range: 2 * rank + half < 2n
+    # a block's halves are sorted runs: numpy's stable sort (timsort) merges them, 2-3x
+    # faster than its default sort on rows longer than MERGE_STABLE_FROM; on shorter rows
+    # the default (vectorised small-array sort) is ~2x faster. Integers sort to the same
+    # array either way
+    kind: Literal["stable", "quicksort"] = "stable" if n >= MERGE_STABLE_FROM else "quicksort"
     position = np.arange(n, dtype=np.int64)
     current = ranks
     out = np.zeros(d, dtype=np.int64)
     s = 1
     while s < n:
         block = position // (2 * s)
-        merged = np.sort(block * span + 2 * current + ((position // s) & 1), axis=1)
+        merged = np.sort(block * span + 2 * current + ((position // s) & 1), axis=1, kind=kind)
         right = merged & 1
         rights_before = np.cumsum(right, axis=1) - right
         start = block * 2 * s
