@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -568,29 +568,15 @@ PAIRWISE_MAX_FIRMS = 200
 #: draws is 33 MB, and the shipped run (7 firms) fits in one chunk
 BAND_CHUNK_ROWS = 4096
 
-#: threads the band's independent blocks (row quantiles, ranked scenarios) run on: numpy's
-#: matrix product, sorts and most array operations release the GIL. At most 2 (the
-#: machine this is tuned on has 2 cores) and no more than the process may use
+#: threads the band's row-quantile blocks run on: numpy's matrix product and sort release
+#: the GIL. At most 2 (the machine this is tuned on has 2 cores) and no more than the
+#: process may use
 BAND_THREADS = max(
     1,
     min(
         2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     ),
 )
-
-
-def _on_threads(fn: Callable[[Any], None], items: Iterable[Any]) -> None:
-    """``fn(item)`` for every item, on :data:`BAND_THREADS` threads when there is more than
-    one item (the calls must write disjoint parts of their outputs); an exception is
-    raised here as the serial loop would raise it."""
-    todo = list(items)
-    if BAND_THREADS < 2 or len(todo) < 2:
-        for item in todo:
-            fn(item)
-        return
-    with ThreadPoolExecutor(max_workers=BAND_THREADS) as pool:
-        for _ in pool.map(fn, todo):
-            pass
 
 
 def rank_min(a: np.ndarray) -> np.ndarray:
@@ -869,14 +855,36 @@ def uncertainty_band(
     # predictor (see :func:`row_quantiles_of_expit`)
     q = np.zeros((3, n))
 
-    def quantiles_of(start: int) -> None:
+    def eta_of(start: int) -> tuple[slice, np.ndarray]:
         rows = slice(start, min(n, start + BAND_CHUNK_ROWS))
-        q[:, rows] = _row_quantiles_of_expit_sorting(z[rows] @ weights.T + b0, (lo_q, mid_q, hi_q))
+        return rows, z[rows] @ weights.T + b0
 
-    # the blocks are independent and numpy's product and sort release the GIL, so they run
-    # on BAND_THREADS threads; each block writes its own rows of q, computed exactly as
-    # one after another (same block shapes, same operations)
-    _on_threads(quantiles_of, range(0, n, BAND_CHUNK_ROWS))
+    def quantiles_of(block: tuple[slice, np.ndarray]) -> None:
+        rows, eta = block
+        q[:, rows] = _row_quantiles_of_expit_sorting(eta, (lo_q, mid_q, hi_q))
+
+    # the blocks are independent and numpy's sort releases the GIL, so every other block is
+    # sorted on a second thread while this one sorts the next; each block writes its own
+    # rows of q, computed exactly as one after another (same block shapes, same
+    # operations). The matrix products stay on this thread: OpenBLAS keeps a work buffer
+    # per calling thread, which held ~80 MB for the rest of a 1,000-firm run
+    starts = list(range(0, n, BAND_CHUNK_ROWS))
+    if BAND_THREADS < 2 or len(starts) < 2:
+        for start in starts:
+            quantiles_of(eta_of(start))
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for i in range(0, len(starts), 2):
+                mine = eta_of(starts[i])
+                other = (
+                    pool.submit(quantiles_of, eta_of(starts[i + 1]))
+                    if i + 1 < len(starts)
+                    else None
+                )
+                quantiles_of(mine)
+                if other is not None:
+                    other.result()
+                del mine, other
 
     point = scored["consolidation_score"].fill_null(0.0).to_numpy().astype(float)
     rank_point = np.full(n, np.nan)
@@ -905,7 +913,11 @@ def uncertainty_band(
             if np.any(np.isfinite(taus)):
                 tau_mean[idx] = float(np.nanmean(taus))
 
-    _on_threads(rank_group, members)
+    # one scenario after another: on threads, each group's (firms x draws) arrays came
+    # from another thread's allocator arenas (numpy's and polars'), which kept ~80 MB of
+    # resident memory for the rest of a 1,000-firm run
+    for idx in members:
+        rank_group(idx)
 
     def col(values: np.ndarray, mask: np.ndarray) -> pl.Series:
         out = np.where(mask, values, np.nan)
