@@ -11,9 +11,8 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from stressmodel.inputs.periods import parse_quarter, quarter_label
 from stressmodel.inputs.vocabulary import ITEMS, STATEMENT_COLUMNS, TICKER_PATTERN
 from stressmodel.model import fused
 from stressmodel.model.base import compute_bases, latest_actuals
+from stressmodel.model.collector import collector_paused
 from stressmodel.model.forecast import forecast_bounded_index
 from stressmodel.pipeline import memory
 from stressmodel.pipeline.backtest import run_backtests
@@ -665,22 +665,13 @@ def release_memory() -> None:
         pass
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block, back to its previous state after.
-
-    Loading a 10,000-firm register and computing its bases allocate millions of small
-    objects (row dicts, figures) that stay alive: each young-generation collection then
-    scans them again for nothing (about a third of validate's CPU time on 10,000 firms).
-    Nothing in the block relies on cycles being freed early; reference counting still
-    frees everything else at once."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+#: Python's cyclic garbage collector off for a block, back to its previous state after
+#: (:func:`stressmodel.model.collector.collector_paused`). Loading a 10,000-firm register and
+#: computing its bases allocate millions of small objects (row dicts, figures) that stay
+#: alive: each young-generation collection then scans them again for nothing (about a third
+#: of validate's CPU time on 10,000 firms). Nothing in the block relies on cycles being freed
+#: early; reference counting still frees everything else at once.
+gc_paused = collector_paused
 
 
 def coverage(inputs: Inputs, columnar: bool = True) -> tuple[str, pl.DataFrame]:
