@@ -1,6 +1,6 @@
 """``python -m stressmodel`` runs the command-line interface."""
 
-from stressmodel.cli import main
+from stressmodel.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

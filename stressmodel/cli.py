@@ -4,6 +4,7 @@ usage, 1 unexpected)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -174,6 +175,39 @@ def _quiet_third_party_warnings() -> None:
     messages and sheets instead."""
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.CRITICAL)
+
+
+def entry() -> None:
+    """The ``stressmodel`` console script and ``python -m stressmodel``: :func:`main`, then
+    the process ends without Python's finalisation. By then every command has written and
+    committed its files, shut its worker pools and clusters down and joined its threads;
+    stdout, stderr and the log handlers are flushed here. What finalisation would do
+    after that (free every object of the run one by one, unload the modules) took
+    0.17-0.19 s of a 2.3 s shipped run. Tests call :func:`main` itself (click's
+    CliRunner), which returns or raises as usual."""
+    try:
+        main()  # standalone mode: click ends with SystemExit
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    _end(code)
+
+
+def _end(code: object) -> None:
+    """Exit with ``code`` as SystemExit would (None: 0; a message: printed, 1) after
+    flushing the output streams and log handlers, skipping the interpreter's teardown."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream
+            stream.flush()
+    os._exit(status & 0xFF)  # what the system keeps of an exit status, as for SystemExit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

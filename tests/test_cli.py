@@ -444,3 +444,52 @@ def test_batch_from_after_the_latest_common_quarter_asks_for_to(tmp_path):
     assert res.stderr.splitlines() == [
         "error: --from 2025Q4 is after 2025Q2, the latest quarter for which every selected firm has actuals; give --to"
     ]
+
+
+# --- the console script: main, then an exit without the interpreter's teardown -----------
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    # buffered output, as on a user's machine (this sandbox exports PYTHONUNBUFFERED)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+@pytest.mark.parametrize(
+    "code, status, err",
+    [("None", 0, ""), ("0", 0, ""), ("2", 2, ""), ("'boom'", 1, "boom\n"), ("256", 0, "")],
+)
+def test_the_entry_exits_as_system_exit_would_with_its_output_flushed(code, status, err):
+    """What is printed (and not yet flushed: stdout is a pipe here) reaches the reader, and
+    the status is SystemExit's for the same code."""
+    # 100 short lines: less than the pipe's buffer, so nothing is written before the flush
+    res = _python(
+        f"from stressmodel.cli import _end\nfor _ in range(100): print('x' * 70)\n_end({code})"
+    )
+    assert res.returncode == status
+    assert res.stdout == ("x" * 70 + "\n") * 100 and res.stderr == err
+
+
+def test_the_console_script_and_python_m_run_the_entry(tmp_path):
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"]["stressmodel"] == "stressmodel.cli:entry"
+    ok = subprocess.run(
+        [sys.executable, "-m", "stressmodel", "validate", "--inputs", str(INPUTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0 and ok.stdout.startswith("inputs valid:") and "coverage" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "stressmodel", "validate", "--inputs", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and not bad.stdout
